@@ -1,0 +1,190 @@
+"""The run directory: self-sufficient, safe to load, written atomically.
+
+    RUN/
+      recipe.yaml              the fully resolved recipe (every default written out)
+      tokenizer/               joint.model, or src.model + tgt.model (sentencepiece)
+      checkpoints/step-N.safetensors   model weights (safetensors: nothing executes on load)
+      best, last               one-line pointer files naming a checkpoint
+      trainer_state.pt         optimizer, schedule, scaler, step, data position, RNG,
+                               early stopping; read with torch.load(weights_only=True)
+      metrics.jsonl            one JSON object per validation
+      train.log                the training log
+
+Every write goes to a temporary file in the same folder, is fsynced, then renamed over
+the target, so a crash or kill at any moment leaves the last good checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_model, save_model
+
+
+class CheckpointError(RuntimeError):
+    """A run directory is missing a piece or holds a corrupt file (named in the message)."""
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Call ``write(tmp)`` for a temporary file beside ``path``, fsync it, rename it over."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual mode
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    _fsync_dir(path.parent)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    def write(tmp: Path) -> None:
+        tmp.write_bytes(data)
+
+    atomic_write(path, write)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+class RunDir:
+    """Paths and safe reads/writes of one run directory."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.recipe = self.path / "recipe.yaml"
+        self.tokenizer_dir = self.path / "tokenizer"
+        self.checkpoints = self.path / "checkpoints"
+        self.trainer_state = self.path / "trainer_state.pt"
+        self.metrics = self.path / "metrics.jsonl"
+        self.log = self.path / "train.log"
+
+    # ---- weights -----------------------------------------------------------------------
+    def save_weights(self, model: torch.nn.Module, step: int) -> str:
+        """Write ``checkpoints/step-N.safetensors``; return its name relative to the run."""
+        name = f"checkpoints/step-{step:07d}.safetensors"
+        atomic_write(self.path / name, lambda tmp: save_model(_unwrap(model), str(tmp)))
+        return name
+
+    def load_weights(self, model: torch.nn.Module, which: str = "best") -> str:
+        """Load the checkpoint that pointer ``which`` (best|last) or a file name names."""
+        name = self.resolve(which)
+        path = self.path / name
+        try:
+            missing, unexpected = load_model(_unwrap(model), str(path), strict=False, device="cpu")
+        except (SafetensorError, OSError, RuntimeError) as err:
+            raise CheckpointError(f"{path}: cannot load weights: {_first_line(err)}") from None
+        if unexpected or any(not _is_tied(model, k) for k in missing):
+            raise CheckpointError(
+                f"{path}: weights do not fit the recipe's model "
+                f"(missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]})"
+            )
+        return name
+
+    def resolve(self, which: str) -> str:
+        if which in ("best", "last"):
+            name = self.read_pointer(which) or (
+                self.read_pointer("last") if which == "best" else None
+            )
+            if name is None:
+                raise CheckpointError(
+                    f"{self.path}: no '{which}' checkpoint (is this a run directory?)"
+                )
+            return name
+        return which
+
+    def read_pointer(self, which: str) -> str | None:
+        pointer = self.path / which
+        if not pointer.is_file():
+            return None
+        name = pointer.read_text(encoding="utf-8").strip()
+        if not (self.path / name).is_file():
+            raise CheckpointError(f"{pointer}: names {name}, which does not exist")
+        return name
+
+    def set_pointer(self, which: str, name: str) -> None:
+        atomic_write_text(self.path / which, name + "\n")
+
+    def prune(self) -> None:
+        """Delete checkpoints no pointer names (the run keeps best and last)."""
+        keep = {self.read_pointer("best"), self.read_pointer("last")}
+        state = self.load_trainer_state() if self.trainer_state.is_file() else {}
+        keep.add(state.get("weights"))
+        for path in self.checkpoints.glob("step-*.safetensors"):
+            if f"checkpoints/{path.name}" not in keep:
+                path.unlink(missing_ok=True)
+
+    # ---- trainer state and metrics -----------------------------------------------------
+    def save_trainer_state(self, state: dict[str, Any]) -> None:
+        atomic_write(self.trainer_state, lambda tmp: torch.save(state, tmp))
+
+    def load_trainer_state(self) -> dict[str, Any]:
+        try:
+            state = torch.load(self.trainer_state, map_location="cpu", weights_only=True)
+        except Exception as err:  # torch raises several types for a corrupt or foreign file
+            raise CheckpointError(
+                f"{self.trainer_state}: cannot load: {_first_line(err)}"
+            ) from None
+        if not isinstance(state, dict) or "step" not in state:
+            raise CheckpointError(f"{self.trainer_state}: not a seq2seq trainer state")
+        return state
+
+    def append_metrics(self, record: dict[str, Any]) -> None:
+        with open(self.metrics, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
+
+    def read_metrics(self) -> list[dict[str, Any]]:
+        if not self.metrics.is_file():
+            return []
+        lines = self.metrics.read_text(encoding="utf-8").splitlines()
+        return [json.loads(line) for line in lines if line.strip()]
+
+
+def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    """The plain module inside DistributedDataParallel (or ``torch.compile``)."""
+    inner = getattr(model, "module", None) or getattr(model, "_orig_mod", None)
+    return inner if isinstance(inner, torch.nn.Module) else model
+
+
+def _is_tied(model: torch.nn.Module, key: str) -> bool:
+    """safetensors stores a shared tensor once; its other names come back as 'missing'."""
+    params = dict(_unwrap(model).named_parameters(remove_duplicate=False))
+    target = params.get(key)
+    return target is not None and any(p is target and k != key for k, p in params.items())
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__

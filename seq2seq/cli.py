@@ -1,0 +1,185 @@
+"""The ``seq2seq`` command: parses arguments and overrides, calls the package; no ML here."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Iterator, Sequence
+from itertools import islice
+from typing import TYPE_CHECKING, TextIO
+
+from seq2seq.checkpoint import CheckpointError
+from seq2seq.config import ConfigError, dump_recipe, load_recipe
+from seq2seq.data.readers import DataError
+from seq2seq.runtime import tune_allocator
+
+if TYPE_CHECKING:
+    from seq2seq.inference import Translator
+
+log = logging.getLogger("seq2seq")
+
+_EXPECTED_ERRORS = (ConfigError, DataError, CheckpointError, FileNotFoundError)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    # key=value overrides may come after options (``translate RUN -q beam_size=1``)
+    args, extra = parser.parse_known_args(argv)
+    stray = [x for x in extra if x.startswith("-") or "=" not in x]
+    if stray or (extra and not hasattr(args, "overrides")):
+        parser.error(f"unrecognized arguments: {' '.join(stray or extra)}")
+    if extra:
+        args.overrides = [*args.overrides, *extra]
+    tune_allocator()
+    logging.basicConfig(
+        level=logging.WARNING if getattr(args, "quiet", False) else logging.INFO,
+        format="%(asctime)s %(levelname)s %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    try:
+        return int(args.func(args) or 0)
+    except _EXPECTED_ERRORS as err:
+        print(f"seq2seq: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("seq2seq: interrupted", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="seq2seq", description="LSTM sequence-to-sequence toolkit"
+    )
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    p = sub.add_parser("train", help="train (or resume) the run a recipe describes")
+    p.add_argument("recipe", help="recipe YAML file")
+    p.add_argument(
+        "overrides", nargs="*", metavar="key=value", help="e.g. train.lr=3e-4 model.emb_dim=128"
+    )
+    p.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda when available")
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser(
+        "check", help="print the resolved recipe and the parameter count; train nothing"
+    )
+    p.add_argument("recipe")
+    p.add_argument("overrides", nargs="*", metavar="key=value")
+    p.set_defaults(func=_check)
+
+    p = sub.add_parser("translate", help="translate lines (stdin -> stdout by default)")
+    _run_arguments(p)
+    p.add_argument("-i", "--input", help="input file (default: stdin)")
+    p.add_argument("-o", "--output", help="output file (default: stdout)")
+    p.add_argument(
+        "--nbest",
+        action="store_true",
+        help="print search.nbest outputs per line: N<TAB>score<TAB>text",
+    )
+    p.set_defaults(func=_translate)
+
+    p = sub.add_parser("evaluate", help="translate a split (or files) and print BLEU and chrF")
+    _run_arguments(p)
+    group = p.add_mutually_exclusive_group(required=True)
+    group.add_argument("--split", help="a split named in the recipe's data.splits (e.g. test2016)")
+    group.add_argument("--src", help="source file (with --ref)")
+    p.add_argument("--ref", help="reference file (with --src)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--hyp-out", help="also write the hypotheses to this file")
+    p.set_defaults(func=_evaluate)
+    return parser
+
+
+def _run_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", help="a run directory written by seq2seq train")
+    p.add_argument(
+        "overrides", nargs="*", metavar="key=value", help="search settings, e.g. beam_size=1"
+    )
+    p.add_argument(
+        "--checkpoint", default="best", help="best (default), last, or a file in the run"
+    )
+    p.add_argument("--device", choices=["cpu", "cuda"])
+    p.add_argument("-q", "--quiet", action="store_true", help="log warnings only")
+
+
+def _train(args: argparse.Namespace) -> int:
+    from seq2seq.training.build import run_training
+
+    recipe = load_recipe(args.recipe, args.overrides)
+    run = run_training(recipe, device=args.device)
+    print(f"run directory: {run.path}")
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from seq2seq.model.encoder_decoder import build_model, count_parameters
+
+    recipe = load_recipe(args.recipe, args.overrides)
+    print(dump_recipe(recipe), end="")
+    # the real vocabulary is only known after training the tokenizer; its bound is exact enough
+    vocab = recipe.tokenizer.vocab_size
+    model = build_model(recipe.model, vocab, vocab)
+    print(f"# parameters: {count_parameters(model):,} (with a {vocab:,}-piece vocabulary)")
+    return 0
+
+
+def _translator(args: argparse.Namespace) -> Translator:
+    from seq2seq.inference import Translator
+
+    return Translator.from_checkpoint(args.run_dir, args.checkpoint, args.overrides, args.device)
+
+
+def _chunks(lines: Iterator[str], size: int) -> Iterator[list[str]]:
+    while chunk := list(islice(lines, size)):
+        yield chunk
+
+
+def _translate(args: argparse.Namespace) -> int:
+    translator = _translator(args)
+    source: TextIO = open(args.input, encoding="utf-8") if args.input else sys.stdin  # noqa: SIM115
+    sink: TextIO = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
+    try:
+        lines = (line.rstrip("\r\n") for line in source)
+        for chunk in _chunks(lines, 1000):
+            if args.nbest:
+                for i, hyps in enumerate(translator.hypotheses(chunk)):
+                    for h in hyps:
+                        sink.write(f"{i}\t{h.score:.4f}\t{translator.detokenize(h)}\n")
+            else:
+                sink.writelines(out + "\n" for out in translator.translate(chunk))
+            sink.flush()
+    finally:
+        if args.input:
+            source.close()
+        if args.output:
+            sink.close()
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from seq2seq.data.dataset import load_corpus
+    from seq2seq.data.readers import read_parallel_text
+    from seq2seq.evaluate import score
+
+    translator = _translator(args)
+    if args.split:
+        corpus = load_corpus(translator.recipe, args.split)
+    else:
+        if not args.ref:
+            raise ConfigError("--src needs --ref")
+        from pathlib import Path
+
+        corpus = read_parallel_text(Path(args.src), Path(args.ref), "files")
+    assert corpus.tgt is not None
+    hypotheses = translator.translate(list(corpus.src))
+    if args.hyp_out:
+        with open(args.hyp_out, "w", encoding="utf-8") as handle:
+            handle.writelines(h + "\n" for h in hypotheses)
+    result = score(hypotheses, list(corpus.tgt))
+    print(result.json() if args.json else result.line())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

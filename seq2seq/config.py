@@ -1,0 +1,365 @@
+"""Recipes: frozen dataclasses holding the only defaults, loaded from YAML plus overrides.
+
+A recipe is a YAML file whose keys mirror these dataclasses. ``load_recipe(path, overrides)``
+applies ``key=value`` overrides (values parsed as YAML, keys dotted: ``train.lr=3e-4``),
+rejects unknown keys with the nearest valid one, checks every value's type, then checks
+the relations between fields. Only builders read these objects; constructors take plain
+arguments.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A recipe or override is invalid; the message names the key at fault."""
+
+
+@dataclass(frozen=True)
+class Data:
+    """Where the examples live. ``root`` is relative to ``$SEQ2SEQ_DATA`` unless absolute."""
+
+    root: str = "."
+    format: Literal["text", "hf"] = "text"
+    src_lang: str = "src"
+    tgt_lang: str = "tgt"
+    splits: dict[str, str] = field(default_factory=lambda: {"train": "train", "valid": "valid"})
+    max_len: int = 100  # training pairs with more tokens on either side are dropped (and counted)
+
+
+@dataclass(frozen=True)
+class Tokenizer:
+    """A sentencepiece model trained on the training split at first use (see tokenizers/)."""
+
+    spec: str | None = None  # YAML file with defaults for this section; merged at load time
+    model_type: Literal["unigram", "bpe", "char", "word"] = "unigram"
+    vocab_size: int = 8000
+    joint: bool = True  # one model for source and target
+    character_coverage: float = 1.0
+    max_sentences: int = 1_000_000  # sentences sampled to train the tokenizer
+    byte_fallback: bool = False
+
+
+@dataclass(frozen=True)
+class Encoder:
+    hidden_dim: int = 256  # per direction
+    layers: int = 2
+    dropout: float = 0.3
+    bidirectional: bool = True
+
+
+@dataclass(frozen=True)
+class Decoder:
+    hidden_dim: int = 512
+    layers: int = 2
+    dropout: float = 0.3
+    attention: Literal["general", "dot", "bahdanau"] = "general"
+    input_feeding: bool = False
+    bridge: Literal["linear", "zero"] = "linear"
+
+
+@dataclass(frozen=True)
+class Model:
+    emb_dim: int = 256
+    share_embeddings: bool = False  # one source/target embedding table (needs a joint vocabulary)
+    tie_embeddings: bool = True  # target embedding table is also the output projection
+    emb_dropout: float = 0.3
+    output_dropout: float = 0.3
+    encoder: Encoder = field(default_factory=Encoder)
+    decoder: Decoder = field(default_factory=Decoder)
+
+
+@dataclass(frozen=True)
+class EarlyStop:
+    metric: Literal["bleu", "loss", "ppl"] = "bleu"
+    patience: int = 0  # validations without improvement before stopping; 0 = never stop early
+
+
+@dataclass(frozen=True)
+class Train:
+    batch_tokens: int = 4096  # padded tokens of the longer side per update
+    optimizer: Literal["adam", "adamw"] = "adam"
+    lr: float = 1.0e-3
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 0.0
+    schedule: Literal["constant", "inverse_sqrt", "plateau"] = "plateau"
+    warmup_steps: int = 0
+    plateau_factor: float = 0.5
+    plateau_patience: int = 1  # validations without improvement before the LR is cut
+    min_lr: float = 1.0e-5
+    clip_norm: float = 1.0  # 0 disables clipping
+    label_smoothing: float = 0.1
+    teacher_forcing: float = 1.0  # final probability of feeding the gold token
+    teacher_forcing_schedule: Literal["constant", "linear", "inverse_sigmoid"] = "linear"
+    teacher_forcing_steps: int = 4000  # steps over which the ratio falls from 1 to its final value
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    max_steps: int | None = None
+    max_epochs: int | None = None
+    max_minutes: float | None = None
+    validate_every: int = 500
+    valid_bleu: bool = True
+    valid_beam_size: int = 1
+    early_stop: EarlyStop = field(default_factory=EarlyStop)
+    resume: Literal["auto", "never", "require"] = "auto"
+    keep_all_checkpoints: bool = False  # else only best and last stay on disk
+    log_every: int = 50
+    num_threads: int | None = None  # torch intra-op threads on CPU; None = torch's default
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class Search:
+    beam_size: int = 5
+    length_penalty: float = 0.6  # GNMT alpha; 0 = raw log-probability
+    max_len_a: float = 1.5
+    max_len_b: int = 10
+    nbest: int = 1
+    batch_size: int = 64  # sentences per decoding batch
+
+
+@dataclass(frozen=True)
+class Recipe:
+    task: Literal["translation"] = "translation"
+    seed: int = 1
+    output_dir: str = "runs/default"
+    data: Data = field(default_factory=Data)
+    tokenizer: Tokenizer = field(default_factory=Tokenizer)
+    model: Model = field(default_factory=Model)
+    train: Train = field(default_factory=Train)
+    search: Search = field(default_factory=Search)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
+    """Read a recipe file, apply ``key=value`` overrides, validate, return a ``Recipe``."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: recipe file not found")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {_one_line(err)}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: a recipe must be a mapping of keys, got {type(raw).__name__}")
+    apply_overrides(raw, overrides)
+    return recipe_from_dict(raw, source=str(path))
+
+
+def recipe_from_dict(raw: dict[str, Any], source: str = "recipe") -> Recipe:
+    """Build and validate a ``Recipe`` from a plain nested dict."""
+    raw = _merge_tokenizer_spec(raw, source)
+    try:
+        recipe = _build(Recipe, raw, prefix="")
+        validate(recipe)
+    except ConfigError as err:
+        raise ConfigError(f"{source}: {err}") from None
+    return recipe
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> None:
+    """Set ``a.b.c=value`` entries in ``raw`` in place; values are parsed as YAML."""
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"override {item!r}: expected key=value, e.g. train.lr=3e-4")
+        try:
+            value = yaml.safe_load(text) if text else None
+        except yaml.YAMLError:
+            value = text
+        node = raw
+        parts = key.split(".")
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"override {item!r}: {part} is not a section")
+            node = child
+        node[parts[-1]] = value
+
+
+def recipe_to_dict(recipe: Recipe) -> dict[str, Any]:
+    """A plain dict (YAML-safe) of every field, defaults included."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, tuple):
+            return [plain(v) for v in value]
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        return value
+
+    return plain(dataclasses.asdict(recipe))
+
+
+def dump_recipe(recipe: Recipe) -> str:
+    return yaml.safe_dump(recipe_to_dict(recipe), sort_keys=False, allow_unicode=True)
+
+
+def replace_section(recipe: Recipe, section: str, overrides: list[str]) -> Recipe:
+    """Return ``recipe`` with ``section.*`` overrides applied (e.g. search keys at decode time)."""
+    raw = recipe_to_dict(recipe)
+    apply_overrides(
+        raw, [o if o.startswith(section + ".") else f"{section}.{o}" for o in overrides]
+    )
+    return recipe_from_dict(raw, source="overrides")
+
+
+def validate(recipe: Recipe) -> None:
+    """Checks that involve more than one field."""
+    m, tok, tr = recipe.model, recipe.tokenizer, recipe.train
+    if m.share_embeddings and not tok.joint:
+        raise ConfigError("model.share_embeddings: true needs tokenizer.joint: true")
+    if m.decoder.attention == "dot":
+        memory_dim = m.encoder.hidden_dim * (2 if m.encoder.bidirectional else 1)
+        if memory_dim != m.decoder.hidden_dim:
+            raise ConfigError(
+                f"model.decoder.attention: dot needs decoder.hidden_dim ({m.decoder.hidden_dim}) "
+                f"== encoder output size ({memory_dim}); use general or bahdanau"
+            )
+    checks: list[tuple[str, bool]] = [
+        ("train.teacher_forcing", 0.0 <= tr.teacher_forcing <= 1.0),
+        ("train.label_smoothing", 0.0 <= tr.label_smoothing < 1.0),
+        ("train.batch_tokens", tr.batch_tokens > 0),
+        ("train.lr", tr.lr > 0),
+        ("train.validate_every", tr.validate_every > 0),
+        ("tokenizer.vocab_size", tok.vocab_size >= 8),
+        ("data.max_len", recipe.data.max_len > 0),
+        ("search.beam_size", recipe.search.beam_size >= 1),
+        ("search.nbest", 1 <= recipe.search.nbest <= recipe.search.beam_size),
+        ("model.emb_dim", m.emb_dim > 0),
+    ]
+    for name, dropout in [
+        ("model.emb_dropout", m.emb_dropout),
+        ("model.output_dropout", m.output_dropout),
+        ("model.encoder.dropout", m.encoder.dropout),
+        ("model.decoder.dropout", m.decoder.dropout),
+    ]:
+        checks.append((name, 0.0 <= dropout < 1.0))
+    for name, ok in checks:
+        if not ok:
+            raise ConfigError(f"{name}: value out of range ({_lookup(recipe, name)!r})")
+    if "train" not in recipe.data.splits:
+        raise ConfigError("data.splits: needs a 'train' entry")
+
+
+# --------------------------------------------------------------------------- internals
+
+
+def _lookup(obj: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _one_line(err: Exception) -> str:
+    return " ".join(str(err).split())
+
+
+def _merge_tokenizer_spec(raw: dict[str, Any], source: str) -> dict[str, Any]:
+    """Fold ``tokenizer.spec`` (a YAML file of defaults) into the tokenizer section."""
+    tok = raw.get("tokenizer")
+    if not isinstance(tok, dict) or not tok.get("spec"):
+        return raw
+    spec_path = resolve_project_path(str(tok["spec"]))
+    if spec_path is None:
+        raise ConfigError(f"{source}: tokenizer.spec: file not found: {tok['spec']}")
+    try:
+        spec = yaml.safe_load(spec_path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{spec_path}: not valid YAML: {_one_line(err)}") from None
+    if not isinstance(spec, dict):
+        raise ConfigError(f"{spec_path}: a tokenizer spec must be a mapping")
+    merged = {**spec, **{k: v for k, v in tok.items() if k != "spec"}, "spec": None}
+    return {**raw, "tokenizer": merged}
+
+
+def resolve_project_path(name: str) -> Path | None:
+    """A file named relative to the working directory, else to the project checkout."""
+    for base in (Path.cwd(), Path(__file__).resolve().parent.parent):
+        candidate = (base / name).resolve()
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _build(cls: type, raw: Any, prefix: str) -> Any:
+    where = prefix.rstrip(".") or "recipe"
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a section (mapping), got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in raw.items():
+        if key not in names:
+            near = difflib.get_close_matches(str(key), names, n=1, cutoff=0.5)
+            hint = (
+                f"; did you mean '{prefix}{near[0]}'?"
+                if near
+                else f"; valid keys: {', '.join(names)}"
+            )
+            raise ConfigError(f"unknown key '{prefix}{key}'{hint}")
+        kwargs[key] = _convert(hints[key], value, f"{prefix}{key}")
+    return cls(**kwargs)
+
+
+def _convert(tp: Any, value: Any, key: str) -> Any:
+    """Check ``value`` against the annotation ``tp`` and convert where lossless."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, key + ".")  # type: ignore[arg-type]
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _convert(inner[0], value, key)
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{key}: expected one of {', '.join(map(repr, args))}, got {value!r}")
+        return value
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
+        return {str(k): _convert(args[1], v, f"{key}.{k}") for k, v in value.items()}
+    if origin is tuple:
+        if not isinstance(value, list | tuple) or len(value) != len(args):
+            raise ConfigError(f"{key}: expected a list of {len(args)} values, got {value!r}")
+        return tuple(_convert(a, v, key) for a, v in zip(args, value, strict=True))
+    return _convert_scalar(tp, value, key)
+
+
+def _convert_scalar(tp: Any, value: Any, key: str) -> Any:
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+    elif tp is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads "1e-3" as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return str(value)
+    name = getattr(tp, "__name__", str(tp))
+    raise ConfigError(f"{key}: expected {name}, got {value!r} ({type(value).__name__})")

@@ -1,0 +1,148 @@
+"""Readers: parallel plain-text files and Hugging Face ``datasets`` into a ``Corpus``.
+
+Errors name the file and line at fault (missing file, line counts that differ, invalid
+UTF-8, an empty split); nothing is skipped silently. Text files are read whole (they
+are small enough: Multi30k is 4 MB); a Hugging Face dataset stays memory-mapped Arrow
+and is read in slices.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+class DataError(ValueError):
+    """Bad or missing data; the message names the file (and line) at fault."""
+
+
+@dataclass
+class Corpus:
+    """Parallel segments. ``tgt`` is None for source-only input (translation at test time)."""
+
+    name: str
+    src: Sequence[str]
+    tgt: Sequence[str] | None
+
+    def __len__(self) -> int:
+        return len(self.src)
+
+
+def data_root(root: str) -> Path:
+    """``root`` under ``$SEQ2SEQ_DATA`` (default ``./data``), or as given when absolute."""
+    path = Path(root).expanduser()
+    if path.is_absolute():
+        return path
+    return Path(os.environ.get("SEQ2SEQ_DATA", "data")) / path
+
+
+def read_lines(path: str | Path) -> list[str]:
+    """All lines of a UTF-8 file, newline stripped. Raises ``DataError`` naming file and line."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found (is SEQ2SEQ_DATA set? it is {_data_env()})")
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise DataError(f"{path}:{line}: invalid UTF-8 (byte {data[err.start]:#04x})") from None
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line.rstrip("\r") for line in lines]
+
+
+def read_parallel_text(src_path: Path, tgt_path: Path | None, name: str) -> Corpus:
+    """Two files with one segment per line; line i of one translates line i of the other."""
+    src = read_lines(src_path)
+    tgt = read_lines(tgt_path) if tgt_path is not None else None
+    if tgt is not None and len(src) != len(tgt):
+        raise DataError(
+            f"{src_path} has {len(src)} lines but {tgt_path} has {len(tgt)}: "
+            "parallel files must align"
+        )
+    if not src:
+        raise DataError(f"{src_path}: empty split '{name}'")
+    return Corpus(name=name, src=src, tgt=tgt)
+
+
+class ArrowColumn(Sequence[str]):
+    """A read-only view of one text column of a ``datasets.Dataset``; rows load on demand.
+
+    ``key`` may be ``"translation.de"`` for the nested layout of translation datasets.
+    """
+
+    def __init__(self, dataset: object, key: str, chunk: int = 4096) -> None:
+        self.dataset = dataset
+        self.column, _, self.sub = key.partition(".")
+        self.chunk = chunk
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def _pick(self, value: object) -> str:
+        return str(value[self.sub] if self.sub else value)  # type: ignore[index]
+
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            rows = self.dataset[index][self.column]  # type: ignore[index]
+            return [self._pick(v) for v in rows]
+        return self._pick(self.dataset[int(index)][self.column])  # type: ignore[index]
+
+    def __iter__(self) -> Iterator[str]:
+        for start in range(0, len(self), self.chunk):
+            yield from self[start : start + self.chunk]
+
+
+def read_hf_dataset(location: str, split: str, src_lang: str, tgt_lang: str) -> Corpus:
+    """A split of a Hugging Face dataset: a folder saved with ``save_to_disk``, a folder
+    of data files, or (online) a hub name. Columns are ``src_lang``/``tgt_lang`` or a
+    ``translation`` dict keyed by language."""
+    import datasets  # imported here: it is slow to import and most runs read text files
+
+    path = Path(location)
+    try:
+        if (path / "dataset_dict.json").is_file() or (path / "dataset_info.json").is_file():
+            loaded = datasets.load_from_disk(str(path))
+            dataset = loaded[split] if isinstance(loaded, datasets.DatasetDict) else loaded
+        else:
+            dataset = datasets.load_dataset(location, split=split)
+    except (KeyError, ValueError, FileNotFoundError) as err:
+        raise DataError(f"{location}: cannot load split '{split}': {err}") from None
+    columns = set(dataset.column_names)
+    if {src_lang, tgt_lang} <= columns:
+        keys = (src_lang, tgt_lang)
+    elif "translation" in columns:
+        keys = (f"translation.{src_lang}", f"translation.{tgt_lang}")
+    else:
+        raise DataError(
+            f"{location} [{split}]: no columns '{src_lang}'/'{tgt_lang}' nor 'translation'; "
+            f"has {sorted(columns)}"
+        )
+    if len(dataset) == 0:
+        raise DataError(f"{location}: empty split '{split}'")
+    return Corpus(split, ArrowColumn(dataset, keys[0]), ArrowColumn(dataset, keys[1]))
+
+
+def read_split(
+    fmt: str, root: str, split_file: str, src_lang: str, tgt_lang: str, name: str
+) -> Corpus:
+    """One split of a data set as the recipe's ``data`` section describes it."""
+    base = data_root(root)
+    if fmt == "hf":
+        location = str(base) if base.exists() else root
+        return read_hf_dataset(location, split_file, src_lang, tgt_lang)
+    return read_parallel_text(
+        base / f"{split_file}.{src_lang}", base / f"{split_file}.{tgt_lang}", name
+    )
+
+
+def _data_env() -> str:
+    value = os.environ.get("SEQ2SEQ_DATA")
+    return repr(value) if value else "unset, so ./data is used"

@@ -1,0 +1,144 @@
+"""The attentional LSTM decoder (Luong style), with and without input feeding.
+
+One step:  h_t = LSTM([emb(y_{t-1}); o_{t-1}?], h_{t-1})      o_{t-1} only with input feeding
+           c_t, a_t = attention(h_t, memory)
+           o_t = tanh(W [h_t; c_t])                           the "attentional hidden"
+           p(y_t) = softmax(W_out dropout(o_t))
+
+Without input feeding h_t does not depend on o_{t-1}, so teacher forcing runs one
+``nn.LSTM`` call over the whole target and attends for all steps at once (the fast
+path). With it, training steps through time. Both must agree with ``step``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import torch
+from torch import nn
+
+from seq2seq.model.attention import Attention
+
+
+@dataclass
+class DecoderState:
+    """What one search hypothesis carries between steps (batch dim = hypotheses).
+
+    hidden, cell: (L, B, H); feed: (B, O) previous attentional hidden (input feeding) or
+    None; memory: (B, S, M); keys: (B, S, K) precomputed attention keys; mask: (B, S).
+    """
+
+    hidden: torch.Tensor
+    cell: torch.Tensor
+    feed: torch.Tensor | None
+    memory: torch.Tensor
+    keys: torch.Tensor
+    mask: torch.Tensor
+
+    def select(self, index: torch.Tensor) -> DecoderState:
+        """Keep (or repeat) rows ``index`` (B',) of every tensor: beam reorder and expansion."""
+        return DecoderState(
+            hidden=self.hidden.index_select(1, index),
+            cell=self.cell.index_select(1, index),
+            feed=None if self.feed is None else self.feed.index_select(0, index),
+            memory=self.memory.index_select(0, index),
+            keys=self.keys.index_select(0, index),
+            mask=self.mask.index_select(0, index),
+        )
+
+
+class Decoder(nn.Module):
+    def __init__(
+        self,
+        embedding: nn.Embedding,
+        attention: Attention,
+        memory_dim: int,
+        hidden_dim: int,
+        layers: int,
+        dropout: float,
+        emb_dropout: float,
+        output_dropout: float,
+        input_feeding: bool,
+        tie_embeddings: bool,
+    ) -> None:
+        super().__init__()
+        emb_dim = embedding.embedding_dim
+        vocab = embedding.num_embeddings
+        self.embedding = embedding
+        self.attention = attention
+        self.input_feeding = input_feeding
+        self.output_dim = emb_dim if tie_embeddings else hidden_dim
+        self.emb_dropout = nn.Dropout(emb_dropout)
+        self.rnn = nn.LSTM(
+            emb_dim + (self.output_dim if input_feeding else 0),
+            hidden_dim,
+            num_layers=layers,
+            dropout=dropout if layers > 1 else 0.0,
+            batch_first=True,
+        )
+        self.combine = nn.Linear(hidden_dim + memory_dim, self.output_dim, bias=False)
+        self.output_dropout = nn.Dropout(output_dropout)
+        self.project = nn.Linear(self.output_dim, vocab, bias=True)
+        if tie_embeddings:
+            self.project.weight = embedding.weight
+
+    # ---- teacher forcing ---------------------------------------------------------------
+    def forward(
+        self,
+        tgt_in: torch.Tensor,
+        state: DecoderState,
+        feed_prediction: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """tgt_in (B, T) -> logits (B, T, V) and attention (B, T, S).
+
+        ``feed_prediction`` (B, T) bool, only with input feeding: where True, step t reads
+        the model's own argmax from step t-1 instead of ``tgt_in[:, t]`` (scheduled sampling).
+        """
+        if not self.input_feeding:
+            embedded = self.emb_dropout(self.embedding(tgt_in))
+            hidden, _ = self.rnn(embedded, (state.hidden, state.cell))
+            context, attn = self.attention(hidden, state.keys, state.memory, state.mask)
+            return self._logits(hidden, context), attn
+        logits_steps: list[torch.Tensor] = []
+        attn_steps: list[torch.Tensor] = []
+        tokens = tgt_in[:, 0]
+        for t in range(tgt_in.size(1)):
+            if t > 0:
+                tokens = tgt_in[:, t]
+                if feed_prediction is not None:
+                    predicted = logits_steps[-1].squeeze(1).argmax(-1)
+                    tokens = torch.where(feed_prediction[:, t], predicted, tokens)
+            logits, attn, state = self._advance(tokens.unsqueeze(1), state)
+            logits_steps.append(logits)
+            attn_steps.append(attn)
+        return torch.cat(logits_steps, dim=1), torch.cat(attn_steps, dim=1)
+
+    # ---- one search step ---------------------------------------------------------------
+    def step(
+        self, tokens: torch.Tensor, state: DecoderState
+    ) -> tuple[torch.Tensor, DecoderState, torch.Tensor]:
+        """tokens (B,) -> log-probs (B, V) float32, new state, attention (B, S)."""
+        logits, attn, state = self._advance(tokens.unsqueeze(1), state)
+        return torch.log_softmax(logits.squeeze(1).float(), dim=-1), state, attn.squeeze(1)
+
+    def _advance(
+        self, tokens: torch.Tensor, state: DecoderState
+    ) -> tuple[torch.Tensor, torch.Tensor, DecoderState]:
+        """tokens (B, 1) -> logits (B, 1, V), attention (B, 1, S), the next state."""
+        embedded = self.emb_dropout(self.embedding(tokens))  # (B, 1, E)
+        if self.input_feeding:
+            assert state.feed is not None
+            embedded = torch.cat([embedded, state.feed.unsqueeze(1).to(embedded.dtype)], dim=-1)
+        hidden, (h, c) = self.rnn(embedded, (state.hidden, state.cell))
+        context, attn = self.attention(hidden, state.keys, state.memory, state.mask)
+        attentional = self._attentional(hidden, context)
+        feed = attentional.squeeze(1) if self.input_feeding else None
+        logits = self.project(self.output_dropout(attentional))
+        return logits, attn, replace(state, hidden=h, cell=c, feed=feed)
+
+    def _attentional(self, hidden: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        """(B, T, H), (B, T, M) -> o (B, T, O)."""
+        return torch.tanh(self.combine(torch.cat([hidden, context.to(hidden.dtype)], dim=-1)))
+
+    def _logits(self, hidden: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        return self.project(self.output_dropout(self._attentional(hidden, context)))

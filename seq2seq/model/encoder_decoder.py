@@ -1,0 +1,131 @@
+"""The whole model, the decoder contract search relies on, and ``build_model``.
+
+Contract (greedy, beam and sampling use nothing else):
+    memory = model.encode(src, src_lengths)
+    state  = model.init_state(memory)
+    log_probs, state, attention = model.step(tokens, state)
+    state  = model.reorder(state, index)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from seq2seq.config import Model as ModelConfig
+from seq2seq.data.tokenizer import PAD_ID
+from seq2seq.model.attention import build_attention
+from seq2seq.model.decoder import Decoder, DecoderState
+from seq2seq.model.encoder import Bridge, Encoder
+
+
+@dataclass
+class EncoderOutput:
+    """memory (B, S, M); mask (B, S) True at real tokens; final (h, c) each (L, B, M)."""
+
+    memory: torch.Tensor
+    mask: torch.Tensor
+    final: tuple[torch.Tensor, torch.Tensor]
+
+
+class EncoderDecoder(nn.Module):
+    def __init__(self, encoder: Encoder, bridge: Bridge, decoder: Decoder) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.bridge = bridge
+        self.decoder = decoder
+
+    # ---- the decoder contract ----------------------------------------------------------
+    def encode(self, src: torch.Tensor, src_lengths: torch.Tensor) -> EncoderOutput:
+        """src (B, S) ids, src_lengths (B,) on CPU."""
+        memory, final = self.encoder(src, src_lengths)
+        return EncoderOutput(memory, src != PAD_ID, final)
+
+    def init_state(self, encoded: EncoderOutput) -> DecoderState:
+        hidden, cell = self.bridge(encoded.final)
+        feed = None
+        if self.decoder.input_feeding:
+            feed = encoded.memory.new_zeros(encoded.memory.size(0), self.decoder.output_dim)
+        keys = self.decoder.attention.keys(encoded.memory)
+        return DecoderState(hidden, cell, feed, encoded.memory, keys, encoded.mask)
+
+    def step(
+        self, tokens: torch.Tensor, state: DecoderState
+    ) -> tuple[torch.Tensor, DecoderState, torch.Tensor]:
+        """tokens (B,) -> log-probs (B, V), next state, attention (B, S)."""
+        return self.decoder.step(tokens, state)
+
+    def reorder(self, state: DecoderState, index: torch.Tensor) -> DecoderState:
+        """Select (or repeat) hypotheses: index (B',) into the batch dim."""
+        return state.select(index)
+
+    # ---- training ----------------------------------------------------------------------
+    def forward(
+        self,
+        src: torch.Tensor,
+        src_lengths: torch.Tensor,
+        tgt_in: torch.Tensor,
+        teacher_forcing: float = 1.0,
+    ) -> torch.Tensor:
+        """Teacher-forced logits (B, T, V) for decoder input ``tgt_in`` (B, T).
+
+        With ``teacher_forcing`` < 1 each input token after BOS is replaced, with
+        probability 1 - teacher_forcing, by the model's own greedy prediction (scheduled
+        sampling). An input-feeding decoder does this step by step, reading its own
+        previous output; the fast path uses two passes (predict with a teacher-forced pass
+        without gradients, then train on the mixed input), which keeps one LSTM call.
+        """
+        state = self.init_state(self.encode(src, src_lengths))
+        if teacher_forcing >= 1.0:
+            return self.decoder(tgt_in, state)[0]
+        use_prediction = torch.rand(tgt_in.shape, device=tgt_in.device) >= teacher_forcing
+        use_prediction[:, 0] = False
+        use_prediction &= tgt_in != PAD_ID
+        if self.decoder.input_feeding:
+            return self.decoder(tgt_in, state, feed_prediction=use_prediction)[0]
+        with torch.no_grad():
+            predicted = self.decoder(tgt_in, state)[0].argmax(-1)  # (B, T): guess for t+1
+        mixed = tgt_in.clone()
+        mixed[:, 1:] = torch.where(use_prediction[:, 1:], predicted[:, :-1], tgt_in[:, 1:])
+        return self.decoder(mixed, state)[0]
+
+
+def build_model(cfg: ModelConfig, src_vocab: int, tgt_vocab: int) -> EncoderDecoder:
+    """The model the recipe's ``model`` section describes."""
+    src_emb = nn.Embedding(src_vocab, cfg.emb_dim, padding_idx=PAD_ID)
+    if cfg.share_embeddings:
+        if src_vocab != tgt_vocab:
+            raise ValueError("model.share_embeddings needs one vocabulary for source and target")
+        tgt_emb = src_emb
+    else:
+        tgt_emb = nn.Embedding(tgt_vocab, cfg.emb_dim, padding_idx=PAD_ID)
+    for emb in {id(src_emb): src_emb, id(tgt_emb): tgt_emb}.values():
+        nn.init.normal_(emb.weight, mean=0.0, std=cfg.emb_dim**-0.5)
+        with torch.no_grad():
+            emb.weight[PAD_ID].zero_()
+    enc, dec = cfg.encoder, cfg.decoder
+    encoder = Encoder(
+        src_emb, enc.hidden_dim, enc.layers, enc.dropout, cfg.emb_dropout, enc.bidirectional
+    )
+    bridge = Bridge(dec.bridge, encoder.output_dim, dec.hidden_dim, enc.layers, dec.layers)
+    attention = build_attention(dec.attention, dec.hidden_dim, encoder.output_dim)
+    decoder = Decoder(
+        tgt_emb,
+        attention,
+        memory_dim=encoder.output_dim,
+        hidden_dim=dec.hidden_dim,
+        layers=dec.layers,
+        dropout=dec.dropout,
+        emb_dropout=cfg.emb_dropout,
+        output_dropout=cfg.output_dropout,
+        input_feeding=dec.input_feeding,
+        tie_embeddings=cfg.tie_embeddings,
+    )
+    return EncoderDecoder(encoder, bridge, decoder)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Distinct trainable parameters (a tied matrix counts once)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -1,0 +1,64 @@
+"""Greedy search over the decoder contract."""
+
+from __future__ import annotations
+
+import torch
+
+from seq2seq.search.hypothesis import Hypothesis, force_eos
+
+
+@torch.no_grad()
+def greedy_search(
+    model: torch.nn.Module,
+    src: torch.Tensor,
+    src_lengths: torch.Tensor,
+    max_len: torch.Tensor,
+    bos: int,
+    eos: int,
+    return_attention: bool = False,
+) -> list[list[Hypothesis]]:
+    """Pick the most likely token at each step. src (B, S); max_len (B,) tokens before EOS.
+
+    Returns one single-hypothesis list per sentence, in input order.
+    """
+    batch = src.size(0)
+    state = model.init_state(model.encode(src, src_lengths))  # type: ignore[operator]
+    tokens = torch.full((batch,), bos, dtype=torch.long, device=src.device)
+    limit = max_len.to(src.device)
+    done = torch.zeros(batch, dtype=torch.bool, device=src.device)
+    out_tokens, out_scores, out_attn = [], [], []
+    for t in range(int(limit.max()) + 1):
+        log_probs, state, attn = model.step(tokens, state)  # type: ignore[operator]
+        force_eos(log_probs, limit <= t, eos)
+        score, tokens = log_probs.max(dim=-1)
+        out_tokens.append(tokens)
+        out_scores.append(score)
+        if return_attention:
+            out_attn.append(attn)
+        done |= tokens == eos
+        if bool(done.all()):
+            break
+    return _collect(torch.stack(out_tokens, 1), torch.stack(out_scores, 1), out_attn, eos)
+
+
+def _collect(
+    tokens: torch.Tensor, scores: torch.Tensor, attn: list[torch.Tensor], eos: int
+) -> list[list[Hypothesis]]:
+    """(B, T) tokens and scores -> hypotheses cut after the first EOS."""
+    tokens_l, scores_l = tokens.tolist(), scores.float().tolist()
+    stacked = torch.stack(attn, 1).float().cpu() if attn else None  # (B, T, S)
+    result = []
+    for row, (toks, scs) in enumerate(zip(tokens_l, scores_l, strict=True)):
+        end = toks.index(eos) if eos in toks else len(toks) - 1
+        token_scores = scs[: end + 1]
+        result.append(
+            [
+                Hypothesis(
+                    tokens=toks[:end],
+                    score=float(sum(token_scores)),
+                    token_scores=token_scores,
+                    attention=None if stacked is None else stacked[row, : end + 1],
+                )
+            ]
+        )
+    return result

@@ -1,0 +1,368 @@
+"""The training loop: teacher forcing (or scheduled sampling), validation, early stopping,
+a wall-clock budget, checkpoints and exact resume."""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import sys
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from seq2seq.checkpoint import RunDir, atomic_write_text
+from seq2seq.config import Recipe, dump_recipe
+from seq2seq.data.batching import make_batch, token_batches
+from seq2seq.data.dataset import Examples
+from seq2seq.data.tokenizer import Tokenizer
+from seq2seq.evaluate import score
+from seq2seq.inference import decode_ids
+from seq2seq.model.encoder_decoder import EncoderDecoder
+from seq2seq.training.distributed import DistInfo, all_reduce_sum, broadcast_flag
+from seq2seq.training.loss import sequence_loss
+from seq2seq.training.optim import LRSchedule, build_optimizer, teacher_forcing_ratio
+from seq2seq.training.precision import autocast, resolve_precision
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Progress:
+    """Everything that changes while training, saved for exact resume."""
+
+    step: int = 0
+    epoch: int = 0
+    position: int = 0  # batches of this epoch already consumed
+    elapsed: float = 0.0  # seconds of training so far, across resumes
+    best: float | None = None
+    bad_validations: int = 0
+    history: list[float] = field(default_factory=list)
+
+
+class Trainer:
+    def __init__(
+        self,
+        recipe: Recipe,
+        run: RunDir,
+        model: EncoderDecoder,
+        tokenizers: tuple[Tokenizer, Tokenizer],
+        train: Examples,
+        valid: Examples | None,
+        dist: DistInfo,
+    ) -> None:
+        self.recipe = recipe
+        self.cfg = recipe.train
+        self.run = run
+        self.dist = dist
+        self.device = dist.device
+        self.model = model.to(self.device)
+        self.net: torch.nn.Module = self.model
+        if dist.world_size > 1:
+            self.net = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[dist.local_rank] if self.device.type == "cuda" else None
+            )
+        self.src_tok, self.tgt_tok = tokenizers
+        self.train_data = train
+        self.valid_data = valid
+        self.precision = resolve_precision(self.cfg.precision, self.device)
+        self.optimizer = build_optimizer(self.cfg, self.model)
+        self.schedule = LRSchedule.from_config(self.cfg)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
+        self.progress = Progress()
+        self.events = (
+            _event_writer(run.path / "events") if dist.is_main and run is not None else None
+        )
+
+    # ---- the loop ----------------------------------------------------------------------
+    def fit(self) -> Progress:
+        """Train until max_steps / max_epochs / max_minutes / early stopping; Ctrl-C saves."""
+        cfg = self.cfg
+        log.info(
+            "training on %s (%s), %d pairs, %d parameters",
+            self.device,
+            self.precision,
+            len(self.train_data),
+            sum(p.numel() for p in self.model.parameters()),
+        )
+        bar = tqdm(
+            total=cfg.max_steps,
+            initial=self.progress.step,
+            unit="step",
+            dynamic_ncols=True,
+            disable=not (cfg.progress and self.dist.is_main and sys.stderr.isatty()),
+        )
+        started = time.monotonic() - self.progress.elapsed
+        window = _Window()
+        try:
+            while not self._finished_epochs():
+                batches = token_batches(
+                    self.train_data.src.lengths + 1,
+                    self.train_data.tgt.lengths + 1,  # type: ignore[union-attr]
+                    cfg.batch_tokens,
+                    seed=self.recipe.seed,
+                    epoch=self.progress.epoch,
+                )
+                while self.progress.position < len(batches):
+                    index = self.progress.position + self.dist.rank
+                    batch = batches[index % len(batches)]
+                    self.progress.position += self.dist.world_size
+                    stats = self.train_step(batch)
+                    self.progress.step += 1
+                    self.progress.elapsed = time.monotonic() - started
+                    window.add(stats)
+                    bar.update(1)
+                    if self.progress.step % cfg.log_every == 0:
+                        self._log_window(window, bar)
+                    if self._should_stop_now():
+                        self.validate_and_save()
+                        return self.progress
+                    if self.progress.step % cfg.validate_every == 0 and self.validate_and_save():
+                        return self.progress
+                self.progress.epoch += 1
+                self.progress.position = 0
+            self.validate_and_save()
+        except KeyboardInterrupt:
+            self.save(best=False)
+            log.warning(
+                "interrupted at step %d: saved %s; run the same command to resume",
+                self.progress.step,
+                self.run.path,
+            )
+            raise
+        finally:
+            bar.close()
+        return self.progress
+
+    def train_step(self, indices: Any) -> tuple[float, float, int]:
+        """One update on the examples ``indices``; returns (loss sum, nll sum, tokens)."""
+        batch = make_batch(self.train_data.src, self.train_data.tgt, indices).to(self.device)
+        self.schedule.apply(self.optimizer, self.progress.step + 1)
+        ratio = teacher_forcing_ratio(
+            self.cfg.teacher_forcing,
+            self.cfg.teacher_forcing_schedule,
+            self.cfg.teacher_forcing_steps,
+            self.progress.step,
+        )
+        self.net.train()
+        with autocast(self.precision, self.device):
+            logits = self.net(batch.src, batch.src_lengths, batch.tgt_in, teacher_forcing=ratio)
+        loss, nll, tokens = sequence_loss(logits, batch.tgt_out, self.cfg.label_smoothing)  # type: ignore[arg-type]
+        # sum over tokens, divided by this rank's tokens: every token weighs the same per rank
+        self.scaler.scale(loss / max(tokens, 1)).backward()
+        if self.cfg.clip_norm > 0:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip_norm)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        return float(loss.detach()), float(nll), tokens
+
+    # ---- validation, checkpoints, stopping ---------------------------------------------
+    def validate_and_save(self) -> bool:
+        """Validate, save (best and last), update the LR plateau and early stopping.
+        Returns True when early stopping says to stop."""
+        metrics = self.validate()
+        improved = self._record(metrics)
+        self.schedule.on_validation(improved)
+        self.save(best=improved)
+        stop = (
+            bool(self.cfg.early_stop.patience)
+            and self.progress.bad_validations >= self.cfg.early_stop.patience
+        )
+        if stop:
+            log.info(
+                "early stopping: no improvement in %d validations", self.progress.bad_validations
+            )
+        return broadcast_flag(stop, self.device)
+
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        metrics: dict[str, float] = {
+            "step": self.progress.step,
+            "epoch": self.progress.epoch,
+            "minutes": round(self.progress.elapsed / 60, 2),
+            "lr": self._lr_now(),
+        }
+        valid = self.valid_data
+        if valid is None or valid.tgt is None or not self.dist.is_main:
+            return metrics
+        self.model.eval()
+        nll_sum, tokens = 0.0, 0
+        for indices in token_batches(
+            valid.src.lengths + 1,
+            valid.tgt.lengths + 1,
+            self.cfg.batch_tokens,
+            seed=0,
+            epoch=0,
+            shuffle=False,
+        ):
+            batch = make_batch(valid.src, valid.tgt, indices).to(self.device)
+            with autocast(self.precision, self.device):
+                logits = self.model(batch.src, batch.src_lengths, batch.tgt_in)
+            _, nll, n = sequence_loss(logits, batch.tgt_out)  # type: ignore[arg-type]
+            nll_sum, tokens = nll_sum + float(nll), tokens + n
+        metrics["loss"] = round(nll_sum / max(tokens, 1), 4)
+        metrics["ppl"] = round(math.exp(min(metrics["loss"], 50.0)), 3)
+        if self.cfg.valid_bleu and valid.corpus.tgt is not None:
+            search = replace(self.recipe.search, beam_size=self.cfg.valid_beam_size, nbest=1)
+            hyps = decode_ids(self.model, valid.src, search, self.device)
+            outputs = self.tgt_tok.decode([h[0].tokens for h in hyps])
+            metrics["bleu"] = score(outputs, list(valid.corpus.tgt)).bleu
+        self.model.train()
+        self._write_events("valid", metrics)
+        log.info("validation %s", "  ".join(f"{k} {v}" for k, v in metrics.items()))
+        return metrics
+
+    def _record(self, metrics: dict[str, float]) -> bool:
+        name = self.cfg.early_stop.metric
+        value = metrics.get(name)
+        if value is None:
+            return True  # nothing to compare (no validation split): the latest is the best
+        best = self.progress.best
+        improved = best is None or (value > best if name == "bleu" else value < best)
+        if improved:
+            self.progress.best, self.progress.bad_validations = value, 0
+        else:
+            self.progress.bad_validations += 1
+        self.progress.history.append(float(value))
+        if self.dist.is_main:
+            self.run.append_metrics({**metrics, "best": self.progress.best})
+        return improved
+
+    def save(self, best: bool) -> None:
+        """Weights, trainer state, then the pointers (in that order, each atomic)."""
+        if not self.dist.is_main:
+            return
+        name = self.run.save_weights(self.model, self.progress.step)
+        self.run.save_trainer_state(self.state_dict(name))
+        if best or self.run.read_pointer("best") is None:
+            self.run.set_pointer("best", name)
+        self.run.set_pointer("last", name)
+        if not self.cfg.keep_all_checkpoints:
+            self.run.prune()
+
+    def _should_stop_now(self) -> bool:
+        cfg = self.cfg
+        stop = (cfg.max_steps is not None and self.progress.step >= cfg.max_steps) or (
+            cfg.max_minutes is not None and self.progress.elapsed >= cfg.max_minutes * 60
+        )
+        if stop:
+            log.info(
+                "stopping at step %d after %.1f minutes",
+                self.progress.step,
+                self.progress.elapsed / 60,
+            )
+        return broadcast_flag(stop, self.device)
+
+    def _finished_epochs(self) -> bool:
+        return self.cfg.max_epochs is not None and self.progress.epoch >= self.cfg.max_epochs
+
+    # ---- state ---------------------------------------------------------------------------
+    def state_dict(self, weights: str) -> dict[str, Any]:
+        p = self.progress
+        return {
+            "weights": weights,
+            "step": p.step,
+            "epoch": p.epoch,
+            "position": p.position,
+            "elapsed": p.elapsed,
+            "best": p.best,
+            "bad_validations": p.bad_validations,
+            "history": list(p.history),
+            "optimizer": self.optimizer.state_dict(),
+            "schedule": self.schedule.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "rng_torch": torch.get_rng_state(),
+            "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "rng_python": random.getstate(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.progress = Progress(
+            step=int(state["step"]),
+            epoch=int(state["epoch"]),
+            position=int(state["position"]),
+            elapsed=float(state["elapsed"]),
+            best=state["best"],
+            bad_validations=int(state["bad_validations"]),
+            history=[float(v) for v in state["history"]],
+        )
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.schedule.load_state_dict(state["schedule"])
+        if state["scaler"]:
+            self.scaler.load_state_dict(state["scaler"])
+        torch.set_rng_state(state["rng_torch"])
+        if state["rng_cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["rng_cuda"])
+        random.setstate(_as_tuple(state["rng_python"]))
+
+    def write_recipe(self) -> None:
+        if self.dist.is_main:
+            atomic_write_text(self.run.recipe, dump_recipe(self.recipe))
+
+    # ---- logging -------------------------------------------------------------------------
+    def _lr_now(self) -> float:
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    def _log_window(self, window: _Window, bar: tqdm) -> None:
+        loss, nll, tokens, seconds = window.take()
+        (tokens_all,) = all_reduce_sum([float(tokens)], self.device)
+        rate = tokens_all / max(seconds, 1e-9)
+        bar.set_postfix(loss=f"{loss:.3f}", lr=f"{self._lr_now():.2e}", tok_s=f"{rate:,.0f}")
+        self._write_events("train", {"loss": loss, "lr": self._lr_now(), "tokens_per_s": rate})
+        if self.dist.is_main:
+            log.info(
+                "step %d  epoch %d  loss %.3f  ppl %.2f  lr %.2e  %s tok/s  %.1f min",
+                self.progress.step,
+                self.progress.epoch,
+                loss,
+                math.exp(min(nll, 50.0)),
+                self._lr_now(),
+                f"{rate:,.0f}",
+                self.progress.elapsed / 60,
+            )
+
+    def _write_events(self, prefix: str, values: dict[str, float]) -> None:
+        if self.events is not None:
+            for name, value in values.items():
+                self.events.add_scalar(f"{prefix}/{name}", value, self.progress.step)
+            self.events.flush()
+
+
+def _event_writer(folder: Any) -> Any:
+    """A TensorBoard SummaryWriter when tensorboard is installed, else None."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(str(folder))
+
+
+class _Window:
+    """Running sums between two log lines."""
+
+    def __init__(self) -> None:
+        self.loss = self.nll = 0.0
+        self.tokens = 0
+        self.start = time.monotonic()
+
+    def add(self, stats: tuple[float, float, int]) -> None:
+        self.loss += stats[0]
+        self.nll += stats[1]
+        self.tokens += stats[2]
+
+    def take(self) -> tuple[float, float, int, float]:
+        """(loss/token, nll/token, tokens, seconds) since the last call; then reset."""
+        n = max(self.tokens, 1)
+        result = (self.loss / n, self.nll / n, self.tokens, time.monotonic() - self.start)
+        self.__init__()  # type: ignore[misc]
+        return result
+
+
+def _as_tuple(value: Any) -> Any:
+    """torch.load turns the tuples of ``random.getstate()`` into lists; undo that."""
+    return tuple(_as_tuple(v) for v in value) if isinstance(value, list | tuple) else value

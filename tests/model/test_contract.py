@@ -1,0 +1,125 @@
+"""The decoder contract: stepping reproduces the teacher-forced forward, on both decoder
+paths and every attention; padding changes nothing."""
+
+import pytest
+import torch
+from conftest import random_batch, tiny_model
+
+from seq2seq.data.tokenizer import BOS_ID
+
+VOCAB = 23
+VARIANTS = [(a, f) for a in ["general", "dot", "bahdanau"] for f in [False, True]]
+
+
+def decoder_input(batch: int, length: int, seed: int = 1) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    tgt = torch.randint(4, VOCAB, (batch, length), generator=gen)
+    tgt[:, 0] = BOS_ID
+    return tgt
+
+
+def step_through(model, src, lengths, tgt_in) -> torch.Tensor:
+    state = model.init_state(model.encode(src, lengths))
+    steps = []
+    for t in range(tgt_in.size(1)):
+        log_probs, state, attn = model.step(tgt_in[:, t], state)
+        assert torch.allclose(attn.sum(-1), torch.ones(src.size(0)), atol=1e-5)
+        steps.append(log_probs)
+    return torch.stack(steps, 1)
+
+
+@pytest.mark.parametrize("attention,input_feeding", VARIANTS)
+def test_stepping_equals_teacher_forced_forward(attention: str, input_feeding: bool):
+    model = tiny_model(VOCAB, attention=attention, input_feeding=input_feeding)
+    src, lengths = random_batch(5, VOCAB)
+    tgt_in = decoder_input(5, 7)
+    with torch.no_grad():
+        forward = torch.log_softmax(model(src, lengths, tgt_in), -1)
+        stepped = step_through(model, src, lengths, tgt_in)
+    assert torch.allclose(forward, stepped, atol=1e-5)
+
+
+@pytest.mark.parametrize("attention,input_feeding", VARIANTS)
+def test_padding_changes_nothing(attention: str, input_feeding: bool):
+    model = tiny_model(VOCAB, attention=attention, input_feeding=input_feeding)
+    src, lengths = random_batch(6, VOCAB, seed=3)
+    tgt_in = decoder_input(6, 5)
+    with torch.no_grad():
+        batched = model(src, lengths, tgt_in)
+        for row in range(6):
+            n = int(lengths[row])
+            alone = model(src[row : row + 1, :n], lengths[row : row + 1], tgt_in[row : row + 1])
+            assert torch.allclose(batched[row], alone[0], atol=1e-5)
+
+
+def test_attention_ignores_padding():
+    model = tiny_model(VOCAB)
+    src, lengths = random_batch(4, VOCAB, seed=5)
+    with torch.no_grad():
+        state = model.init_state(model.encode(src, lengths))
+        _, _, attn = model.step(torch.full((4,), BOS_ID), state)
+    for row, n in enumerate(lengths.tolist()):
+        assert float(attn[row, n:].abs().sum()) == 0.0
+
+
+def test_reorder_selects_and_repeats_rows():
+    model = tiny_model(VOCAB, input_feeding=True)
+    src, lengths = random_batch(3, VOCAB)
+    state = model.init_state(model.encode(src, lengths))
+    index = torch.tensor([2, 2, 0])
+    picked = model.reorder(state, index)
+    assert torch.equal(picked.hidden, state.hidden[:, index])
+    assert torch.equal(picked.memory, state.memory[index])
+    assert (
+        picked.feed is not None
+        and state.feed is not None
+        and torch.equal(picked.feed, state.feed[index])
+    )
+
+
+def test_tied_and_shared_embeddings_are_one_tensor():
+    model = tiny_model(VOCAB, share_embeddings=True, tie_embeddings=True)
+    assert model.encoder.embedding is model.decoder.embedding
+    assert model.decoder.project.weight is model.decoder.embedding.weight
+    untied = tiny_model(VOCAB, tie_embeddings=False)
+    assert untied.decoder.project.weight is not untied.decoder.embedding.weight
+
+
+@pytest.mark.parametrize("bridge", ["linear", "zero"])
+def test_bridge_shapes(bridge: str):
+    model = tiny_model(VOCAB, bridge=bridge)
+    src, lengths = random_batch(3, VOCAB)
+    state = model.init_state(model.encode(src, lengths))
+    assert state.hidden.shape == (2, 3, 24) and state.cell.shape == (2, 3, 24)
+    if bridge == "zero":
+        assert float(state.hidden.abs().sum()) == 0.0
+
+
+def test_scheduled_sampling_with_input_feeding_feeds_own_argmax():
+    """teacher_forcing=0 must equal stepping on the model's own greedy outputs."""
+    model = tiny_model(VOCAB, input_feeding=True)
+    src, lengths = random_batch(4, VOCAB)
+    tgt_in = decoder_input(4, 6)
+    with torch.no_grad():
+        sampled = model(src, lengths, tgt_in, teacher_forcing=0.0)
+        state = model.init_state(model.encode(src, lengths))
+        tokens, steps = tgt_in[:, 0], []
+        for _ in range(6):
+            log_probs, state, _ = model.step(tokens, state)
+            steps.append(log_probs)
+            tokens = log_probs.argmax(-1)
+    assert torch.allclose(torch.log_softmax(sampled, -1), torch.stack(steps, 1), atol=1e-5)
+
+
+def test_scheduled_sampling_fast_path_uses_teacher_forced_predictions():
+    model = tiny_model(VOCAB)
+    src, lengths = random_batch(4, VOCAB)
+    tgt_in = decoder_input(4, 6)
+    with torch.no_grad():
+        sampled = model(src, lengths, tgt_in, teacher_forcing=0.0)
+        guesses = model(src, lengths, tgt_in).argmax(-1)
+        mixed = torch.cat([tgt_in[:, :1], guesses[:, :-1]], dim=1)
+        expected = model(src, lengths, mixed)
+        forced = model(src, lengths, tgt_in, teacher_forcing=1.0)
+    assert torch.allclose(sampled, expected, atol=1e-6)
+    assert not torch.allclose(sampled, forced)

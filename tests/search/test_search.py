@@ -1,0 +1,110 @@
+"""Search properties on random tiny models: beam 1 == greedy, batched == one at a time,
+n-best sorted and distinct, length limits kept."""
+
+import pytest
+import torch
+from conftest import random_batch, tiny_model
+
+from seq2seq.data.tokenizer import BOS_ID, EOS_ID
+from seq2seq.search import beam_search, greedy_search, max_lengths
+
+VOCAB = 19
+
+
+def model_and_batch(seed: int = 0, **kwargs):
+    model = tiny_model(VOCAB, seed=seed, **kwargs)
+    with torch.no_grad():  # sharpen the output layer so hypotheses end at varied lengths
+        model.decoder.project.bias[EOS_ID] += 1.5
+    src, lengths = random_batch(6, VOCAB, seed=seed)
+    return model, src, lengths, max_lengths(lengths, 1.5, 3)
+
+
+@pytest.mark.parametrize("input_feeding", [False, True])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_beam_of_one_equals_greedy(seed: int, input_feeding: bool):
+    model, src, lengths, limits = model_and_batch(seed, input_feeding=input_feeding)
+    greedy = greedy_search(model, src, lengths, limits, BOS_ID, EOS_ID)
+    beam = beam_search(model, src, lengths, limits, BOS_ID, EOS_ID, beam_size=1)
+    for g, b in zip(greedy, beam, strict=True):
+        assert g[0].tokens == b[0].tokens
+        assert g[0].score == pytest.approx(b[0].score, abs=1e-5)
+
+
+@pytest.mark.parametrize("beam_size", [1, 4])
+def test_batched_equals_one_at_a_time(beam_size: int):
+    model, src, lengths, limits = model_and_batch(3)
+    batched = beam_search(
+        model, src, lengths, limits, BOS_ID, EOS_ID, beam_size=beam_size, length_penalty=0.6
+    )
+    for row in range(src.size(0)):
+        n = int(lengths[row])
+        alone = beam_search(
+            model,
+            src[row : row + 1, :n],
+            lengths[row : row + 1],
+            limits[row : row + 1],
+            BOS_ID,
+            EOS_ID,
+            beam_size=beam_size,
+            length_penalty=0.6,
+        )
+        assert alone[0][0].tokens == batched[row][0].tokens
+        assert alone[0][0].score == pytest.approx(batched[row][0].score, abs=1e-5)
+
+
+def test_nbest_sorted_distinct_and_scored():
+    model, src, lengths, limits = model_and_batch(4)
+    results = beam_search(
+        model, src, lengths, limits, BOS_ID, EOS_ID, beam_size=5, nbest=3, length_penalty=1.0
+    )
+    for hyps in results:
+        assert len(hyps) == 3
+        scores = [h.score for h in hyps]
+        assert scores == sorted(scores, reverse=True)
+        assert len({tuple(h.tokens) for h in hyps}) == 3
+        for h in hyps:
+            assert len(h.token_scores) == len(h.tokens) + 1
+            penalty = ((5 + len(h.tokens) + 1) / 6) ** 1.0
+            assert h.score == pytest.approx(h.log_prob / penalty, abs=1e-4)
+
+
+def test_token_scores_are_the_model_log_probs():
+    model, src, lengths, limits = model_and_batch(5)
+    hyp = beam_search(model, src[:1], lengths[:1], limits[:1], BOS_ID, EOS_ID, beam_size=3)[0][0]
+    state = model.init_state(model.encode(src[:1], lengths[:1]))
+    expected = []
+    with torch.no_grad():
+        for token in [BOS_ID, *hyp.tokens]:
+            log_probs, state, _ = model.step(torch.tensor([token]), state)
+            expected.append(log_probs[0])
+    targets = [*hyp.tokens, EOS_ID]
+    assert hyp.token_scores == pytest.approx(
+        [float(lp[t]) for lp, t in zip(expected, targets, strict=True)], abs=1e-5
+    )
+
+
+def test_length_limit_is_kept():
+    model, src, lengths, _ = model_and_batch(6)
+    with torch.no_grad():
+        model.decoder.project.bias[EOS_ID] -= 50.0  # the model never wants to stop
+    limits = torch.full((src.size(0),), 4)
+    for search in (
+        lambda: greedy_search(model, src, lengths, limits, BOS_ID, EOS_ID),
+        lambda: beam_search(model, src, lengths, limits, BOS_ID, EOS_ID, beam_size=3),
+    ):
+        for hyps in search():
+            assert len(hyps[0].tokens) == 4
+
+
+def test_attention_comes_back_per_output_token():
+    model, src, lengths, limits = model_and_batch(7)
+    for hyps in beam_search(
+        model, src, lengths, limits, BOS_ID, EOS_ID, beam_size=3, return_attention=True
+    ):
+        attn = hyps[0].attention
+        assert attn is not None and attn.shape == (len(hyps[0].tokens) + 1, src.size(1))
+        assert torch.allclose(attn.sum(-1), torch.ones(attn.size(0)), atol=1e-5)
+
+
+def test_max_lengths():
+    assert max_lengths(torch.tensor([1, 5, 11]), 1.5, 10).tolist() == [10, 16, 25]

@@ -1,0 +1,154 @@
+"""End to end through the command line: train a tiny model on a generated task, translate
+with it, score it; check it learned (exact match far above chance) and that bad input
+gets a one-line error."""
+
+import io
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import TOY_RECIPE
+
+from seq2seq.cli import main
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory, toy_root: Path) -> Path:
+    run = tmp_path_factory.mktemp("runs") / "toy"
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SEQ2SEQ_DATA", str(toy_root))
+    try:
+        code = main(
+            [
+                "train",
+                str(TOY_RECIPE),
+                f"output_dir={run}",
+                "train.max_steps=120",
+                "train.validate_every=60",
+                "train.progress=false",
+            ]
+        )
+    finally:
+        mp.undo()
+    assert code == 0
+    return run
+
+
+def run_cli(
+    args: list[str], stdin: str, monkeypatch: pytest.MonkeyPatch, capsys
+) -> tuple[int, str, str]:
+    monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+    code = main(args)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_translate_learned_to_reverse(trained: Path, toy_root: Path, monkeypatch, capsys):
+    sources = (toy_root / "toy_reverse" / "test.src").read_text().splitlines()
+    targets = (toy_root / "toy_reverse" / "test.tgt").read_text().splitlines()
+    code, out, _ = run_cli(
+        ["translate", str(trained), "-q"], "\n".join(sources) + "\n", monkeypatch, capsys
+    )
+    assert code == 0
+    outputs = out.splitlines()
+    assert len(outputs) == len(sources)
+    exact = sum(o == t for o, t in zip(outputs, targets, strict=True)) / len(targets)
+    assert exact > 0.5, f"exact match {exact:.2f}; chance is below 0.001"
+
+
+def test_empty_lines_stay_empty_and_aligned(trained: Path, monkeypatch, capsys):
+    code, out, _ = run_cli(
+        ["translate", str(trained), "-q", "beam_size=1"], "1 2 3\n\n4 5 6 7\n", monkeypatch, capsys
+    )
+    assert code == 0
+    lines = out.split("\n")
+    assert len(lines) == 4 and lines[1] == "" and lines[3] == ""
+    assert lines[0] and lines[2]
+
+
+def test_translate_files_and_nbest(trained: Path, tmp_path: Path, monkeypatch, capsys):
+    (tmp_path / "in.txt").write_text("1 2 3\n9 8\n")
+    code, _, _ = run_cli(
+        [
+            "translate",
+            str(trained),
+            "-q",
+            "-i",
+            str(tmp_path / "in.txt"),
+            "-o",
+            str(tmp_path / "out.txt"),
+        ],
+        "",
+        monkeypatch,
+        capsys,
+    )
+    assert code == 0 and len((tmp_path / "out.txt").read_text().splitlines()) == 2
+    code, out, _ = run_cli(
+        ["translate", str(trained), "-q", "--nbest", "nbest=3", "beam_size=4"],
+        "1 2 3\n",
+        monkeypatch,
+        capsys,
+    )
+    rows = [line.split("\t") for line in out.splitlines()]
+    assert code == 0 and len(rows) == 3 and all(r[0] == "0" for r in rows)
+    scores = [float(r[1]) for r in rows]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_evaluate_split_and_files(trained: Path, toy_root: Path, monkeypatch, capsys):
+    monkeypatch.setenv("SEQ2SEQ_DATA", str(toy_root))
+    code, out, _ = run_cli(
+        ["evaluate", str(trained), "-q", "--split", "test", "--json"], "", monkeypatch, capsys
+    )
+    result = json.loads(out)
+    assert code == 0 and result["bleu"] > 50 and result["sentences"] == 100
+    assert "nrefs:1|case:mixed|eff:no|tok:13a" in result["bleu_signature"]
+    folder = toy_root / "toy_reverse"
+    code, out, _ = run_cli(
+        [
+            "evaluate",
+            str(trained),
+            "-q",
+            "--src",
+            str(folder / "test.src"),
+            "--ref",
+            str(folder / "test.tgt"),
+        ],
+        "",
+        monkeypatch,
+        capsys,
+    )
+    assert code == 0 and out.startswith("BLEU = ") and "chrF" in out
+
+
+def test_check_prints_recipe_and_parameters(monkeypatch, capsys):
+    code, out, _ = run_cli(["check", str(TOY_RECIPE), "model.emb_dim=32"], "", monkeypatch, capsys)
+    assert code == 0 and "emb_dim: 32" in out and "# parameters:" in out
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["check", str(TOY_RECIPE), "train.lrr=1"], "did you mean 'train.lr'"),
+        (["translate", "/nonexistent/run"], "no recipe.yaml"),
+        (["evaluate", "/nonexistent/run", "--split", "test"], "no recipe.yaml"),
+    ],
+)
+def test_bad_input_gets_one_line_error(args, message, monkeypatch, capsys):
+    code, _, err = run_cli(args, "", monkeypatch, capsys)
+    assert code == 2
+    assert message in err and err.count("\n") == 1
+
+
+def test_decode_time_overrides_are_search_keys_only(trained: Path, monkeypatch, capsys):
+    code, _, err = run_cli(["translate", str(trained), "train.lr=1"], "1 2\n", monkeypatch, capsys)
+    assert code == 2 and "only search.* keys" in err
+
+
+def test_missing_data_names_the_file(tmp_path: Path, monkeypatch, capsys):
+    monkeypatch.setenv("SEQ2SEQ_DATA", str(tmp_path))
+    code, _, err = run_cli(
+        ["train", str(TOY_RECIPE), f"output_dir={tmp_path / 'r'}"], "", monkeypatch, capsys
+    )
+    assert code == 2 and "toy_reverse/train.src: file not found" in err

@@ -1,0 +1,63 @@
+import itertools
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from seq2seq.training.loss import sequence_loss
+from seq2seq.training.optim import LRSchedule, teacher_forcing_ratio
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.1, 0.3])
+def test_fused_loss_matches_cross_entropy_and_its_gradient(smoothing: float):
+    torch.manual_seed(0)
+    logits = torch.randn(3, 6, 17, dtype=torch.float64, requires_grad=True)
+    target = torch.randint(1, 17, (3, 6))
+    target[0, 4:] = 0  # padding
+    loss, nll, tokens = sequence_loss(logits, target, smoothing)
+    ref = F.cross_entropy(
+        logits.view(-1, 17),
+        target.view(-1),
+        ignore_index=0,
+        label_smoothing=smoothing,
+        reduction="sum",
+    )
+    ref_nll = F.cross_entropy(logits.view(-1, 17), target.view(-1), ignore_index=0, reduction="sum")
+    assert tokens == 16
+    assert float(loss) == pytest.approx(float(ref), rel=1e-6)
+    assert float(nll) == pytest.approx(float(ref_nll), rel=1e-6)
+    (grad,) = torch.autograd.grad(loss * 0.5, logits)
+    (ref_grad,) = torch.autograd.grad(ref * 0.5, logits)
+    assert torch.allclose(grad, ref_grad, atol=1e-6)
+    assert float(grad[0, 4:].abs().sum()) == 0.0  # padding gets no gradient
+
+
+def test_warmup_then_inverse_sqrt():
+    sched = LRSchedule("inverse_sqrt", 1e-3, warmup_steps=100, factor=0.5, patience=1, min_lr=0.0)
+    assert sched.lr(50) == pytest.approx(5e-4)
+    assert sched.lr(100) == pytest.approx(1e-3)
+    assert sched.lr(400) == pytest.approx(5e-4)
+
+
+def test_plateau_cuts_after_patience_and_keeps_a_floor():
+    sched = LRSchedule("plateau", 1e-3, warmup_steps=0, factor=0.5, patience=2, min_lr=2e-4)
+    sched.on_validation(improved=False)
+    assert sched.lr(10) == pytest.approx(1e-3)
+    sched.on_validation(improved=False)
+    assert sched.lr(10) == pytest.approx(5e-4)
+    for _ in range(10):
+        sched.on_validation(improved=False)
+    assert sched.lr(10) == pytest.approx(2e-4)
+    restored = LRSchedule("plateau", 1e-3, 0, 0.5, 2, 2e-4)
+    restored.load_state_dict(sched.state_dict())
+    assert restored.lr(10) == sched.lr(10)
+
+
+@pytest.mark.parametrize("schedule", ["linear", "inverse_sigmoid"])
+def test_teacher_forcing_falls_from_one_to_its_final_value(schedule: str):
+    ratios = [teacher_forcing_ratio(0.75, schedule, 1000, step) for step in range(0, 5001, 250)]
+    assert ratios[0] == pytest.approx(1.0)
+    assert all(a >= b for a, b in itertools.pairwise(ratios))
+    assert ratios[-1] == pytest.approx(0.75, abs=1e-3)
+    assert teacher_forcing_ratio(1.0, schedule, 1000, 10) == 1.0
+    assert teacher_forcing_ratio(0.9, "constant", 1000, 0) == 0.9
