@@ -73,6 +73,7 @@ class Trainer:
         self.schedule = LRSchedule.from_config(self.cfg)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
         self.progress = Progress()
+        self._validated_at = -1
         self.events = (
             _event_writer(run.path / "events") if dist.is_main and run is not None else None
         )
@@ -117,14 +118,16 @@ class Trainer:
                     bar.update(1)
                     if self.progress.step % cfg.log_every == 0:
                         self._log_window(window, bar)
+                    if self.progress.step % cfg.validate_every == 0:
+                        if self.validate_and_save():
+                            return self.progress  # early stopping
+                        self.progress.elapsed = time.monotonic() - started
                     if self._should_stop_now():
-                        self.validate_and_save()
-                        return self.progress
-                    if self.progress.step % cfg.validate_every == 0 and self.validate_and_save():
+                        self._validate_unless_done()
                         return self.progress
                 self.progress.epoch += 1
                 self.progress.position = 0
-            self.validate_and_save()
+            self._validate_unless_done()
         except KeyboardInterrupt:
             self.save(best=False)
             log.warning(
@@ -165,6 +168,7 @@ class Trainer:
     def validate_and_save(self) -> bool:
         """Validate, save (best and last), update the LR plateau and early stopping.
         Returns True when early stopping says to stop."""
+        self._validated_at = self.progress.step
         metrics = self.validate()
         improved = self._record(metrics)
         self.schedule.on_validation(improved)
@@ -178,6 +182,11 @@ class Trainer:
                 "early stopping: no improvement in %d validations", self.progress.bad_validations
             )
         return broadcast_flag(stop, self.device)
+
+    def _validate_unless_done(self) -> None:
+        """Validate and save at the final step unless that step was just validated."""
+        if self._validated_at != self.progress.step:
+            self.validate_and_save()
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:

@@ -103,3 +103,11 @@ def test_early_stopping_stops(toy_env: Path, tmp_path: Path):
     )
     run = run_training(recipe)
     assert [m["step"] for m in run.read_metrics()] == [2, 4, 6]
+
+
+def test_stopping_on_a_validation_step_validates_once(toy_env: Path, tmp_path: Path):
+    recipe = toy_recipe(
+        tmp_path / "once", "train.max_steps=4", "train.validate_every=2", "train.valid_bleu=false"
+    )
+    run = run_training(recipe)
+    assert [m["step"] for m in run.read_metrics()] == [2, 4]
