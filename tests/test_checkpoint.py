@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import random_batch, tiny_model
+from helpers import random_batch, tiny_model
 
 from seq2seq.checkpoint import CheckpointError, RunDir, atomic_write, atomic_write_text
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import TOY_RECIPE
+from helpers import TOY_RECIPE
 
 from seq2seq.cli import main
 

@@ -227,17 +227,21 @@ class Trainer:
         return metrics
 
     def _record(self, metrics: dict[str, float]) -> bool:
+        """Append ``metrics`` to metrics.jsonl; update the best value and patience.
+        Returns whether this validation is the best so far (True when the early-stopping
+        metric was not computed, e.g. no validation split: the latest is then the best)."""
         name = self.cfg.early_stop.metric
         value = metrics.get(name)
-        if value is None:
-            return True  # nothing to compare (no validation split): the latest is the best
         best = self.progress.best
-        improved = best is None or (value > best if name == "bleu" else value < best)
-        if improved:
-            self.progress.best, self.progress.bad_validations = value, 0
-        else:
-            self.progress.bad_validations += 1
-        self.progress.history.append(float(value))
+        improved = (
+            value is None or best is None or (value > best if name == "bleu" else value < best)
+        )
+        if value is not None:
+            self.progress.history.append(float(value))
+            if improved:
+                self.progress.best, self.progress.bad_validations = value, 0
+            else:
+                self.progress.bad_validations += 1
         if self.dist.is_main:
             self.run.append_metrics({**metrics, "best": self.progress.best})
         return improved

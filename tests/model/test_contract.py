@@ -3,7 +3,7 @@ paths and every attention; padding changes nothing."""
 
 import pytest
 import torch
-from conftest import random_batch, tiny_model
+from helpers import random_batch, tiny_model
 
 from seq2seq.data.tokenizer import BOS_ID
 

@@ -3,7 +3,7 @@ n-best sorted and distinct, length limits kept."""
 
 import pytest
 import torch
-from conftest import random_batch, tiny_model
+from helpers import random_batch, tiny_model
 
 from seq2seq.data.tokenizer import BOS_ID, EOS_ID
 from seq2seq.search import beam_search, greedy_search, max_lengths

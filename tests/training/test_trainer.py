@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import toy_recipe
+from helpers import toy_recipe
 from safetensors.torch import load_file
 
 from seq2seq.checkpoint import CheckpointError, RunDir

@@ -1,0 +1,57 @@
+"""Helpers shared by the tests: recipes on the generated task, tiny models, random batches."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from seq2seq.config import Model, Recipe, load_recipe
+from seq2seq.model.encoder_decoder import EncoderDecoder, build_model
+
+ROOT = Path(__file__).resolve().parent.parent
+TOY_RECIPE = ROOT / "recipes" / "translation" / "toy_reverse.yaml"
+
+
+def toy_recipe(output_dir: Path, *overrides: str) -> Recipe:
+    return load_recipe(TOY_RECIPE, [f"output_dir={output_dir}", "train.progress=false", *overrides])
+
+
+def tiny_model(vocab: int = 23, seed: int = 0, **kwargs: object) -> EncoderDecoder:
+    """A small random model in eval mode; ``kwargs`` override ``config.Model`` fields,
+    with ``attention`` and ``input_feeding`` forwarded to the decoder."""
+    from dataclasses import replace
+
+    from seq2seq.config import Decoder, Encoder
+
+    decoder = Decoder(
+        hidden_dim=24,
+        layers=2,
+        dropout=0.0,
+        attention=kwargs.pop("attention", "general"),  # type: ignore[arg-type]
+        input_feeding=bool(kwargs.pop("input_feeding", False)),
+        bridge=kwargs.pop("bridge", "linear"),  # type: ignore[arg-type]
+    )
+    cfg = Model(
+        emb_dim=16,
+        emb_dropout=0.0,
+        output_dropout=0.0,
+        encoder=Encoder(hidden_dim=12, layers=2, dropout=0.0),
+        decoder=decoder,
+    )
+    cfg = replace(cfg, **kwargs)  # type: ignore[arg-type]
+    torch.manual_seed(seed)
+    return build_model(cfg, vocab, vocab).eval()
+
+
+def random_batch(batch: int, vocab: int, seed: int = 0, min_len: int = 2, max_len: int = 9):
+    """Padded source ids (B, S) ending in EOS with their lengths, longest first not required."""
+    from seq2seq.data.tokenizer import EOS_ID, PAD_ID
+
+    gen = torch.Generator().manual_seed(seed)
+    lengths = torch.randint(min_len, max_len + 1, (batch,), generator=gen)
+    src = torch.full((batch, int(lengths.max())), PAD_ID, dtype=torch.long)
+    for row, n in enumerate(lengths.tolist()):
+        src[row, : n - 1] = torch.randint(4, vocab, (n - 1,), generator=gen)
+        src[row, n - 1] = EOS_ID
+    return src, lengths
