@@ -146,12 +146,7 @@ def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: recipe file not found")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {_one_line(err)}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: a recipe must be a mapping of keys, got {type(raw).__name__}")
+    raw = _read_yaml_mapping(path, "a recipe")
     apply_overrides(raw, overrides)
     return recipe_from_dict(raw, source=str(path))
 
@@ -272,14 +267,22 @@ def _merge_tokenizer_spec(raw: dict[str, Any], source: str) -> dict[str, Any]:
     spec_path = resolve_project_path(str(tok["spec"]))
     if spec_path is None:
         raise ConfigError(f"{source}: tokenizer.spec: file not found: {tok['spec']}")
-    try:
-        spec = yaml.safe_load(spec_path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{spec_path}: not valid YAML: {_one_line(err)}") from None
-    if not isinstance(spec, dict):
-        raise ConfigError(f"{spec_path}: a tokenizer spec must be a mapping")
+    spec = _read_yaml_mapping(spec_path, "a tokenizer spec")
     merged = {**spec, **{k: v for k, v in tok.items() if k != "spec"}, "spec": None}
     return {**raw, "tokenizer": merged}
+
+
+def _read_yaml_mapping(path: Path, what: str) -> dict[str, Any]:
+    """A YAML file holding a mapping (an empty file is an empty mapping)."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {_one_line(err)}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: {what} must be a mapping of keys, got {type(data).__name__}")
+    return data
 
 
 def resolve_project_path(name: str) -> Path | None:
