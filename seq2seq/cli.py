@@ -141,14 +141,16 @@ def _translate(args: argparse.Namespace) -> int:
     sink: TextIO = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
     try:
         lines = (line.rstrip("\r\n") for line in source)
+        done = 0
         for chunk in _chunks(lines, 1000):
             if args.nbest:
-                for i, hyps in enumerate(translator.hypotheses(chunk)):
-                    for h in hyps:
-                        sink.write(f"{i}\t{h.score:.4f}\t{translator.detokenize(h)}\n")
+                for i, outputs in enumerate(translator.translate_nbest(chunk), start=done):
+                    for text, hyp in outputs:
+                        sink.write(f"{i}\t{hyp.score:.4f}\t{text}\n")
             else:
                 sink.writelines(out + "\n" for out in translator.translate(chunk))
             sink.flush()
+            done += len(chunk)
     finally:
         if args.input:
             source.close()

@@ -118,11 +118,22 @@ class Train:
 
 @dataclass(frozen=True)
 class Search:
-    beam_size: int = 5
-    length_penalty: float = 0.6  # GNMT alpha; 0 = raw log-probability
-    max_len_a: float = 1.5
+    """Decoding settings; the same keys in translate, evaluate, the shell and validation."""
+
+    beam_size: int = 5  # 1 = greedy
+    nbest: int = 1  # outputs per input (beam: best n; sampling: n samples)
+    length_norm: Literal["gnmt", "average", "none"] = "gnmt"
+    length_penalty: float = 0.6  # GNMT alpha, with length_norm: gnmt
+    coverage_penalty: float = 0.0  # GNMT beta; 0 = off
+    min_len: int = 0  # no EOS before this many tokens
+    no_repeat_ngram: int = 0  # forbid repeating an n-gram of this size; 0 = off
+    max_len_a: float = 1.5  # output at most a * source tokens + b
     max_len_b: int = 10
-    nbest: int = 1
+    sampling: bool = False  # draw outputs instead of searching
+    temperature: float = 1.0
+    top_k: int = 0  # 0 = no top-k cut
+    top_p: float = 1.0  # 1 = no nucleus cut
+    seed: int | None = None  # sampling seed; None = a fresh draw each time
     batch_size: int = 64  # sentences per decoding batch
 
 
@@ -210,7 +221,7 @@ def replace_section(recipe: Recipe, section: str, overrides: list[str]) -> Recip
 
 def validate(recipe: Recipe) -> None:
     """Checks that involve more than one field."""
-    m, tok, tr = recipe.model, recipe.tokenizer, recipe.train
+    m, tok, tr, se = recipe.model, recipe.tokenizer, recipe.train, recipe.search
     if m.share_embeddings and not tok.joint:
         raise ConfigError("model.share_embeddings: true needs tokenizer.joint: true")
     if m.decoder.attention == "dot":
@@ -228,8 +239,16 @@ def validate(recipe: Recipe) -> None:
         ("train.validate_every", tr.validate_every > 0),
         ("tokenizer.vocab_size", tok.vocab_size >= 8),
         ("data.max_len", recipe.data.max_len > 0),
-        ("search.beam_size", recipe.search.beam_size >= 1),
-        ("search.nbest", 1 <= recipe.search.nbest <= recipe.search.beam_size),
+        ("search.beam_size", se.beam_size >= 1),
+        ("search.nbest", se.nbest >= 1 and (se.sampling or se.nbest <= se.beam_size)),
+        ("search.length_penalty", se.length_penalty >= 0),
+        ("search.coverage_penalty", se.coverage_penalty >= 0),
+        ("search.temperature", se.temperature > 0),
+        ("search.top_k", se.top_k >= 0),
+        ("search.top_p", 0 < se.top_p <= 1),
+        ("search.min_len", se.min_len >= 0),
+        ("search.no_repeat_ngram", se.no_repeat_ngram >= 0),
+        ("search.batch_size", se.batch_size >= 1),
         ("model.emb_dim", m.emb_dim > 0),
     ]
     for name, dropout in [

@@ -12,9 +12,10 @@ from seq2seq.checkpoint import CheckpointError, RunDir
 from seq2seq.config import ConfigError, Recipe, Search, load_recipe, replace_section
 from seq2seq.data.batching import IdArray, make_batch, sentence_batches
 from seq2seq.data.dataset import build_tokenizers
-from seq2seq.data.tokenizer import BOS_ID, EOS_ID, Tokenizer
+from seq2seq.data.tokenizer import BOS_ID, EOS_ID, PAD_ID, Tokenizer
 from seq2seq.model.encoder_decoder import EncoderDecoder, build_model
-from seq2seq.search import Hypothesis, beam_search, greedy_search, max_lengths
+from seq2seq.search import Hypothesis, beam_search, greedy_search, max_lengths, sample_search
+from seq2seq.search.beam import BeamOptions
 
 log = logging.getLogger(__name__)
 
@@ -25,11 +26,41 @@ def search_batch(
     src_lengths: torch.Tensor,
     cfg: Search,
     return_attention: bool = False,
+    generator: torch.Generator | None = None,
+    prefix: torch.Tensor | None = None,
 ) -> list[list[Hypothesis]]:
-    """Run the search ``cfg`` asks for on one padded batch (B, S)."""
+    """Run the search ``cfg`` asks for on one padded batch (B, S): sampling, greedy (beam
+    1 with no constraint needing a beam), or beam search. prefix (B, P): forced output
+    start, PAD-padded."""
     limits = max_lengths(src_lengths, cfg.max_len_a, cfg.max_len_b)
-    if cfg.beam_size == 1:
+    if cfg.sampling:
+        return sample_search(
+            model,
+            src,
+            src_lengths,
+            limits,
+            BOS_ID,
+            EOS_ID,
+            num_samples=cfg.nbest,
+            temperature=cfg.temperature,
+            top_k=cfg.top_k,
+            top_p=cfg.top_p,
+            min_len=cfg.min_len,
+            generator=generator,
+            return_attention=return_attention,
+        )
+    constrained = cfg.min_len or cfg.no_repeat_ngram or cfg.coverage_penalty or prefix is not None
+    if cfg.beam_size == 1 and cfg.nbest == 1 and not constrained:
         return greedy_search(model, src, src_lengths, limits, BOS_ID, EOS_ID, return_attention)
+    options = BeamOptions(
+        beam_size=cfg.beam_size,
+        nbest=cfg.nbest,
+        length_norm=cfg.length_norm,
+        length_penalty=cfg.length_penalty,
+        coverage_penalty=cfg.coverage_penalty,
+        min_len=cfg.min_len,
+        no_repeat_ngram=cfg.no_repeat_ngram,
+    )
     return beam_search(
         model,
         src,
@@ -38,9 +69,10 @@ def search_batch(
         BOS_ID,
         EOS_ID,
         beam_size=cfg.beam_size,
-        length_penalty=cfg.length_penalty,
-        nbest=cfg.nbest,
+        options=options,
         return_attention=return_attention,
+        prefix=prefix,
+        pad=PAD_ID,
     )
 
 
@@ -55,11 +87,16 @@ def decode_ids(
     was_training = model.training
     model.eval()
     results: list[list[Hypothesis]] = [[] for _ in range(len(src))]
+    generator = torch.Generator()  # sampling draws from its own stream: seeded, reproducible
+    if cfg.seed is not None:
+        generator.manual_seed(cfg.seed)
+    else:
+        generator.seed()
     try:
         for indices in sentence_batches(src.lengths, cfg.batch_size):
             batch = make_batch(src, None, indices)
             hyps = search_batch(
-                model, batch.src.to(device), batch.src_lengths, cfg, return_attention
+                model, batch.src.to(device), batch.src_lengths, cfg, return_attention, generator
             )
             for index, sentence_hyps in zip(indices.tolist(), hyps, strict=True):
                 results[index] = sentence_hyps
@@ -116,10 +153,18 @@ class Translator:
 
     def translate(self, lines: Sequence[str]) -> list[str]:
         """One detokenized output per input line; an empty line gives an empty output."""
-        return [hyps[0] if hyps else "" for hyps in self.translate_nbest(lines)]
+        return [self.detokenize(hyps[0]) if hyps else "" for hyps in self.hypotheses(lines)]
 
-    def translate_nbest(self, lines: Sequence[str]) -> list[list[str]]:
-        return [[self.detokenize(h) for h in hyps] for hyps in self.hypotheses(lines)]
+    def translate_nbest(self, lines: Sequence[str]) -> list[list[tuple[str, Hypothesis]]]:
+        """Per line, distinct detokenized outputs with their hypotheses, best first
+        (two token sequences can detokenize to one text; the better one is kept)."""
+        results = []
+        for hyps in self.hypotheses(lines):
+            seen: dict[str, Hypothesis] = {}
+            for hyp in hyps:
+                seen.setdefault(self.detokenize(hyp), hyp)
+            results.append(list(seen.items()))
+        return results
 
     def hypotheses(
         self, lines: Sequence[str], return_attention: bool = False

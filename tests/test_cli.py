@@ -94,6 +94,25 @@ def test_translate_files_and_nbest(trained: Path, tmp_path: Path, monkeypatch, c
     assert code == 0 and len(rows) == 3 and all(r[0] == "0" for r in rows)
     scores = [float(r[1]) for r in rows]
     assert scores == sorted(scores, reverse=True)
+    assert len({r[2] for r in rows}) == 3  # distinct after detokenization
+
+
+def test_seeded_sampling_through_the_cli_is_reproducible(trained: Path, monkeypatch, capsys):
+    args = [
+        "translate",
+        str(trained),
+        "-q",
+        "--nbest",
+        "sampling=true",
+        "nbest=4",
+        "seed=5",
+        "temperature=2",
+    ]
+    first = run_cli(args, "1 2 3 4\n5 6\n", monkeypatch, capsys)
+    second = run_cli(args, "1 2 3 4\n5 6\n", monkeypatch, capsys)
+    assert first[0] == 0 and first[1] == second[1]
+    texts = [line.split("\t")[2] for line in first[1].splitlines() if line.startswith("0\t")]
+    assert 1 <= len(texts) <= 4 and len(set(texts)) == len(texts)
 
 
 def test_evaluate_split_and_files(trained: Path, toy_root: Path, monkeypatch, capsys):

@@ -63,6 +63,11 @@ def test_cross_field_checks():
         load_recipe(RECIPE, ["model.decoder.attention=dot", "model.decoder.hidden_dim=100"])
     with pytest.raises(ConfigError, match="teacher_forcing"):
         load_recipe(RECIPE, ["train.teacher_forcing=1.5"])
+    with pytest.raises(ConfigError, match=r"search\.nbest"):
+        load_recipe(RECIPE, ["search.nbest=9"])
+    assert load_recipe(RECIPE, ["search.nbest=9", "search.sampling=true"]).search.nbest == 9
+    with pytest.raises(ConfigError, match=r"search\.top_p"):
+        load_recipe(RECIPE, ["search.top_p=0"])
 
 
 def test_resolved_recipe_round_trips_without_the_spec(tmp_path: Path):

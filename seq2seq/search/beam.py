@@ -6,6 +6,10 @@ the first K become finished hypotheses; the first K that do not end in EOS form 
 beam (there are always K: each beam row yields at most one EOS). A sentence leaves the
 batch as soon as it has ``nbest`` finished hypotheses that no live one can beat, or at its
 length limit, so the rows left to compute shrink as sentences finish.
+
+Finished hypotheses are ranked by log-prob / length_norm(length) + coverage penalty
+(see ``hypothesis.py``); constraints (minimum length, blocked repeated n-grams, a forced
+target prefix) act on the log-probs before the top-2K choice.
 """
 
 from __future__ import annotations
@@ -14,7 +18,26 @@ from dataclasses import dataclass
 
 import torch
 
-from seq2seq.search.hypothesis import Hypothesis, force_eos, gnmt_length_penalty
+from seq2seq.search.hypothesis import (
+    Hypothesis,
+    block_repeated_ngrams,
+    coverage_penalty,
+    forbid_specials,
+    force_eos,
+    force_prefix,
+    length_norm,
+)
+
+
+@dataclass(frozen=True)
+class BeamOptions:
+    beam_size: int
+    nbest: int = 1
+    length_norm: str = "gnmt"  # gnmt | average | none
+    length_penalty: float = 0.0  # GNMT alpha (>= 0)
+    coverage_penalty: float = 0.0  # GNMT beta (>= 0)
+    min_len: int = 0  # EOS is forbidden before this many tokens
+    no_repeat_ngram: int = 0  # forbid repeating any n-gram of this size (0 = off)
 
 
 @dataclass
@@ -22,7 +45,8 @@ class _Beams:
     """Live hypotheses of the sentences still searching (n sentences, K beams each).
 
     sent (n,) original sentence index; limit (n,) max tokens before EOS; scores (n, K)
-    summed log-probs; seqs (n*K, t) tokens; token_scores (n*K, t); attn (n*K, t, S) or None.
+    summed log-probs; seqs (n*K, t) tokens; token_scores (n*K, t); attn (n*K, t, S) or
+    None; coverage (n*K, S) attention summed over steps, or None; prefix (n, P) or None.
     """
 
     sent: torch.Tensor
@@ -31,6 +55,8 @@ class _Beams:
     seqs: torch.Tensor
     token_scores: torch.Tensor
     attn: torch.Tensor | None
+    coverage: torch.Tensor | None
+    prefix: torch.Tensor | None
 
     def keep(self, rows: torch.Tensor, sentences: torch.Tensor | None = None) -> None:
         """Keep hypothesis rows (n'*K,) in that order; ``sentences`` (n',) when some leave."""
@@ -38,10 +64,14 @@ class _Beams:
         self.token_scores = self.token_scores.index_select(0, rows)
         if self.attn is not None:
             self.attn = self.attn.index_select(0, rows)
+        if self.coverage is not None:
+            self.coverage = self.coverage.index_select(0, rows)
         if sentences is not None:
             self.sent = self.sent.index_select(0, sentences)
             self.limit = self.limit.index_select(0, sentences)
             self.scores = self.scores.index_select(0, sentences)
+            if self.prefix is not None:
+                self.prefix = self.prefix.index_select(0, sentences)
 
 
 @torch.no_grad()
@@ -57,34 +87,47 @@ def beam_search(
     length_penalty: float = 0.0,
     nbest: int = 1,
     return_attention: bool = False,
+    options: BeamOptions | None = None,
+    prefix: torch.Tensor | None = None,
+    pad: int = 0,
 ) -> list[list[Hypothesis]]:
-    """src (B, S); max_len (B,) tokens before EOS. Returns, per sentence in input order,
-    up to ``nbest`` hypotheses sorted best first, scored by log-prob / GNMT penalty."""
-    batch, k, device = src.size(0), beam_size, src.device
-    state = model.init_state(model.encode(src, src_lengths))  # type: ignore[operator]
-    state = model.reorder(state, torch.arange(batch, device=device).repeat_interleave(k))  # type: ignore[operator]
+    """src (B, S); max_len (B,) tokens before EOS; prefix (B, P) forced first target
+    tokens, ``pad`` where a sentence's prefix ends. ``options`` overrides the keyword
+    shortcuts (beam_size, length_penalty, nbest). Returns, per sentence in input order,
+    up to ``nbest`` hypotheses sorted best first."""
+    opt = options or BeamOptions(beam_size=beam_size, nbest=nbest, length_penalty=length_penalty)
+    batch, k, device = src.size(0), opt.beam_size, src.device
+    encoded = model.encode(src, src_lengths)  # type: ignore[operator]
+    expand = torch.arange(batch, device=device).repeat_interleave(k)
+    state = model.reorder(model.init_state(encoded), expand)  # type: ignore[operator]
+    mask = encoded.mask.index_select(0, expand)  # (B*K, S): for the coverage penalty
     scores = torch.full((batch, k), float("-inf"), device=device)
     scores[:, 0] = 0.0  # at the start all K rows are the same: expand only one
+    width = src.size(1)
     beams = _Beams(
         sent=torch.arange(batch, device=device),
         limit=max_len.to(device),
         scores=scores,
         seqs=torch.zeros(batch * k, 0, dtype=torch.long, device=device),
         token_scores=torch.zeros(batch * k, 0, device=device),
-        attn=torch.zeros(batch * k, 0, src.size(1), device=device) if return_attention else None,
+        attn=torch.zeros(batch * k, 0, width, device=device) if return_attention else None,
+        coverage=torch.zeros(batch * k, src.size(1), device=device)
+        if opt.coverage_penalty
+        else None,
+        prefix=None if prefix is None else prefix.to(device),
     )
     finished: list[list[Hypothesis]] = [[] for _ in range(batch)]
     tokens = torch.full((batch * k,), bos, dtype=torch.long, device=device)
     for t in range(int(beams.limit.max()) + 1):
         n = beams.scores.size(0)
         log_probs, state, attn = model.step(tokens, state)  # type: ignore[operator]
+        _constrain(log_probs, beams, t, opt, (bos, eos, pad), k)
         vocab = log_probs.size(-1)
-        force_eos(log_probs, (beams.limit <= t).repeat_interleave(k), eos)
         candidates = (beams.scores.unsqueeze(-1) + log_probs.view(n, k, vocab)).view(n, k * vocab)
         top_scores, top_index = candidates.topk(2 * k, dim=1)  # (n, 2K)
         top_beam, top_token = top_index // vocab, top_index % vocab
         is_eos = (top_token == eos) & top_scores.isfinite()
-        _finish(beams, finished, is_eos[:, :k], top_scores, top_beam, attn, length_penalty, k)
+        _finish(beams, finished, is_eos[:, :k], top_scores, top_beam, attn, mask, opt)
 
         # next beam: the first K continuations that are not EOS (a stable sort keeps rank)
         order = (is_eos.long() * 2 * k + torch.arange(2 * k, device=device)).argsort(dim=1)[:, :k]
@@ -96,14 +139,16 @@ def beam_search(
         beams.keep(rows)
         beams.seqs = torch.cat([beams.seqs, tokens.unsqueeze(1)], dim=1)
         beams.token_scores = torch.cat([beams.token_scores, step_scores], dim=1)
+        step_attn = attn.float().index_select(0, rows)
         if beams.attn is not None:
-            beams.attn = torch.cat(
-                [beams.attn, attn.float().index_select(0, rows).unsqueeze(1)], dim=1
-            )
+            beams.attn = torch.cat([beams.attn, step_attn.unsqueeze(1)], dim=1)
+        if beams.coverage is not None:
+            beams.coverage = beams.coverage + step_attn
         beams.scores = next_scores
         state = model.reorder(state, rows)  # type: ignore[operator]
+        mask = mask.index_select(0, rows)
 
-        done = _done(beams, finished, t, nbest, length_penalty)
+        done = _done(beams, finished, t, opt)
         if bool(done.all()):
             break
         if bool(done.any()):
@@ -112,7 +157,28 @@ def beam_search(
             beams.keep(alive_rows, sentences=alive)
             tokens = tokens.index_select(0, alive_rows)
             state = model.reorder(state, alive_rows)  # type: ignore[operator]
-    return [sorted(hyps, key=lambda h: -h.score)[:nbest] for hyps in finished]
+            mask = mask.index_select(0, alive_rows)
+    return [sorted(hyps, key=lambda h: -h.score)[: opt.nbest] for hyps in finished]
+
+
+def _constrain(
+    log_probs: torch.Tensor,
+    beams: _Beams,
+    t: int,
+    opt: BeamOptions,
+    special: tuple[int, int, int],
+    k: int,
+) -> None:
+    """Forbid PAD/BOS; apply minimum length, n-gram blocking, the forced prefix and the
+    length limit. ``special`` = (bos, eos, pad)."""
+    bos, eos, pad = special
+    forbid_specials(log_probs, pad, bos)
+    if t < opt.min_len:
+        log_probs[:, eos] = float("-inf")
+    block_repeated_ngrams(log_probs, beams.seqs, opt.no_repeat_ngram)
+    prefix = None if beams.prefix is None else beams.prefix.repeat_interleave(k, dim=0)
+    force_prefix(log_probs, prefix, t, pad)
+    force_eos(log_probs, (beams.limit <= t).repeat_interleave(k), eos)
 
 
 def _finish(
@@ -122,10 +188,11 @@ def _finish(
     top_scores: torch.Tensor,
     top_beam: torch.Tensor,
     attn: torch.Tensor,
-    alpha: float,
-    k: int,
+    mask: torch.Tensor,
+    opt: BeamOptions,
 ) -> None:
     """Turn EOS candidates (eos_mask (n, K) over the first K ranks) into hypotheses."""
+    k = opt.beam_size
     for b, j in eos_mask.nonzero().tolist():
         beam = int(top_beam[b, j])
         row = b * k + beam
@@ -135,28 +202,30 @@ def _finish(
         attention = None
         if beams.attn is not None:
             attention = torch.cat([beams.attn[row], attn[row].float().unsqueeze(0)]).cpu()
-        score = total / float(gnmt_length_penalty(len(tokens) + 1, alpha))
+        score = total / float(length_norm(len(tokens) + 1, opt.length_norm, opt.length_penalty))
+        if beams.coverage is not None:
+            coverage = (beams.coverage[row] + attn[row].float()).unsqueeze(0)
+            score += float(coverage_penalty(coverage, mask[row].unsqueeze(0), opt.coverage_penalty))
         finished[int(beams.sent[b])].append(Hypothesis(tokens, score, token_scores, attention))
 
 
 def _done(
-    beams: _Beams, finished: list[list[Hypothesis]], t: int, nbest: int, alpha: float
+    beams: _Beams, finished: list[list[Hypothesis]], t: int, opt: BeamOptions
 ) -> torch.Tensor:
     """(n,) True where a sentence is at its limit or its nbest-th finished hypothesis
     already beats the best score any live hypothesis could still reach.
 
-    Log-probs only fall as tokens are added, so a live hypothesis ends with raw score <=
-    its current one; dividing by the largest penalty it could meet bounds its final score.
+    Log-probs only fall as tokens are added, so a live hypothesis ends with a summed
+    log-prob <= its current one (< 0); the length norm is non-decreasing, so dividing by
+    the norm at the longest allowed length bounds its final score from above. The coverage
+    penalty is <= 0, so it never raises that bound.
     """
-    at_limit = beams.limit <= t
     best_live = beams.scores.max(dim=1).values  # (n,)
-    current = float(gnmt_length_penalty(t + 2, alpha))
-    at_max = gnmt_length_penalty(beams.limit.float() + 1, alpha)
-    bound = best_live / torch.maximum(at_max, torch.full_like(at_max, current))  # type: ignore[arg-type]
-    done = at_limit.clone()
+    bound = best_live / length_norm(beams.limit + 1, opt.length_norm, opt.length_penalty)
+    done = beams.limit <= t
     for b, sent in enumerate(beams.sent.tolist()):
         hyps = finished[sent]
-        if not done[b] and len(hyps) >= nbest:
-            kth = sorted((h.score for h in hyps), reverse=True)[nbest - 1]
+        if not done[b] and len(hyps) >= opt.nbest:
+            kth = sorted((h.score for h in hyps), reverse=True)[opt.nbest - 1]
             done[b] = kth >= float(bound[b])
     return done

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from seq2seq.search.hypothesis import Hypothesis, force_eos
+from seq2seq.data.tokenizer import PAD_ID
+from seq2seq.search.hypothesis import Hypothesis, collect_outputs, forbid_specials, force_eos
 
 
 @torch.no_grad()
@@ -29,6 +30,7 @@ def greedy_search(
     out_tokens, out_scores, out_attn = [], [], []
     for t in range(int(limit.max()) + 1):
         log_probs, state, attn = model.step(tokens, state)  # type: ignore[operator]
+        forbid_specials(log_probs, PAD_ID, bos)
         force_eos(log_probs, limit <= t, eos)
         score, tokens = log_probs.max(dim=-1)
         out_tokens.append(tokens)
@@ -38,27 +40,4 @@ def greedy_search(
         done |= tokens == eos
         if bool(done.all()):
             break
-    return _collect(torch.stack(out_tokens, 1), torch.stack(out_scores, 1), out_attn, eos)
-
-
-def _collect(
-    tokens: torch.Tensor, scores: torch.Tensor, attn: list[torch.Tensor], eos: int
-) -> list[list[Hypothesis]]:
-    """(B, T) tokens and scores -> hypotheses cut after the first EOS."""
-    tokens_l, scores_l = tokens.tolist(), scores.float().tolist()
-    stacked = torch.stack(attn, 1).float().cpu() if attn else None  # (B, T, S)
-    result = []
-    for row, (toks, scs) in enumerate(zip(tokens_l, scores_l, strict=True)):
-        end = toks.index(eos) if eos in toks else len(toks) - 1
-        token_scores = scs[: end + 1]
-        result.append(
-            [
-                Hypothesis(
-                    tokens=toks[:end],
-                    score=float(sum(token_scores)),
-                    token_scores=token_scores,
-                    attention=None if stacked is None else stacked[row, : end + 1],
-                )
-            ]
-        )
-    return result
+    return collect_outputs(torch.stack(out_tokens, 1), torch.stack(out_scores, 1), out_attn, eos)

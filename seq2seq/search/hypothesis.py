@@ -36,6 +36,13 @@ def gnmt_length_penalty(length: torch.Tensor | int, alpha: float) -> torch.Tenso
     return ((5.0 + length) / 6.0) ** alpha
 
 
+def forbid_specials(log_probs: torch.Tensor, pad: int, bos: int) -> None:
+    """In place: PAD and BOS are never outputs (a model gives them tiny but nonzero
+    probability; sampling at a high temperature would draw them)."""
+    log_probs[:, pad] = float("-inf")
+    log_probs[:, bos] = float("-inf")
+
+
 def force_eos(log_probs: torch.Tensor, rows: torch.Tensor, eos: int) -> None:
     """In place: rows (N,) bool that reached their length limit may only emit EOS
     (at the model's own log-probability for it)."""
@@ -43,3 +50,74 @@ def force_eos(log_probs: torch.Tensor, rows: torch.Tensor, eos: int) -> None:
         eos_scores = log_probs[rows, eos]
         log_probs[rows] = float("-inf")
         log_probs[rows, eos] = eos_scores
+
+
+def collect_outputs(
+    tokens: torch.Tensor, scores: torch.Tensor, attn: list[torch.Tensor], eos: int
+) -> list[list[Hypothesis]]:
+    """(B, T) tokens and scores -> hypotheses cut after the first EOS."""
+    tokens_l, scores_l = tokens.tolist(), scores.float().tolist()
+    stacked = torch.stack(attn, 1).float().cpu() if attn else None  # (B, T, S)
+    result = []
+    for row, (toks, scs) in enumerate(zip(tokens_l, scores_l, strict=True)):
+        end = toks.index(eos) if eos in toks else len(toks) - 1
+        token_scores = scs[: end + 1]
+        result.append(
+            [
+                Hypothesis(
+                    tokens=toks[:end],
+                    score=float(sum(token_scores)),
+                    token_scores=token_scores,
+                    attention=None if stacked is None else stacked[row, : end + 1],
+                )
+            ]
+        )
+    return result
+
+
+def length_norm(length: torch.Tensor | int, kind: str, alpha: float) -> torch.Tensor | float:
+    """What a hypothesis' summed log-prob is divided by: GNMT's penalty, its length
+    ("average"), or 1 ("none"). Non-decreasing in length for alpha >= 0, which the beam's
+    stopping bound relies on."""
+    if kind == "gnmt":
+        return gnmt_length_penalty(length, alpha)
+    if kind == "average":
+        return length if isinstance(length, int) else length.float()
+    return 1.0
+
+
+def coverage_penalty(coverage: torch.Tensor, mask: torch.Tensor, beta: float) -> torch.Tensor:
+    """GNMT coverage penalty (<= 0): beta * sum over real source positions of
+    log(min(attention received, 1)). coverage, mask: (N, S) -> (N,)."""
+    clipped = coverage.clamp(min=1e-6, max=1.0).log().masked_fill(~mask, 0.0)
+    return beta * clipped.sum(-1)
+
+
+def block_repeated_ngrams(log_probs: torch.Tensor, seqs: torch.Tensor, n: int) -> None:
+    """In place: forbid any token that would repeat an n-gram already in the row.
+    log_probs (N, V); seqs (N, t) tokens so far."""
+    if n <= 0 or seqs.size(1) < n - 1:
+        return
+    if n == 1:
+        log_probs.scatter_(1, seqs, float("-inf"))
+        return
+    if seqs.size(1) < n:
+        return
+    windows = seqs.unfold(1, n, 1)  # (N, W, n): every n-gram so far
+    tail = seqs[:, seqs.size(1) - n + 1 :].unsqueeze(1)  # (N, 1, n-1): the current context
+    match = (windows[:, :, :-1] == tail).all(-1)  # (N, W)
+    rows, cols = match.nonzero(as_tuple=True)
+    log_probs[rows, windows[rows, cols, -1]] = float("-inf")
+
+
+def force_prefix(log_probs: torch.Tensor, prefix: torch.Tensor | None, t: int, pad: int) -> None:
+    """In place: where ``prefix`` (N, P) has a token at step t, only that token is allowed
+    (at its model log-prob)."""
+    if prefix is None or t >= prefix.size(1):
+        return
+    wanted = prefix[:, t]
+    rows = (wanted != pad).nonzero(as_tuple=True)[0]
+    if rows.numel():
+        kept = log_probs[rows, wanted[rows]]
+        log_probs[rows] = float("-inf")
+        log_probs[rows, wanted[rows]] = kept

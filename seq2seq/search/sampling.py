@@ -1,0 +1,85 @@
+"""Sampling over the decoder contract: temperature, top-k, nucleus (top-p), several samples.
+
+Each sentence is repeated ``num_samples`` times and every copy draws its own tokens; a
+``torch.Generator`` makes the draws reproducible. A sample's ``score`` is its log-probability
+under the model itself (not the tempered or truncated distribution), so samples and beam
+outputs of the same model compare on one scale.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from seq2seq.data.tokenizer import PAD_ID
+from seq2seq.search.hypothesis import Hypothesis, collect_outputs, forbid_specials, force_eos
+
+
+def filter_logits(
+    log_probs: torch.Tensor, temperature: float, top_k: int, top_p: float
+) -> torch.Tensor:
+    """(N, V) log-probs -> (N, V) logits of the distribution to sample from.
+
+    temperature divides the log-probs; top_k keeps the k most likely tokens (0 = all);
+    top_p keeps the smallest set whose probability reaches p (1 = all), always at least one.
+    """
+    logits = log_probs / max(temperature, 1e-6)
+    if 0 < top_k < logits.size(-1):
+        kth = logits.topk(top_k, dim=-1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p < 1.0:
+        sorted_logits, order = logits.sort(dim=-1, descending=True)
+        cumulative = sorted_logits.softmax(-1).cumsum(-1)
+        drop_sorted = cumulative - sorted_logits.softmax(-1) >= top_p  # mass before this token
+        drop = torch.zeros_like(drop_sorted).scatter(1, order, drop_sorted)
+        logits = logits.masked_fill(drop, float("-inf"))
+    return logits
+
+
+@torch.no_grad()
+def sample_search(
+    model: torch.nn.Module,
+    src: torch.Tensor,
+    src_lengths: torch.Tensor,
+    max_len: torch.Tensor,
+    bos: int,
+    eos: int,
+    *,
+    num_samples: int = 1,
+    temperature: float = 1.0,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    min_len: int = 0,
+    generator: torch.Generator | None = None,
+    return_attention: bool = False,
+) -> list[list[Hypothesis]]:
+    """Draw ``num_samples`` outputs per sentence; returns them per sentence, best first."""
+    batch, device = src.size(0), src.device
+    rows = torch.arange(batch, device=device).repeat_interleave(num_samples)
+    state = model.reorder(model.init_state(model.encode(src, src_lengths)), rows)  # type: ignore[operator]
+    limit = max_len.to(device).index_select(0, rows)
+    tokens = torch.full((rows.numel(),), bos, dtype=torch.long, device=device)
+    done = torch.zeros(rows.numel(), dtype=torch.bool, device=device)
+    out_tokens, out_scores, out_attn = [], [], []
+    for t in range(int(limit.max()) + 1):
+        log_probs, state, attn = model.step(tokens, state)  # type: ignore[operator]
+        forbid_specials(log_probs, PAD_ID, bos)
+        if t < min_len:
+            log_probs[:, eos] = float("-inf")
+        force_eos(log_probs, limit <= t, eos)
+        logits = filter_logits(log_probs, temperature, top_k, top_p)
+        drawn = torch.multinomial(logits.softmax(-1).float().cpu(), 1, generator=generator).squeeze(
+            1
+        )
+        tokens = torch.where(done, torch.full_like(tokens, eos), drawn.to(device))
+        out_tokens.append(tokens)
+        out_scores.append(log_probs.gather(1, tokens.unsqueeze(1)).squeeze(1))
+        if return_attention:
+            out_attn.append(attn)
+        done |= tokens == eos
+        if bool(done.all()):
+            break
+    flat = collect_outputs(torch.stack(out_tokens, 1), torch.stack(out_scores, 1), out_attn, eos)
+    return [
+        sorted((flat[i * num_samples + j][0] for j in range(num_samples)), key=lambda h: -h.score)
+        for i in range(batch)
+    ]
