@@ -5,6 +5,11 @@ each step's large activations are page-faulted in anew: on the reference 2-core 
 that cost 30% of a Multi30k training step (2,899 -> 4,034 target tokens/s once disabled).
 ``tune_allocator`` raises both thresholds in-process, like MALLOC_TRIM_THRESHOLD_ and
 MALLOC_MMAP_THRESHOLD_ would, so the memory is reused instead.
+
+Kept on the heap, blocks of ever-changing sizes fragment it: resident memory grew by
+~35 MB per step (5.8 GB after 160 Multi30k steps, 12.3 GB after 55 minutes, against
+1.9 GB with glibc's defaults). ``release_memory`` (malloc_trim) hands the free pages back;
+the trainer calls it every ``TRIM_EVERY_STEPS`` updates, which keeps most of the speed.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import ctypes
 import ctypes.util
 import sys
 
+TRIM_EVERY_STEPS = 25
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
 _done = False
@@ -36,3 +42,9 @@ def tune_allocator() -> bool:
         return False
     _done = ok
     return ok
+
+
+def release_memory() -> None:
+    """Return free heap pages to the OS (glibc's malloc_trim); needed only when tuned."""
+    if _done:
+        ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim(0)

@@ -22,6 +22,7 @@ from seq2seq.data.tokenizer import Tokenizer
 from seq2seq.evaluate import score
 from seq2seq.inference import decode_ids
 from seq2seq.model.encoder_decoder import EncoderDecoder
+from seq2seq.runtime import TRIM_EVERY_STEPS, release_memory
 from seq2seq.training.distributed import DistInfo, all_reduce_sum, broadcast_flag
 from seq2seq.training.loss import sequence_loss
 from seq2seq.training.optim import LRSchedule, build_optimizer, teacher_forcing_ratio
@@ -116,6 +117,8 @@ class Trainer:
                     self.progress.elapsed = time.monotonic() - started
                     window.add(stats)
                     bar.update(1)
+                    if self.progress.step % TRIM_EVERY_STEPS == 0:
+                        release_memory()
                     if self.progress.step % cfg.log_every == 0:
                         self._log_window(window, bar)
                     if self.progress.step % cfg.validate_every == 0:
