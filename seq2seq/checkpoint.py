@@ -138,10 +138,9 @@ class RunDir:
         atomic_write_text(self.path / which, name + "\n")
 
     def prune(self) -> None:
-        """Delete checkpoints no pointer names (the run keeps best and last)."""
+        """Delete checkpoints no pointer names (the run keeps best and last). The trainer
+        state always names the weights ``last`` points to: they are saved together."""
         keep = {self.read_pointer("best"), self.read_pointer("last")}
-        state = self.load_trainer_state() if self.trainer_state.is_file() else {}
-        keep.add(state.get("weights"))
         for path in self.checkpoints.glob("step-*.safetensors"):
             if f"checkpoints/{path.name}" not in keep:
                 path.unlink(missing_ok=True)

@@ -21,30 +21,31 @@ import sys
 TRIM_EVERY_STEPS = 25
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
-_done = False
+_libc: ctypes.CDLL | None = None  # set once the thresholds are applied
 
 
 def tune_allocator() -> bool:
     """Keep freed heap memory for reuse (glibc only; a no-op elsewhere). True if applied."""
-    global _done
-    if _done or not sys.platform.startswith("linux"):
-        return _done
-    name = ctypes.util.find_library("c")
+    global _libc
+    if _libc is not None or not sys.platform.startswith("linux"):
+        return _libc is not None
+    name = ctypes.util.find_library("c")  # runs a subprocess: done once, the handle is kept
     if not name:
         return False
     try:
         libc = ctypes.CDLL(name)
         ok = (
             libc.mallopt(_M_MMAP_THRESHOLD, 1 << 30) == 1
-            and libc.mallopt(_M_TRIM_THRESHOLD, 1 << 31 - 1) == 1
+            and libc.mallopt(_M_TRIM_THRESHOLD, 1 << 30) == 1
         )
     except (OSError, AttributeError):
         return False
-    _done = ok
+    if ok:
+        _libc = libc
     return ok
 
 
 def release_memory() -> None:
     """Return free heap pages to the OS (glibc's malloc_trim); needed only when tuned."""
-    if _done:
-        ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim(0)
+    if _libc is not None:
+        _libc.malloc_trim(0)
