@@ -7,6 +7,7 @@ import logging
 import sys
 from collections.abc import Iterator, Sequence
 from itertools import islice
+from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from seq2seq.checkpoint import CheckpointError
@@ -16,6 +17,7 @@ from seq2seq.runtime import tune_allocator
 
 if TYPE_CHECKING:
     from seq2seq.inference import Translator
+    from seq2seq.search import Hypothesis
 
 log = logging.getLogger("seq2seq")
 
@@ -31,6 +33,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(stray or extra)}")
     if extra:
         args.overrides = [*args.overrides, *extra]
+    if hasattr(args, "targets"):  # RUN_DIR... key=value...: split runs from overrides
+        args.run_dirs = [t for t in args.targets if "=" not in t or Path(t).is_dir()]
+        args.overrides = [*[t for t in args.targets if t not in args.run_dirs], *args.overrides]
+        if not args.run_dirs:
+            parser.error("give at least one run directory")
     tune_allocator()
     logging.basicConfig(
         level=logging.WARNING if getattr(args, "quiet", False) else logging.INFO,
@@ -68,7 +75,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", metavar="key=value")
     p.set_defaults(func=_check)
 
-    p = sub.add_parser("translate", help="translate lines (stdin -> stdout by default)")
+    p = sub.add_parser(
+        "translate",
+        help="translate lines (stdin -> stdout by default); several runs form an ensemble",
+    )
     _run_arguments(p)
     p.add_argument("-i", "--input", help="input file (default: stdin)")
     p.add_argument("-o", "--output", help="output file (default: stdout)")
@@ -77,7 +87,23 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print search.nbest outputs per line: N<TAB>score<TAB>text",
     )
+    p.add_argument(
+        "--prefix",
+        metavar="FILE",
+        help="target prefixes, one per input line: each output starts with its line",
+    )
+    p.add_argument(
+        "--attention-png",
+        metavar="DIR",
+        help="also write an attention heat map per line, DIR/NNNNNN.png (needs matplotlib)",
+    )
     p.set_defaults(func=_translate)
+
+    p = sub.add_parser(
+        "shell", help="interactive: type lines, change the search with :commands (:help)"
+    )
+    _run_arguments(p)
+    p.set_defaults(func=_shell)
 
     p = sub.add_parser("evaluate", help="translate a split (or files) and print BLEU and chrF")
     _run_arguments(p)
@@ -92,10 +118,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("run_dir", help="a run directory written by seq2seq train")
     p.add_argument(
-        "overrides", nargs="*", metavar="key=value", help="search settings, e.g. beam_size=1"
+        "targets",
+        nargs="+",
+        metavar="RUN_DIR [RUN_DIR ...] [key=value ...]",
+        help="run directories written by seq2seq train (several: an ensemble), then "
+        "search settings, e.g. beam_size=1",
     )
+    p.set_defaults(overrides=[])
     p.add_argument(
         "--checkpoint", default="best", help="best (default), last, or a file in the run"
     )
@@ -127,7 +157,7 @@ def _check(args: argparse.Namespace) -> int:
 def _translator(args: argparse.Namespace) -> Translator:
     from seq2seq.inference import Translator
 
-    return Translator.from_checkpoint(args.run_dir, args.checkpoint, args.overrides, args.device)
+    return Translator.from_checkpoint(args.run_dirs, args.checkpoint, args.overrides, args.device)
 
 
 def _chunks(lines: Iterator[str], size: int) -> Iterator[list[str]]:
@@ -137,25 +167,63 @@ def _chunks(lines: Iterator[str], size: int) -> Iterator[list[str]]:
 
 def _translate(args: argparse.Namespace) -> int:
     translator = _translator(args)
+    png_dir = Path(args.attention_png) if args.attention_png else None
+    if png_dir:
+        from seq2seq.visualize import pyplot
+
+        pyplot()  # fail before translating anything if matplotlib is missing
+        png_dir.mkdir(parents=True, exist_ok=True)
     source: TextIO = open(args.input, encoding="utf-8") if args.input else sys.stdin  # noqa: SIM115
     sink: TextIO = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
+    prefix_file: TextIO | None = open(args.prefix, encoding="utf-8") if args.prefix else None  # noqa: SIM115
     try:
         lines = (line.rstrip("\r\n") for line in source)
         done = 0
         for chunk in _chunks(lines, 1000):
-            if args.nbest:
-                for i, outputs in enumerate(translator.translate_nbest(chunk), start=done):
-                    for text, hyp in outputs:
-                        sink.write(f"{i}\t{hyp.score:.4f}\t{text}\n")
-            else:
-                sink.writelines(out + "\n" for out in translator.translate(chunk))
+            prefixes = _read_prefixes(prefix_file, args.prefix, len(chunk), done)
+            results = translator.hypotheses(chunk, bool(png_dir), prefixes)
+            for i, (line, hyps) in enumerate(zip(chunk, results, strict=True), start=done):
+                outputs = translator.distinct(hyps)
+                if args.nbest:
+                    sink.writelines(f"{i}\t{hyp.score:.4f}\t{text}\n" for text, hyp in outputs)
+                else:
+                    sink.write((outputs[0][0] if outputs else "") + "\n")
+                if png_dir and outputs:
+                    _attention_png(translator, png_dir / f"{i + 1:06d}.png", line, *outputs[0])
             sink.flush()
             done += len(chunk)
+        if prefix_file is not None and prefix_file.readline():
+            raise DataError(f"{args.prefix}: more prefix lines than the {done} input lines")
     finally:
-        if args.input:
-            source.close()
-        if args.output:
-            sink.close()
+        for handle, owned in ((source, args.input), (sink, args.output), (prefix_file, True)):
+            if owned and handle is not None:
+                handle.close()
+    return 0
+
+
+def _read_prefixes(handle: TextIO | None, name: str, count: int, done: int) -> list[str] | None:
+    if handle is None:
+        return None
+    prefixes = [line.rstrip("\r\n") for line in islice(handle, count)]
+    if len(prefixes) < count:
+        raise DataError(f"{name}: {done + len(prefixes)} prefix lines for more input lines")
+    return prefixes
+
+
+def _attention_png(
+    translator: Translator, path: Path, line: str, text: str, hyp: Hypothesis
+) -> None:
+    from seq2seq.visualize import save_attention_png
+
+    assert hyp.attention is not None
+    src = translator.source_pieces(line)
+    save_attention_png(path, src, translator.output_pieces(hyp), hyp.attention, title=text)
+
+
+def _shell(args: argparse.Namespace) -> int:
+    from seq2seq.shell import run_shell
+
+    run_shell(args.run_dirs, args.checkpoint, args.overrides, args.device)
     return 0
 
 
@@ -170,8 +238,6 @@ def _evaluate(args: argparse.Namespace) -> int:
     else:
         if not args.ref:
             raise ConfigError("--src needs --ref")
-        from pathlib import Path
-
         corpus = read_parallel_text(Path(args.src), Path(args.ref), "files")
     assert corpus.tgt is not None
     hypotheses = translator.translate(list(corpus.src))

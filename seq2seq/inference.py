@@ -6,6 +6,7 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from seq2seq.checkpoint import CheckpointError, RunDir
@@ -14,14 +15,17 @@ from seq2seq.data.batching import IdArray, make_batch, sentence_batches
 from seq2seq.data.dataset import build_tokenizers
 from seq2seq.data.tokenizer import BOS_ID, EOS_ID, PAD_ID, Tokenizer
 from seq2seq.model.encoder_decoder import EncoderDecoder, build_model
+from seq2seq.model.ensemble import Ensemble
 from seq2seq.search import Hypothesis, beam_search, greedy_search, max_lengths, sample_search
 from seq2seq.search.beam import BeamOptions
 
 log = logging.getLogger(__name__)
 
+EOS_PIECE = "</s>"
+
 
 def search_batch(
-    model: EncoderDecoder,
+    model: EncoderDecoder | Ensemble,
     src: torch.Tensor,
     src_lengths: torch.Tensor,
     cfg: Search,
@@ -31,8 +35,10 @@ def search_batch(
 ) -> list[list[Hypothesis]]:
     """Run the search ``cfg`` asks for on one padded batch (B, S): sampling, greedy (beam
     1 with no constraint needing a beam), or beam search. prefix (B, P): forced output
-    start, PAD-padded."""
+    start, PAD-padded; the length limit always leaves room for it."""
     limits = max_lengths(src_lengths, cfg.max_len_a, cfg.max_len_b)
+    if prefix is not None:
+        limits = torch.maximum(limits, (prefix != PAD_ID).sum(1).cpu() + 1)
     if cfg.sampling:
         return sample_search(
             model,
@@ -48,6 +54,7 @@ def search_batch(
             min_len=cfg.min_len,
             generator=generator,
             return_attention=return_attention,
+            prefix=prefix,
         )
     constrained = cfg.min_len or cfg.no_repeat_ngram or cfg.coverage_penalty or prefix is not None
     if cfg.beam_size == 1 and cfg.nbest == 1 and not constrained:
@@ -76,14 +83,24 @@ def search_batch(
     )
 
 
+def _padded(seqs: IdArray, indices: np.ndarray) -> torch.Tensor | None:
+    """Rows ``indices`` of ``seqs`` as a PAD-padded (B, P) tensor; None if all are empty."""
+    rows = [torch.from_numpy(seqs[i].astype(np.int64)) for i in indices.tolist()]
+    if not any(len(r) for r in rows):
+        return None
+    return torch.nn.utils.rnn.pad_sequence(rows, batch_first=True, padding_value=PAD_ID)
+
+
 def decode_ids(
-    model: EncoderDecoder,
+    model: EncoderDecoder | Ensemble,
     src: IdArray,
     cfg: Search,
     device: torch.device,
     return_attention: bool = False,
+    prefixes: IdArray | None = None,
 ) -> list[list[Hypothesis]]:
-    """Search every sequence of ``src`` in length-sorted batches; results in input order."""
+    """Search every sequence of ``src`` in length-sorted batches; results in input order.
+    ``prefixes``: per sequence, target ids every output must start with (may be empty)."""
     was_training = model.training
     model.eval()
     results: list[list[Hypothesis]] = [[] for _ in range(len(src))]
@@ -95,8 +112,15 @@ def decode_ids(
     try:
         for indices in sentence_batches(src.lengths, cfg.batch_size):
             batch = make_batch(src, None, indices)
+            prefix = None if prefixes is None else _padded(prefixes, indices)
             hyps = search_batch(
-                model, batch.src.to(device), batch.src_lengths, cfg, return_attention, generator
+                model,
+                batch.src.to(device),
+                batch.src_lengths,
+                cfg,
+                return_attention,
+                generator,
+                prefix,
             )
             for index, sentence_hyps in zip(indices.tolist(), hyps, strict=True):
                 results[index] = sentence_hyps
@@ -105,51 +129,93 @@ def decode_ids(
     return results
 
 
+def _load_run(
+    run_dir: str | Path, which: str
+) -> tuple[EncoderDecoder, Recipe, Tokenizer, Tokenizer]:
+    run = RunDir(run_dir)
+    if not run.recipe.is_file():
+        raise CheckpointError(f"{run.path}: no recipe.yaml (is this a run directory?)")
+    recipe = load_recipe(run.recipe)
+    src_tok, tgt_tok = build_tokenizers(recipe, run.tokenizer_dir, train=None)
+    model = build_model(recipe.model, len(src_tok), len(tgt_tok))
+    name = run.load_weights(model, which)
+    log.info("loaded %s", run.path / name)
+    return model, recipe, src_tok, tgt_tok
+
+
 class Translator:
-    """A trained model with its tokenizers and search settings."""
+    """A trained model (or an ensemble of several) with its tokenizers and search settings.
+
+    ``recipe.search`` holds the current search settings; ``configure`` changes them.
+    """
 
     def __init__(
         self,
-        model: EncoderDecoder,
+        model: EncoderDecoder | Ensemble,
         recipe: Recipe,
         src_tok: Tokenizer,
         tgt_tok: Tokenizer,
         device: torch.device,
+        max_input_len: int | None = None,
     ) -> None:
         self.model = model.to(device).eval()
         self.recipe = recipe
         self.src_tok = src_tok
         self.tgt_tok = tgt_tok
         self.device = device
+        self.max_input_len = max_input_len or recipe.data.max_len
 
     @classmethod
     def from_checkpoint(
         cls,
-        run_dir: str | Path,
+        run_dirs: str | Path | Sequence[str | Path],
         which: str = "best",
         overrides: Sequence[str] = (),
         device: str | torch.device | None = None,
     ) -> Translator:
-        """Load a run directory; ``overrides`` are ``search.*`` keys (prefix optional)."""
-        run = RunDir(run_dir)
-        if not run.recipe.is_file():
-            raise CheckpointError(f"{run.path}: no recipe.yaml (is this a run directory?)")
-        recipe = load_recipe(run.recipe)
-        if overrides:
-            bad = [o for o in overrides if "." in o.split("=")[0] and not o.startswith("search.")]
-            if bad:
-                raise ConfigError(f"override {bad[0]!r}: only search.* keys apply at decode time")
-            recipe = replace_section(recipe, "search", list(overrides))
-        src_tok, tgt_tok = build_tokenizers(recipe, run.tokenizer_dir, train=None)
-        model = build_model(recipe.model, len(src_tok), len(tgt_tok))
-        name = run.load_weights(model, which)
-        log.info("loaded %s", run.path / name)
+        """Load one run directory, or several as an ensemble (their source and target
+        vocabularies must be identical; search settings come from the first run).
+        ``overrides`` are ``search.*`` keys (prefix optional)."""
+        paths = [run_dirs] if isinstance(run_dirs, str | Path) else list(run_dirs)
+        if not paths:
+            raise ConfigError("no run directory given")
+        loaded = [_load_run(path, which) for path in paths]
+        model, recipe, src_tok, tgt_tok = loaded[0]
+        for path, (_, _, other_src, other_tgt) in zip(paths[1:], loaded[1:], strict=True):
+            for side, mine, theirs in (
+                ("target", tgt_tok, other_tgt),
+                ("source", src_tok, other_src),
+            ):
+                if mine.vocabulary() != theirs.vocabulary():
+                    raise ConfigError(
+                        f"{path}: its {side} vocabulary differs from {paths[0]}'s; "
+                        "an ensemble needs models that share their vocabularies"
+                    )
         dev = (
             torch.device(device)
             if device
             else torch.device("cuda" if torch.cuda.is_available() else "cpu")
         )
-        return cls(model, recipe, src_tok, tgt_tok, dev)
+        members = [entry[0] for entry in loaded]
+        combined: EncoderDecoder | Ensemble = model if len(members) == 1 else Ensemble(members)
+        max_input_len = min(entry[1].data.max_len for entry in loaded)
+        translator = cls(combined, recipe, src_tok, tgt_tok, dev, max_input_len)
+        translator.configure(overrides)
+        return translator
+
+    @property
+    def search(self) -> Search:
+        return self.recipe.search
+
+    def configure(self, overrides: Sequence[str]) -> None:
+        """Apply ``search.*`` overrides (``beam_size=3`` or ``search.beam_size=3``); a bad
+        one raises ConfigError and changes nothing."""
+        if not overrides:
+            return
+        bad = [o for o in overrides if "." in o.split("=")[0] and not o.startswith("search.")]
+        if bad:
+            raise ConfigError(f"override {bad[0]!r}: only search.* keys apply at decode time")
+        self.recipe = replace_section(self.recipe, "search", list(overrides))
 
     def translate(self, lines: Sequence[str]) -> list[str]:
         """One detokenized output per input line; an empty line gives an empty output."""
@@ -158,31 +224,55 @@ class Translator:
     def translate_nbest(self, lines: Sequence[str]) -> list[list[tuple[str, Hypothesis]]]:
         """Per line, distinct detokenized outputs with their hypotheses, best first
         (two token sequences can detokenize to one text; the better one is kept)."""
-        results = []
-        for hyps in self.hypotheses(lines):
-            seen: dict[str, Hypothesis] = {}
-            for hyp in hyps:
-                seen.setdefault(self.detokenize(hyp), hyp)
-            results.append(list(seen.items()))
-        return results
+        return [self.distinct(hyps) for hyps in self.hypotheses(lines)]
+
+    def distinct(self, hyps: Sequence[Hypothesis]) -> list[tuple[str, Hypothesis]]:
+        """(text, hypothesis) for each distinct detokenized text, first (best) kept."""
+        seen: dict[str, Hypothesis] = {}
+        for hyp in hyps:
+            seen.setdefault(self.detokenize(hyp), hyp)
+        return list(seen.items())
+
+    def encode_source(self, lines: Sequence[str], truncate: bool = False) -> list[list[int]]:
+        """Source ids per line. A line longer than the model's ``data.max_len`` gets a
+        warning and, with ``truncate``, is cut to that many tokens."""
+        ids = self.src_tok.encode(list(lines))
+        limit = self.max_input_len
+        for i, seq in enumerate(ids):
+            if len(seq) > limit:
+                action = (
+                    f"truncated to {limit}"
+                    if truncate
+                    else f"more than the {limit} seen in training"
+                )
+                log.warning("line %d has %d tokens: %s", i + 1, len(seq), action)
+                if truncate:
+                    ids[i] = seq[:limit]
+        return ids
 
     def hypotheses(
-        self, lines: Sequence[str], return_attention: bool = False
+        self,
+        lines: Sequence[str],
+        return_attention: bool = False,
+        prefixes: Sequence[str] | None = None,
+        truncate: bool = False,
     ) -> list[list[Hypothesis]]:
-        """Search results per line (empty list for an empty line)."""
+        """Search results per line (empty list for an empty line). ``prefixes``: per line,
+        target text every output must start with ("" for none)."""
+        if prefixes is not None and len(prefixes) != len(lines):
+            raise ConfigError(f"{len(prefixes)} prefixes for {len(lines)} lines")
         keep = [i for i, line in enumerate(lines) if line.strip()]
-        ids = self.src_tok.encode([lines[i] for i in keep])
-        limit = self.recipe.data.max_len
-        for i, seq in zip(keep, ids, strict=True):
-            if len(seq) > limit:
-                log.warning(
-                    "line %d has %d tokens, more than the %d seen in training",
-                    i + 1,
-                    len(seq),
-                    limit,
-                )
+        ids = self.encode_source([lines[i] for i in keep], truncate)
+        prefix_ids = None
+        if prefixes is not None:
+            prefix_ids = IdArray.from_lists(self.tgt_tok.encode([prefixes[i] for i in keep]))
         decoded = decode_ids(
-            self.model, IdArray.from_lists(ids), self.recipe.search, self.device, return_attention
+            self.model,
+            IdArray.from_lists(ids),
+            self.search,
+            self.device,
+            return_attention,
+            prefix_ids,
         )
         out: list[list[Hypothesis]] = [[] for _ in lines]
         for i, hyps in zip(keep, decoded, strict=True):
@@ -191,3 +281,14 @@ class Translator:
 
     def detokenize(self, hyp: Hypothesis) -> str:
         return self.tgt_tok.decode([hyp.tokens])[0]
+
+    def source_pieces(self, line: str, truncate: bool = False) -> list[str]:
+        """The pieces the model reads for ``line``, EOS included (attention columns)."""
+        ids = self.src_tok.encode([line])[0]
+        if truncate:
+            ids = ids[: self.max_input_len]
+        return [*self.src_tok.pieces(ids), EOS_PIECE]
+
+    def output_pieces(self, hyp: Hypothesis) -> list[str]:
+        """The pieces of an output, EOS included (attention rows, per-token scores)."""
+        return [*self.tgt_tok.pieces(hyp.tokens), EOS_PIECE]

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import TOY_RECIPE
 
+from seq2seq.cli import main
 from seq2seq.data.synthetic import write_reverse_task
 
 
@@ -27,3 +29,26 @@ def toy_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def toy_env(toy_root: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("SEQ2SEQ_DATA", str(toy_root))
     return toy_root
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory: pytest.TempPathFactory, toy_root: Path) -> Path:
+    """A run directory trained for 120 steps on the reversal task (shared by CLI tests)."""
+    run = tmp_path_factory.mktemp("runs") / "toy"
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SEQ2SEQ_DATA", str(toy_root))
+    try:
+        code = main(
+            [
+                "train",
+                str(TOY_RECIPE),
+                f"output_dir={run}",
+                "train.max_steps=120",
+                "train.validate_every=60",
+                "train.progress=false",
+            ]
+        )
+    finally:
+        mp.undo()
+    assert code == 0
+    return run

@@ -55,3 +55,16 @@ def random_batch(batch: int, vocab: int, seed: int = 0, min_len: int = 2, max_le
         src[row, : n - 1] = torch.randint(4, vocab, (n - 1,), generator=gen)
         src[row, n - 1] = EOS_ID
     return src, lengths
+
+
+def run_cli(args: list[str], stdin: str, monkeypatch, capsys) -> tuple[int, str, str]:
+    """Run ``seq2seq ARGS`` with ``stdin`` as its input: (exit code, stdout, stderr)."""
+    import io
+    import sys
+
+    from seq2seq.cli import main
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+    code = main(args)
+    out = capsys.readouterr()
+    return code, out.out, out.err

@@ -2,46 +2,11 @@
 with it, score it; check it learned (exact match far above chance) and that bad input
 gets a one-line error."""
 
-import io
 import json
-import sys
 from pathlib import Path
 
 import pytest
-from helpers import TOY_RECIPE
-
-from seq2seq.cli import main
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory, toy_root: Path) -> Path:
-    run = tmp_path_factory.mktemp("runs") / "toy"
-    mp = pytest.MonkeyPatch()
-    mp.setenv("SEQ2SEQ_DATA", str(toy_root))
-    try:
-        code = main(
-            [
-                "train",
-                str(TOY_RECIPE),
-                f"output_dir={run}",
-                "train.max_steps=120",
-                "train.validate_every=60",
-                "train.progress=false",
-            ]
-        )
-    finally:
-        mp.undo()
-    assert code == 0
-    return run
-
-
-def run_cli(
-    args: list[str], stdin: str, monkeypatch: pytest.MonkeyPatch, capsys
-) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
-    code = main(args)
-    out = capsys.readouterr()
-    return code, out.out, out.err
+from helpers import TOY_RECIPE, run_cli
 
 
 def test_translate_learned_to_reverse(trained: Path, toy_root: Path, monkeypatch, capsys):
@@ -171,3 +136,36 @@ def test_missing_data_names_the_file(tmp_path: Path, monkeypatch, capsys):
         ["train", str(TOY_RECIPE), f"output_dir={tmp_path / 'r'}"], "", monkeypatch, capsys
     )
     assert code == 2 and "toy_reverse/train.src: file not found" in err
+
+
+def test_translate_with_prefixes_and_attention_pngs(
+    trained: Path, tmp_path: Path, monkeypatch, capsys
+):
+    pytest.importorskip("matplotlib")
+    (tmp_path / "prefix.txt").write_text("9\n\n")
+    code, out, err = run_cli(
+        [
+            "translate",
+            str(trained),
+            "-q",
+            "--prefix",
+            str(tmp_path / "prefix.txt"),
+            "--attention-png",
+            str(tmp_path / "png"),
+        ],
+        "1 2 3\n4 5\n",
+        monkeypatch,
+        capsys,
+    )
+    assert code == 0, err
+    first, second = out.splitlines()
+    assert first.startswith("9 ") and second == "5 4"
+    pngs = sorted(p.name for p in (tmp_path / "png").iterdir())
+    assert pngs == ["000001.png", "000002.png"]
+    code, _, err = run_cli(
+        ["translate", str(trained), "-q", "--prefix", str(tmp_path / "prefix.txt")],
+        "1 2 3\n4 5\n6 7\n",
+        monkeypatch,
+        capsys,
+    )
+    assert code == 2 and "prefix.txt: 2 prefix lines for more input lines" in err

@@ -50,6 +50,10 @@ class Tokenizer:
     def pieces(self, ids: Sequence[int]) -> list[str]:
         return [self.sp.id_to_piece(int(i)) for i in ids]
 
+    def vocabulary(self) -> list[str]:
+        """Every piece, in id order: two tokenizers with equal vocabularies agree on ids."""
+        return [self.sp.id_to_piece(i) for i in range(len(self))]
+
 
 def train_tokenizer(
     texts: Iterable[str],

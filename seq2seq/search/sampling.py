@@ -11,7 +11,13 @@ from __future__ import annotations
 import torch
 
 from seq2seq.data.tokenizer import PAD_ID
-from seq2seq.search.hypothesis import Hypothesis, collect_outputs, forbid_specials, force_eos
+from seq2seq.search.hypothesis import (
+    Hypothesis,
+    collect_outputs,
+    forbid_specials,
+    force_eos,
+    force_prefix,
+)
 
 
 def filter_logits(
@@ -51,14 +57,19 @@ def sample_search(
     min_len: int = 0,
     generator: torch.Generator | None = None,
     return_attention: bool = False,
+    prefix: torch.Tensor | None = None,
 ) -> list[list[Hypothesis]]:
-    """Draw ``num_samples`` outputs per sentence; returns them per sentence, best first."""
+    """Draw ``num_samples`` outputs per sentence; returns them per sentence, best first.
+
+    prefix (B, P): forced first output tokens, PAD where a sentence's prefix ends."""
     batch, device = src.size(0), src.device
     rows = torch.arange(batch, device=device).repeat_interleave(num_samples)
     state = model.reorder(model.init_state(model.encode(src, src_lengths)), rows)  # type: ignore[operator]
     limit = max_len.to(device).index_select(0, rows)
     tokens = torch.full((rows.numel(),), bos, dtype=torch.long, device=device)
     done = torch.zeros(rows.numel(), dtype=torch.bool, device=device)
+    if prefix is not None:
+        prefix = prefix.to(device).index_select(0, rows)
     out_tokens, out_scores, out_attn = [], [], []
     for t in range(int(limit.max()) + 1):
         log_probs, state, attn = model.step(tokens, state)  # type: ignore[operator]
@@ -66,6 +77,7 @@ def sample_search(
         if t < min_len:
             log_probs[:, eos] = float("-inf")
         force_eos(log_probs, limit <= t, eos)
+        force_prefix(log_probs, prefix, t, PAD_ID)
         logits = filter_logits(log_probs, temperature, top_k, top_p)
         drawn = torch.multinomial(logits.softmax(-1).float().cpu(), 1, generator=generator).squeeze(
             1

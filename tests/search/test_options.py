@@ -98,6 +98,26 @@ def test_forced_prefix_starts_every_output():
         assert hyp.tokens[:2] == [A, B]
 
 
+def test_forced_prefix_starts_every_sample():
+    model = TableModel(SHORT_OR_LONG)
+    src, lengths, limits = ONE_SOURCE
+    samples = sample_search(
+        model,
+        src,
+        lengths,
+        limits,
+        BOS_ID,
+        EOS_ID,
+        num_samples=5,
+        prefix=torch.tensor([[A, PAD_ID]]),  # without it, half the samples are empty
+        generator=torch.Generator().manual_seed(1),
+    )[0]
+    assert all(hyp.tokens[:1] == [A] for hyp in samples)
+    assert all(
+        hyp.token_scores[0] == pytest.approx(torch.tensor(0.5).log().item()) for hyp in samples
+    )
+
+
 def test_coverage_penalty_is_added_to_the_score():
     model = tiny_model(VOCAB)
     src, lengths = random_batch(3, VOCAB, seed=2)

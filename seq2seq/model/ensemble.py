@@ -1,0 +1,76 @@
+"""Several trained models searched as one: the decoder contract over a list of models.
+
+Every model reads the same source ids and predicts over the same target vocabulary;
+``step`` returns the mean of their log-probabilities (the geometric mean of their
+distributions, as OpenNMT-py does; fairseq averages probabilities instead) and the mean of
+their attention, so greedy, beam and sampling search an ensemble without knowing it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from seq2seq.model.decoder import DecoderState
+from seq2seq.model.encoder_decoder import EncoderDecoder, EncoderOutput
+
+
+@dataclass
+class EnsembleEncoded:
+    """One ``EncoderOutput`` per model; ``mask`` (B, S) is common to all (same source ids)."""
+
+    parts: list[EncoderOutput]
+
+    @property
+    def mask(self) -> torch.Tensor:
+        return self.parts[0].mask
+
+
+@dataclass
+class EnsembleState:
+    """One ``DecoderState`` per model, all with the same hypothesis rows."""
+
+    parts: list[DecoderState]
+
+    def select(self, index: torch.Tensor) -> EnsembleState:
+        return EnsembleState([part.select(index) for part in self.parts])
+
+
+class Ensemble(nn.Module):
+    def __init__(self, models: Sequence[EncoderDecoder]) -> None:
+        super().__init__()
+        if not models:
+            raise ValueError("an ensemble needs at least one model")
+        self.models = nn.ModuleList(models)
+
+    def encode(self, src: torch.Tensor, src_lengths: torch.Tensor) -> EnsembleEncoded:
+        """src (B, S) ids, src_lengths (B,) on CPU."""
+        return EnsembleEncoded([model.encode(src, src_lengths) for model in self.members])
+
+    def init_state(self, encoded: EnsembleEncoded) -> EnsembleState:
+        parts = zip(self.members, encoded.parts, strict=True)
+        return EnsembleState([model.init_state(part) for model, part in parts])
+
+    def step(
+        self, tokens: torch.Tensor, state: EnsembleState
+    ) -> tuple[torch.Tensor, EnsembleState, torch.Tensor]:
+        """tokens (B,) -> mean log-probs (B, V), next state, mean attention (B, S)."""
+        log_probs, parts, attention = [], [], []
+        for model, part in zip(self.members, state.parts, strict=True):
+            lp, next_part, attn = model.step(tokens, part)
+            log_probs.append(lp)
+            parts.append(next_part)
+            attention.append(attn.float())
+        mean_lp = torch.stack(log_probs).mean(0)
+        return mean_lp, EnsembleState(parts), torch.stack(attention).mean(0)
+
+    def reorder(self, state: EnsembleState, index: torch.Tensor) -> EnsembleState:
+        """Select (or repeat) hypotheses: index (B',) into the batch dim of every model."""
+        return state.select(index)
+
+    @property
+    def members(self) -> list[EncoderDecoder]:
+        return list(self.models)  # type: ignore[arg-type]

@@ -1,0 +1,317 @@
+"""``seq2seq shell RUN_DIR``: type a line, get its output; ``:commands`` change the search.
+
+On a terminal it has a prompt, readline editing and history, and prints the score and
+time of each output. With stdin not a terminal it reads lines and writes outputs (one
+line each, or ``N<TAB>score<TAB>text`` lines with n-best), so it can sit in a pipe;
+commands still work there, and what they show goes to stdout, their acknowledgements to
+stderr.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TextIO, TypeVar
+
+from seq2seq.config import ConfigError
+from seq2seq.inference import Translator
+from seq2seq.search import Hypothesis
+from seq2seq.visualize import attention_text
+
+T = TypeVar("T")
+PROMPT = "> "
+HISTORY_FILE = Path(os.environ.get("SEQ2SEQ_HISTORY", "~/.seq2seq_history")).expanduser()
+
+
+@dataclass
+class _Last:
+    """The last request: its (possibly truncated) source pieces and its outputs."""
+
+    line: str
+    source: list[str]
+    outputs: list[tuple[str, Hypothesis]]
+
+
+class ShellError(Exception):
+    """A bad command or argument: shown as one line, the session goes on."""
+
+
+class Shell:
+    def __init__(
+        self,
+        translator: Translator,
+        out: TextIO | None = None,
+        err: TextIO | None = None,
+        interactive: bool = False,
+        width: int = 80,
+    ) -> None:
+        self.translator = translator
+        self.out = out or sys.stdout  # looked up now: tests and callers may swap them
+        self.err = err or sys.stderr
+        self.interactive = interactive
+        self.width = width
+        self.prefix = ""
+        self.last: _Last | None = None
+        self.requests = 0
+        self.commands: dict[str, tuple[Callable[[str], None], str]] = {
+            "beam": (self._beam, ":beam N         beam size (1 = greedy)"),
+            "nbest": (self._nbest, ":nbest N        outputs per line"),
+            "sample": (self._sample, ":sample on|off  draw outputs instead of searching"),
+            "temp": (self._setter("temperature", float), ":temp X         sampling temperature"),
+            "topk": (
+                self._setter("top_k", int),
+                ":topk K         sample from the K best (0 = all)",
+            ),
+            "topp": (
+                self._setter("top_p", float),
+                ":topp P         nucleus sampling mass (1 = off)",
+            ),
+            "lenpen": (
+                self._setter("length_penalty", float),
+                ":lenpen A       GNMT length penalty alpha",
+            ),
+            "maxlen": (self._maxlen, ":maxlen N|auto  at most N output tokens (auto: a*src+b)"),
+            "seed": (self._seed, ":seed N|off     sampling seed (reproducible draws)"),
+            "prefix": (self._prefix, ":prefix TEXT|off  outputs must start with TEXT"),
+            "attn": (self._attn, ":attn           attention heat map of the last output"),
+            "scores": (self._scores, ":scores         per-token log-probs of the last output"),
+            "set": (self._set, ":set [key=value ...]  show or change any search.* setting"),
+            "help": (self._help, ":help           this list"),
+            "quit": (self._quit, ":quit           leave (Ctrl-D too)"),
+        }
+        self.aliases = {"q": "quit", "exit": "quit", "h": "help", "?": "help"}
+        self._running = True
+        self._initial = asdict(translator.search)  # what ``:maxlen auto`` goes back to
+
+    # ---- the loop ------------------------------------------------------------------
+    def run(self, lines: Iterable[str] | None = None) -> None:
+        """Serve ``lines`` (default: the terminal with a prompt, or stdin) until the end,
+        ``:quit`` or Ctrl-D."""
+        if lines is None:
+            lines = self._terminal_lines() if self.interactive else sys.stdin
+        if self.interactive:
+            self._show(f"seq2seq shell: type a line to {self._verb()}; :help lists the commands")
+        for raw in lines:
+            self.handle(raw.rstrip("\r\n"))
+            if not self._running:
+                break
+
+    def handle(self, line: str) -> None:
+        """One line: a ``:command``, a request, or nothing (blank)."""
+        if not line.strip():
+            return
+        try:
+            if line.lstrip().startswith(":"):
+                self._command(line.strip()[1:])
+            else:
+                self._request(line)
+        except (ShellError, ConfigError) as err:
+            self._error(str(err))
+        except KeyboardInterrupt:  # Ctrl-C cancels this request; in a pipe it stops
+            if not self.interactive:
+                raise
+            self._error("cancelled")
+
+    def _terminal_lines(self) -> Iterable[str]:
+        _setup_readline()
+        while True:
+            try:
+                yield input(PROMPT)
+            except KeyboardInterrupt:  # Ctrl-C at the prompt: a fresh prompt, like Python's
+                print(file=self.out)
+            except EOFError:  # Ctrl-D
+                print(file=self.out)
+                return
+
+    # ---- requests ------------------------------------------------------------------
+    def _request(self, line: str) -> None:
+        tr = self.translator
+        start = time.perf_counter()
+        prefixes = [self.prefix] if self.prefix else None
+        hyps = tr.hypotheses([line], return_attention=True, prefixes=prefixes, truncate=True)[0]
+        elapsed = time.perf_counter() - start
+        outputs = tr.distinct(hyps)
+        self.last = _Last(line, tr.source_pieces(line, truncate=True), outputs)
+        index, self.requests = self.requests, self.requests + 1
+        if not self.interactive:
+            if tr.search.nbest == 1:
+                self._show(outputs[0][0] if outputs else "")
+            else:
+                for text, hyp in outputs:
+                    self._show(f"{index}\t{hyp.score:.4f}\t{text}")
+            self.out.flush()
+            return
+        if len(outputs) == 1:
+            text, hyp = outputs[0]
+            self._show(text)
+            self._show(f"  [{_describe(hyp)} | {elapsed * 1000:.0f} ms]")
+            return
+        for rank, (text, hyp) in enumerate(outputs, start=1):
+            self._show(f"{rank:>2}. {text}")
+            self._show(f"    [{_describe(hyp)}]")
+        self._show(f"  [{len(outputs)} distinct outputs | {elapsed * 1000:.0f} ms]")
+
+    def _verb(self) -> str:
+        return "translate" if self.translator.recipe.task == "translation" else "generate"
+
+    # ---- commands ------------------------------------------------------------------
+    def _command(self, text: str) -> None:
+        name, _, arg = text.partition(" ")
+        name = self.aliases.get(name.lower(), name.lower())
+        if name not in self.commands:
+            raise ShellError(f"unknown command ':{name}'; :help lists the commands")
+        self.commands[name][0](arg.strip())
+
+    def _configure(self, *overrides: str) -> None:
+        self.translator.configure(overrides)
+        self._ack(", ".join(overrides))
+
+    def _setter(self, key: str, kind: Callable[[str], object]) -> Callable[[str], None]:
+        def set_value(arg: str) -> None:
+            self._configure(f"{key}={_parse(arg, kind, key)}")
+
+        return set_value
+
+    def _beam(self, arg: str) -> None:
+        size = _parse(arg, int, "beam size")
+        search = self.translator.search
+        if not search.sampling and search.nbest > size:
+            self._configure(f"beam_size={size}", f"nbest={size}")
+        else:
+            self._configure(f"beam_size={size}")
+
+    def _nbest(self, arg: str) -> None:
+        n = _parse(arg, int, "n-best")
+        search = self.translator.search
+        if not search.sampling and n > search.beam_size:
+            self._configure(f"nbest={n}", f"beam_size={n}")
+        else:
+            self._configure(f"nbest={n}")
+
+    def _sample(self, arg: str) -> None:
+        if arg.lower() not in ("on", "off"):
+            raise ShellError(":sample takes on or off")
+        on = arg.lower() == "on"
+        search = self.translator.search
+        if not on and search.nbest > search.beam_size:
+            self._configure("sampling=false", f"beam_size={search.nbest}")
+        else:
+            self._configure(f"sampling={str(on).lower()}")
+
+    def _maxlen(self, arg: str) -> None:
+        if arg.lower() == "auto":
+            self._configure(
+                f"max_len_a={self._initial['max_len_a']}",
+                f"max_len_b={self._initial['max_len_b']}",
+            )
+            return
+        n = _parse(arg, int, "max length")
+        if n < 1:
+            raise ShellError(":maxlen needs a positive number of tokens")
+        self._configure("max_len_a=0", f"max_len_b={n}")
+
+    def _seed(self, arg: str) -> None:
+        if arg.lower() == "off":
+            self._configure("seed=null")
+        else:
+            self._configure(f"seed={_parse(arg, int, 'seed')}")
+
+    def _prefix(self, arg: str) -> None:
+        if not arg:
+            raise ShellError(":prefix takes the text outputs must start with, or off")
+        self.prefix = "" if arg.lower() == "off" else arg
+        self._ack(f"prefix = {self.prefix!r}" if self.prefix else "prefix off")
+
+    def _attn(self, arg: str) -> None:
+        text, hyp = self._last_output()
+        if hyp.attention is None:
+            raise ShellError("the last output has no attention")
+        self._show(f"attention for: {text}")
+        self._show(
+            attention_text(
+                self.last.source if self.last else [],
+                self.translator.output_pieces(hyp),
+                hyp.attention,
+                self.width,
+            )
+        )
+
+    def _scores(self, arg: str) -> None:
+        text, hyp = self._last_output()
+        pieces = self.translator.output_pieces(hyp)
+        self._show(f"per-token log-probs for: {text}")
+        for piece, score in zip(pieces, hyp.token_scores, strict=True):
+            self._show(f"  {score:8.3f}  {piece}")
+        self._show(f"  {hyp.log_prob:8.3f}  total ({_describe(hyp)})")
+
+    def _set(self, arg: str) -> None:
+        if arg:
+            self._configure(*arg.split())
+            return
+        for key, value in asdict(self.translator.search).items():
+            self._show(f"  {key:<16} {value}")
+        self._show(f"  {'prefix':<16} {self.prefix!r}")
+
+    def _help(self, arg: str) -> None:
+        self._show(f"type a line to {self._verb()} it; blank lines are ignored")
+        for _, text in self.commands.values():
+            self._show("  " + text)
+
+    def _quit(self, arg: str) -> None:
+        self._running = False
+
+    def _last_output(self) -> tuple[str, Hypothesis]:
+        if self.last is None or not self.last.outputs:
+            raise ShellError(f"nothing to show yet: {self._verb()} a line first")
+        return self.last.outputs[0]
+
+    # ---- output --------------------------------------------------------------------
+    def _show(self, text: str) -> None:
+        print(text, file=self.out)
+
+    def _ack(self, text: str) -> None:
+        print(text, file=self.out if self.interactive else self.err)
+
+    def _error(self, text: str) -> None:
+        print(f"error: {text}", file=self.err)
+
+
+def _parse(arg: str, kind: Callable[[str], T], what: str) -> T:
+    try:
+        return kind(arg)
+    except ValueError:
+        raise ShellError(
+            f"{what}: expected {getattr(kind, '__name__', 'a value')}, got {arg!r}"
+        ) from None
+
+
+def _describe(hyp: Hypothesis) -> str:
+    return f"score {hyp.score:.3f} | log-prob {hyp.log_prob:.2f} | {len(hyp.tokens)} tokens"
+
+
+def _setup_readline() -> None:
+    """Line editing and a persistent history where readline exists (not on Windows)."""
+    try:
+        import atexit
+        import readline
+    except ImportError:
+        return
+    with contextlib.suppress(OSError):
+        readline.read_history_file(HISTORY_FILE)
+    readline.set_history_length(1000)
+
+    def save() -> None:
+        with contextlib.suppress(OSError):
+            readline.write_history_file(HISTORY_FILE)
+
+    atexit.register(save)
+
+
+def run_shell(run_dirs: list[str], which: str, overrides: list[str], device: str | None) -> None:
+    translator = Translator.from_checkpoint(run_dirs, which, overrides, device)
+    Shell(translator, interactive=sys.stdin.isatty()).run()
