@@ -167,8 +167,15 @@ class RunDir:
     def read_metrics(self) -> list[dict[str, Any]]:
         if not self.metrics.is_file():
             return []
+        records = []
         lines = self.metrics.read_text(encoding="utf-8").splitlines()
-        return [json.loads(line) for line in lines if line.strip()]
+        for number, line in enumerate(lines, start=1):
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                if number < len(lines) and line.strip():  # only the last may be cut by a kill
+                    raise CheckpointError(f"{self.metrics}:{number}: not a JSON line") from None
+        return records
 
 
 def _unwrap(model: torch.nn.Module) -> torch.nn.Module:

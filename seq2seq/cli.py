@@ -14,6 +14,7 @@ from seq2seq.checkpoint import CheckpointError
 from seq2seq.config import ConfigError, dump_recipe, load_recipe
 from seq2seq.data.readers import DataError
 from seq2seq.runtime import tune_allocator
+from seq2seq.training.faults import TrainingError, TrainingInterrupted
 
 if TYPE_CHECKING:
     from seq2seq.inference import Translator
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("seq2seq")
 
-_EXPECTED_ERRORS = (ConfigError, DataError, CheckpointError, FileNotFoundError)
+_EXPECTED_ERRORS = (ConfigError, DataError, CheckpointError, TrainingError, FileNotFoundError)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -49,6 +50,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _EXPECTED_ERRORS as err:
         print(f"seq2seq: error: {err}", file=sys.stderr)
         return 2
+    except TrainingInterrupted as stop:  # a signal: the step finished and was saved
+        print(f"seq2seq: {stop}", file=sys.stderr)
+        return 128 + stop.signum
     except KeyboardInterrupt:
         print("seq2seq: interrupted", file=sys.stderr)
         return 130

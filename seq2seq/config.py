@@ -109,7 +109,12 @@ class Train:
     valid_bleu: bool = True
     valid_beam_size: int = 1
     early_stop: EarlyStop = field(default_factory=EarlyStop)
-    resume: Literal["auto", "never", "require"] = "auto"
+    # auto: continue from output_dir's last checkpoint if there is one; never: refuse an
+    # output_dir that holds one; require: refuse to start fresh; a path: start from that run
+    # directory's last checkpoint (output_dir's own, once it has one, wins on a rerun)
+    resume: str = "auto"
+    accumulate: int = 1  # batches per update (per rank): effective batch = tokens x ranks x this
+    max_nonfinite_steps: int = 5  # NaN/inf losses in a row before training stops with an error
     keep_all_checkpoints: bool = False  # else only best and last stay on disk
     log_every: int = 50
     num_threads: int | None = None  # torch intra-op threads on CPU; None = torch's default
@@ -237,6 +242,9 @@ def validate(recipe: Recipe) -> None:
         ("train.batch_tokens", tr.batch_tokens > 0),
         ("train.lr", tr.lr > 0),
         ("train.validate_every", tr.validate_every > 0),
+        ("train.accumulate", tr.accumulate >= 1),
+        ("train.max_nonfinite_steps", tr.max_nonfinite_steps >= 1),
+        ("train.resume", bool(tr.resume.strip())),
         ("tokenizer.vocab_size", tok.vocab_size >= 8),
         ("data.max_len", recipe.data.max_len > 0),
         ("search.beam_size", se.beam_size >= 1),

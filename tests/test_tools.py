@@ -37,3 +37,35 @@ def test_bleu_script_rejects_ragged_files(tmp_path: Path):
 def test_python_dash_m_runs_the_cli():
     result = run("-m", "seq2seq", "--help")
     assert result.returncode == 0 and "translate" in result.stdout
+
+
+def test_average_checkpoints_writes_a_loadable_run_with_the_mean(trained: Path, tmp_path: Path):
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file
+
+    from seq2seq.checkpoint import RunDir
+    from seq2seq.inference import Translator
+
+    source = tmp_path / "run"
+    shutil.copytree(trained, source)
+    from safetensors.torch import save_file
+
+    (last,) = (source / "checkpoints").glob("step-*.safetensors")
+    earlier = {k: v + 0.01 * torch.randn_like(v) for k, v in load_file(last).items()}
+    save_file(earlier, str(source / "checkpoints" / "step-0000060.safetensors"))
+    files = sorted((source / "checkpoints").glob("step-*.safetensors"))
+    out = tmp_path / "avg"
+    result = run(str(TOOLS / "average_checkpoints.py"), str(source), "-n", "2", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    a, b = load_file(files[0]), load_file(files[1])
+    averaged = RunDir(out)
+    mean = load_file(averaged.path / averaged.resolve("best"))
+    for name in a:
+        torch.testing.assert_close(mean[name], (a[name] + b[name]) / 2)
+    assert Translator.from_checkpoint(out).translate(["1 2 3"])[0]
+    again = run(
+        str(TOOLS / "average_checkpoints.py"), str(source), "-n", "3", "-o", str(tmp_path / "x")
+    )
+    assert again.returncode == 2 and "2 checkpoints, cannot average the last 3" in again.stderr

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import random
+import shutil
+import tempfile
 from pathlib import Path
 
 import torch
@@ -12,8 +14,10 @@ import torch.distributed as dist
 from seq2seq.checkpoint import CheckpointError, RunDir
 from seq2seq.config import ConfigError, Recipe, load_recipe, recipe_to_dict
 from seq2seq.data.dataset import build_tokenizers, encode_examples, load_corpus
+from seq2seq.data.readers import Corpus
+from seq2seq.data.tokenizer import Tokenizer
 from seq2seq.model.encoder_decoder import build_model
-from seq2seq.training.distributed import DistInfo, setup_distributed
+from seq2seq.training.distributed import DistInfo, broadcast_object, setup_distributed
 from seq2seq.training.trainer import Trainer
 
 log = logging.getLogger(__name__)
@@ -28,19 +32,17 @@ def run_training(recipe: Recipe, device: str | None = None) -> RunDir:
     if recipe.train.num_threads:
         torch.set_num_threads(recipe.train.num_threads)
     run = RunDir(recipe.output_dir)
-    resuming = _resume_decision(recipe, run)
+    source = _resume_source(recipe, run) if dist_info.is_main else None  # rank 0 decides
     if dist_info.is_main:
         run.path.mkdir(parents=True, exist_ok=True)
         _log_to_file(run.log)
+        if source is not None and source.path != run.path and not run.tokenizer_dir.exists():
+            shutil.copytree(source.tokenizer_dir, run.tokenizer_dir)  # ids must not change
     _seed(recipe.seed + dist_info.rank)
 
     train_corpus = load_corpus(recipe, "train")
     valid_corpus = load_corpus(recipe, "valid") if "valid" in recipe.data.splits else None
-    if dist_info.is_main:
-        tokenizers = build_tokenizers(recipe, run.tokenizer_dir, train_corpus)
-    _barrier(dist_info)
-    if not dist_info.is_main:
-        tokenizers = build_tokenizers(recipe, run.tokenizer_dir, None)
+    tokenizers = _shared_tokenizers(recipe, run, train_corpus, dist_info)
     train = encode_examples(train_corpus, *tokenizers, max_len=recipe.data.max_len)
     valid = encode_examples(valid_corpus, *tokenizers) if valid_corpus is not None else None
     log.info(
@@ -51,44 +53,75 @@ def run_training(recipe: Recipe, device: str | None = None) -> RunDir:
     )
 
     model = build_model(recipe.model, len(tokenizers[0]), len(tokenizers[1]))
+    state = None
+    if source is not None:  # rank 0 reads; DDP then copies its weights to every rank
+        state = source.load_trainer_state()
+        source.load_weights(model, state["weights"])
+        log.info("resuming from %s at step %d", source.path, state["step"])
+    state = broadcast_object(state, dist_info.device)
     trainer = Trainer(recipe, run, model, tokenizers, train, valid, dist_info)
-    if resuming:
-        state = run.load_trainer_state()
-        run.load_weights(trainer.model, state["weights"])
+    if state is not None:
         trainer.load_state_dict(state)
-        log.info(
-            "resumed %s at step %d (epoch %d)",
-            run.path,
-            trainer.progress.step,
-            trainer.progress.epoch,
-        )
     trainer.write_recipe()
     trainer.fit()
     return run
 
 
-def _resume_decision(recipe: Recipe, run: RunDir) -> bool:
-    has_state = run.trainer_state.is_file()
+def _resume_source(recipe: Recipe, run: RunDir) -> RunDir | None:
+    """The run directory whose last checkpoint training continues from, or None.
+
+    ``train.resume``: auto (output_dir's own, if any), never (refuse one), require (refuse
+    to start fresh), or a run directory to start from. Once output_dir has a checkpoint of
+    its own, rerunning the same command continues from that one, whatever the mode.
+    """
     mode = recipe.train.resume
-    if mode == "require" and not has_state:
-        raise CheckpointError(
-            f"{run.trainer_state}: train.resume=require but there is no checkpoint"
-        )
+    has_state = run.trainer_state.is_file()
     if mode == "never" and has_state:
         raise CheckpointError(
             f"{run.path} already holds a trained run; "
             "choose another output_dir or train.resume=auto"
         )
-    if has_state and run.recipe.is_file():
-        saved = recipe_to_dict(load_recipe(run.recipe))
+    if mode == "require" and not has_state:
+        raise CheckpointError(
+            f"{run.trainer_state}: train.resume=require but there is no checkpoint"
+        )
+    source = run if has_state else None
+    if source is None and mode not in ("auto", "never", "require"):
+        source = RunDir(mode)
+        if not source.trainer_state.is_file():
+            raise CheckpointError(
+                f"train.resume={mode}: no trainer_state.pt there (give a run directory)"
+            )
+    if source is not None and source.recipe.is_file():
+        saved = recipe_to_dict(load_recipe(source.recipe))
         new = recipe_to_dict(recipe)
         for section in _FIXED_ON_RESUME:
             if saved[section] != new[section]:
                 raise ConfigError(
-                    f"{run.recipe}: section '{section}' differs from the run being resumed; "
+                    f"{source.recipe}: section '{section}' differs from the run being resumed; "
                     "use another output_dir to train a different model"
                 )
-    return has_state
+    return source
+
+
+def _shared_tokenizers(
+    recipe: Recipe, run: RunDir, train_corpus: Corpus, info: DistInfo
+) -> tuple[Tokenizer, Tokenizer]:
+    """Rank 0 loads (or trains) the run's tokenizers and sends their files to the other
+    ranks, which load private copies: no rank but 0 reads or writes the run directory."""
+    if info.world_size == 1:
+        return build_tokenizers(recipe, run.tokenizer_dir, train_corpus)
+    files = None
+    if info.is_main:
+        build_tokenizers(recipe, run.tokenizer_dir, train_corpus)
+        files = {p.name: p.read_bytes() for p in run.tokenizer_dir.glob("*.model")}
+    files = broadcast_object(files, info.device)
+    if info.is_main:
+        return build_tokenizers(recipe, run.tokenizer_dir, None)
+    private = Path(tempfile.mkdtemp(prefix=f"seq2seq-rank{info.rank}-"))
+    for name, data in files.items():
+        (private / name).write_bytes(data)
+    return build_tokenizers(recipe, private, None)
 
 
 def _seed(seed: int) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -57,6 +58,16 @@ def broadcast_flag(flag: bool, device: torch.device) -> bool:
     tensor = torch.tensor([1 if flag else 0], device=device)
     dist.broadcast(tensor, src=0)
     return bool(tensor.item())
+
+
+def broadcast_object(value: Any, device: torch.device) -> Any:
+    """Rank 0's ``value`` (any picklable object: tokenizer files, a trainer state) on every
+    rank, so nodes need no shared filesystem. Identity in a single process."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return value
+    box = [value if dist.get_rank() == 0 else None]
+    dist.broadcast_object_list(box, src=0, device=device if device.type == "cuda" else None)
+    return box[0]
 
 
 def cleanup_distributed() -> None:

@@ -3,9 +3,11 @@ a wall-clock budget, checkpoints and exact resume."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import random
+import signal
 import sys
 import time
 from dataclasses import dataclass, field, replace
@@ -14,16 +16,17 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from seq2seq.checkpoint import RunDir, atomic_write_text
+from seq2seq.checkpoint import CheckpointError, RunDir, atomic_write_text
 from seq2seq.config import Recipe, dump_recipe
 from seq2seq.data.batching import make_batch, token_batches
 from seq2seq.data.dataset import Examples
-from seq2seq.data.tokenizer import Tokenizer
+from seq2seq.data.tokenizer import PAD_ID, Tokenizer
 from seq2seq.evaluate import score
 from seq2seq.inference import decode_ids
 from seq2seq.model.encoder_decoder import EncoderDecoder
 from seq2seq.runtime import TRIM_EVERY_STEPS, release_memory
 from seq2seq.training.distributed import DistInfo, all_reduce_sum, broadcast_flag
+from seq2seq.training.faults import StopSignals, TrainingError, TrainingInterrupted
 from seq2seq.training.loss import sequence_loss
 from seq2seq.training.optim import LRSchedule, build_optimizer, teacher_forcing_ratio
 from seq2seq.training.precision import autocast, resolve_precision
@@ -42,6 +45,8 @@ class Progress:
     best: float | None = None
     bad_validations: int = 0
     history: list[float] = field(default_factory=list)
+    nonfinite_in_row: int = 0  # updates skipped for a NaN/inf loss since the last good one
+    nonfinite_total: int = 0
 
 
 class Trainer:
@@ -99,43 +104,64 @@ class Trainer:
         )
         started = time.monotonic() - self.progress.elapsed
         window = _Window()
+        per_update = self.dist.world_size * cfg.accumulate
+        if self.dist.is_main:
+            log.info(
+                "effective batch: %d tokens x %d ranks x %d accumulated = %d tokens per update",
+                cfg.batch_tokens,
+                self.dist.world_size,
+                cfg.accumulate,
+                cfg.batch_tokens * per_update,
+            )
+        signals = StopSignals()
         try:
-            while not self._finished_epochs():
-                batches = token_batches(
-                    self.train_data.src.lengths + 1,
-                    self.train_data.tgt.lengths + 1,  # type: ignore[union-attr]
-                    cfg.batch_tokens,
-                    seed=self.recipe.seed,
-                    epoch=self.progress.epoch,
-                )
-                while self.progress.position < len(batches):
-                    index = self.progress.position + self.dist.rank
-                    batch = batches[index % len(batches)]
-                    self.progress.position += self.dist.world_size
-                    stats = self.train_step(batch)
-                    self.progress.step += 1
-                    self.progress.elapsed = time.monotonic() - started
-                    window.add(stats)
-                    bar.update(1)
-                    if self.progress.step % TRIM_EVERY_STEPS == 0:
-                        release_memory()
-                    if self.progress.step % cfg.log_every == 0:
-                        self._log_window(window, bar)
-                    if self.progress.step % cfg.validate_every == 0:
-                        if self.validate_and_save():
-                            return self.progress  # early stopping
+            with signals:
+                while not self._finished_epochs():
+                    batches = token_batches(
+                        self.train_data.src.lengths + 1,
+                        self.train_data.tgt.lengths + 1,  # type: ignore[union-attr]
+                        cfg.batch_tokens,
+                        seed=self.recipe.seed,
+                        epoch=self.progress.epoch,
+                    )
+                    while self.progress.position < len(batches):
+                        # this rank's shard: micro-batch j of the update is j * ranks + rank
+                        first = self.progress.position + self.dist.rank
+                        micro = [
+                            batches[(first + j * self.dist.world_size) % len(batches)]
+                            for j in range(cfg.accumulate)
+                        ]
+                        self.progress.position += per_update
+                        stats = self.train_step(micro)
+                        self.progress.step += 1
                         self.progress.elapsed = time.monotonic() - started
-                    if self._should_stop_now():
-                        self._validate_unless_done()
-                        return self.progress
-                self.progress.epoch += 1
-                self.progress.position = 0
-            self._validate_unless_done()
-        except KeyboardInterrupt:
-            self.save(best=False)
+                        if stats is not None:
+                            window.add(stats)
+                        bar.update(1)
+                        if self.progress.step % TRIM_EVERY_STEPS == 0:
+                            release_memory()
+                        if self.progress.step % cfg.log_every == 0:
+                            self._log_window(window, bar)
+                        if self.progress.step % cfg.validate_every == 0:
+                            if self.validate_and_save():
+                                return self.progress  # early stopping
+                            self.progress.elapsed = time.monotonic() - started
+                        budget, signum = self._should_stop_now(signals.received)
+                        if signum:
+                            self._stop_for_signal(signum)
+                        if budget:
+                            self._validate_unless_done()
+                            return self.progress
+                    self.progress.epoch += 1
+                    self.progress.position = 0
+                self._validate_unless_done()
+        except TrainingInterrupted:
+            raise
+        except KeyboardInterrupt:  # a second Ctrl-C: stop at once, without saving
             log.warning(
-                "interrupted at step %d: saved %s; run the same command to resume",
-                self.progress.step,
+                "stopped at once during step %d; the last checkpoint in %s is intact: "
+                "run the same command to resume from it",
+                self.progress.step + 1,
                 self.run.path,
             )
             raise
@@ -143,9 +169,36 @@ class Trainer:
             bar.close()
         return self.progress
 
-    def train_step(self, indices: Any) -> tuple[float, float, int]:
-        """One update on the examples ``indices``; returns (loss sum, nll sum, tokens)."""
-        batch = make_batch(self.train_data.src, self.train_data.tgt, indices).to(self.device)
+    def _stop_for_signal(self, signum: int) -> None:
+        """Save the finished step, then leave with a message on how to resume."""
+        if self._validated_at != self.progress.step:
+            self.save(best=False)
+        name = signal.Signals(signum).name
+        message = (
+            f"{name}: stopped after step {self.progress.step} and saved {self.run.path}; "
+            f"resume with: seq2seq train {self.run.recipe}"
+        )
+        log.warning(message)
+        raise TrainingInterrupted(message, signum)
+
+    def train_step(self, micro: list[Any]) -> tuple[float, float, int] | None:
+        """One update from this rank's micro-batches (example indices each); returns
+        (loss sum, nll sum, tokens), or None when a NaN/inf loss made every rank skip it.
+
+        The gradient is the sum over every target token of the update (all micro-batches,
+        all ranks) divided by their number, so N ranks x batch B equals one rank
+        accumulating N batches B, up to float summation order.
+        """
+        batches = [
+            make_batch(self.train_data.src, self.train_data.tgt, indices).to(self.device)
+            for indices in micro
+        ]
+        local_tokens = 0
+        for b in batches:
+            assert b.tgt_out is not None
+            local_tokens += int((b.tgt_out != PAD_ID).sum())
+        (all_tokens,) = all_reduce_sum([float(local_tokens)], self.device)
+        weight = self.dist.world_size / max(all_tokens, 1.0)  # DDP averages over ranks
         self.schedule.apply(self.optimizer, self.progress.step + 1)
         ratio = teacher_forcing_ratio(
             self.cfg.teacher_forcing,
@@ -154,18 +207,66 @@ class Trainer:
             self.progress.step,
         )
         self.net.train()
-        with autocast(self.precision, self.device):
-            logits = self.net(batch.src, batch.src_lengths, batch.tgt_in, teacher_forcing=ratio)
-        loss, nll, tokens = sequence_loss(logits, batch.tgt_out, self.cfg.label_smoothing)  # type: ignore[arg-type]
-        # sum over tokens, divided by this rank's tokens: every token weighs the same per rank
-        self.scaler.scale(loss / max(tokens, 1)).backward()
+        loss_sum = nll_sum = 0.0
+        for j, batch in enumerate(batches):
+            last = j == len(batches) - 1
+            sync: contextlib.AbstractContextManager = contextlib.nullcontext()
+            if not last and isinstance(self.net, torch.nn.parallel.DistributedDataParallel):
+                sync = self.net.no_sync()  # gradients are all-reduced once, after the last
+            with sync:
+                with autocast(self.precision, self.device):
+                    logits = self.net(
+                        batch.src, batch.src_lengths, batch.tgt_in, teacher_forcing=ratio
+                    )
+                loss, nll, _ = sequence_loss(logits, batch.tgt_out, self.cfg.label_smoothing)  # type: ignore[arg-type]
+                self.scaler.scale(loss * weight).backward()
+            loss_sum += float(loss.detach())
+            nll_sum += float(nll)
+        grad_norm = math.nan
         if self.cfg.clip_norm > 0:
             self.scaler.unscale_(self.optimizer)
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip_norm)
+            grad_norm = float(
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip_norm)
+            )
+        if self._skip_nonfinite(loss_sum, grad_norm):
+            self.optimizer.zero_grad(set_to_none=True)
+            if self.precision == "fp16":
+                self.scaler.update(self.scaler.get_scale() / 2)  # fp16 overflow: smaller scale
+            return None
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
-        return float(loss.detach()), float(nll), tokens
+        return loss_sum, nll_sum, local_tokens
+
+    def _skip_nonfinite(self, loss: float, grad_norm: float) -> bool:
+        """Whether this update must be skipped: a NaN/inf loss on any rank, or (outside
+        fp16, where the scaler skips overflowing steps itself) a NaN/inf gradient. Raises
+        TrainingError after ``train.max_nonfinite_steps`` of them in a row."""
+        bad_grad = (
+            self.precision != "fp16" and self.cfg.clip_norm > 0 and not math.isfinite(grad_norm)
+        )
+        (bad,) = all_reduce_sum([float(not math.isfinite(loss) or bad_grad)], self.device)
+        p = self.progress
+        if not bad:
+            p.nonfinite_in_row = 0
+            return False
+        p.nonfinite_in_row += 1
+        p.nonfinite_total += 1
+        log.warning(
+            "step %d: %s is NaN/inf; update skipped (%d in a row, %d in all)",
+            p.step + 1,
+            "the loss" if not math.isfinite(loss) else "the gradient",
+            p.nonfinite_in_row,
+            p.nonfinite_total,
+        )
+        if p.nonfinite_in_row >= self.cfg.max_nonfinite_steps:
+            raise TrainingError(
+                f"the loss was NaN/inf for {p.nonfinite_in_row} updates in a row (up to step "
+                f"{p.step + 1}); the last checkpoint in {self.run.path} is intact. Lower "
+                "train.lr, keep train.clip_norm on, try train.precision=bf16 or fp32, or "
+                "check the data (train.max_nonfinite_steps sets the limit)"
+            )
+        return True
 
     # ---- validation, checkpoints, stopping ---------------------------------------------
     def validate_and_save(self) -> bool:
@@ -173,7 +274,7 @@ class Trainer:
         Returns True when early stopping says to stop."""
         self._validated_at = self.progress.step
         metrics = self.validate()
-        improved = self._record(metrics)
+        improved = broadcast_flag(self._record(metrics), self.device)  # rank 0 validated
         self.schedule.on_validation(improved)
         self.save(best=improved)
         stop = (
@@ -253,26 +354,44 @@ class Trainer:
         """Weights, trainer state, then the pointers (in that order, each atomic)."""
         if not self.dist.is_main:
             return
-        name = self.run.save_weights(self.model, self.progress.step)
-        self.run.save_trainer_state(self.state_dict(name))
-        if best or self.run.read_pointer("best") is None:
-            self.run.set_pointer("best", name)
-        self.run.set_pointer("last", name)
+        try:
+            name = self.run.save_weights(self.model, self.progress.step)
+            self.run.save_trainer_state(self.state_dict(name))
+            if best or self.run.read_pointer("best") is None:
+                self.run.set_pointer("best", name)
+            self.run.set_pointer("last", name)
+        except OSError as err:
+            previous = self.run.read_pointer("last")
+            kept = (
+                f"the previous checkpoint ({previous}) is intact"
+                if previous
+                else "no checkpoint was saved before"
+            )
+            raise CheckpointError(
+                f"{self.run.path}: cannot save step {self.progress.step}: "
+                f"{err.strerror or err}; {kept}"
+            ) from None
         if not self.cfg.keep_all_checkpoints:
             self.run.prune()
 
-    def _should_stop_now(self) -> bool:
+    def _should_stop_now(self, signum: int) -> tuple[bool, int]:
+        """(the budget is spent, on rank 0's clock; a signal any rank received, or 0),
+        agreed by every rank in one reduction."""
         cfg = self.cfg
-        stop = (cfg.max_steps is not None and self.progress.step >= cfg.max_steps) or (
+        budget = (cfg.max_steps is not None and self.progress.step >= cfg.max_steps) or (
             cfg.max_minutes is not None and self.progress.elapsed >= cfg.max_minutes * 60
         )
-        if stop:
+        local = [float(budget and self.dist.is_main), float(signum)]
+        budget_all, signum_all = all_reduce_sum(local, self.device)
+        if budget_all:
             log.info(
                 "stopping at step %d after %.1f minutes",
                 self.progress.step,
                 self.progress.elapsed / 60,
             )
-        return broadcast_flag(stop, self.device)
+        if signum_all and not signum:
+            signum = signal.SIGTERM  # another rank was signalled: stop with it
+        return bool(budget_all), signum
 
     def _finished_epochs(self) -> bool:
         return self.cfg.max_epochs is not None and self.progress.epoch >= self.cfg.max_epochs
@@ -289,6 +408,7 @@ class Trainer:
             "best": p.best,
             "bad_validations": p.bad_validations,
             "history": list(p.history),
+            "nonfinite_total": p.nonfinite_total,
             "optimizer": self.optimizer.state_dict(),
             "schedule": self.schedule.state_dict(),
             "scaler": self.scaler.state_dict(),
@@ -306,11 +426,17 @@ class Trainer:
             best=state["best"],
             bad_validations=int(state["bad_validations"]),
             history=[float(v) for v in state["history"]],
+            nonfinite_total=int(state.get("nonfinite_total", 0)),
         )
         self.optimizer.load_state_dict(state["optimizer"])
         self.schedule.load_state_dict(state["schedule"])
         if state["scaler"]:
             self.scaler.load_state_dict(state["scaler"])
+        if not self.dist.is_main:  # the state holds rank 0's streams: keep ranks distinct
+            seed = self.recipe.seed + self.dist.rank * 1_000_003 + self.progress.step
+            torch.manual_seed(seed)
+            random.seed(seed)
+            return
         torch.set_rng_state(state["rng_torch"])
         if state["rng_cuda"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng_cuda"])

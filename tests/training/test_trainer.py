@@ -10,7 +10,6 @@ from safetensors.torch import load_file
 from seq2seq.checkpoint import CheckpointError, RunDir
 from seq2seq.config import ConfigError
 from seq2seq.training.build import run_training
-from seq2seq.training.trainer import Trainer
 
 FAST = ["train.validate_every=1000", "train.valid_bleu=false"]
 
@@ -29,29 +28,6 @@ def test_resume_continues_exactly(toy_env: Path, tmp_path: Path):
     a, b = final_weights(straight), final_weights(resumed)
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a)
-
-
-def test_ctrl_c_saves_and_resume_picks_up(
-    toy_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-):
-    calls = {"n": 0}
-    original = Trainer.train_step
-
-    def interrupt_on_seventh(self, indices):  # type: ignore[no-untyped-def]
-        calls["n"] += 1
-        if calls["n"] == 7:
-            raise KeyboardInterrupt
-        return original(self, indices)
-
-    monkeypatch.setattr(Trainer, "train_step", interrupt_on_seventh)
-    with pytest.raises(KeyboardInterrupt):
-        run_training(toy_recipe(tmp_path / "run", "train.max_steps=20", *FAST))
-    run = RunDir(tmp_path / "run")
-    assert run.load_trainer_state()["step"] == 6
-    assert run.resolve("last").endswith("step-0000006.safetensors")
-    monkeypatch.setattr(Trainer, "train_step", original)
-    run_training(toy_recipe(tmp_path / "run", "train.max_steps=9", *FAST))
-    assert run.load_trainer_state()["step"] == 9
 
 
 def test_resume_refuses_a_different_model(toy_env: Path, tmp_path: Path):
@@ -78,16 +54,30 @@ def test_scheduled_sampling_trains(toy_env: Path, tmp_path: Path, input_feeding:
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
-def test_precisions_train_on_cpu(toy_env: Path, tmp_path: Path, precision: str):
+def test_precisions_train_on_cpu_and_the_loss_falls(toy_env: Path, tmp_path: Path, precision: str):
     run = run_training(
         toy_recipe(
             tmp_path / precision,
-            "train.max_steps=4",
+            "train.max_steps=30",
             f"train.precision={precision}",
-            "train.validate_every=4",
+            "train.validate_every=5",
+            "train.valid_bleu=false",
         )
     )
-    assert run.read_metrics()[-1]["loss"] < 10
+    losses = [m["loss"] for m in run.read_metrics()]
+    assert len(losses) == 6 and losses[-1] < 0.8 * losses[0], losses
+
+
+def test_accumulation_is_logged_and_consumes_its_batches(toy_env: Path, tmp_path: Path, caplog):
+    import logging
+
+    with caplog.at_level(logging.INFO):
+        run = run_training(
+            toy_recipe(tmp_path / "acc", "train.max_steps=3", "train.accumulate=2", *FAST)
+        )
+    assert "1024 tokens x 1 ranks x 2 accumulated = 2048 tokens per update" in caplog.text
+    state = run.load_trainer_state()
+    assert state["step"] == 3 and state["position"] == 6
 
 
 def test_early_stopping_stops(toy_env: Path, tmp_path: Path):
@@ -111,3 +101,33 @@ def test_stopping_on_a_validation_step_validates_once(toy_env: Path, tmp_path: P
     )
     run = run_training(recipe)
     assert [m["step"] for m in run.read_metrics()] == [2, 4]
+
+
+def test_resume_from_another_run_directory(toy_env: Path, tmp_path: Path):
+    straight = run_training(toy_recipe(tmp_path / "straight", "train.max_steps=8", *FAST))
+    run_training(toy_recipe(tmp_path / "first", "train.max_steps=4", *FAST))
+    second = run_training(
+        toy_recipe(
+            tmp_path / "second", "train.max_steps=8", f"train.resume={tmp_path / 'first'}", *FAST
+        )
+    )
+    assert second.load_trainer_state()["step"] == 8
+    assert (second.tokenizer_dir / "joint.model").is_file()
+    a, b = final_weights(straight), final_weights(second)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    with pytest.raises(CheckpointError, match=r"no trainer_state\.pt there"):
+        run_training(toy_recipe(tmp_path / "third", f"train.resume={tmp_path / 'nothing'}"))
+
+
+def test_a_metrics_line_cut_by_a_kill_is_ignored(tmp_path: Path):
+    run = RunDir(tmp_path)
+    run.metrics.write_text('{"step": 2, "loss": 1.5}\n{"step": 4, "lo')
+    assert run.read_metrics() == [{"step": 2, "loss": 1.5}]
+    run.metrics.write_text('{"step": 2\n{"step": 4}\n')
+    with pytest.raises(CheckpointError, match=r"metrics\.jsonl:1: not a JSON line"):
+        run.read_metrics()
+
+
+def test_fp16_on_cpu_is_a_clear_error(toy_env: Path, tmp_path: Path):
+    with pytest.raises(ConfigError, match="fp16 needs a CUDA device"):
+        run_training(toy_recipe(tmp_path / "fp16", "train.precision=fp16", "train.max_steps=2"))
