@@ -42,5 +42,5 @@ format:
 	ruff check --fix seq2seq tests tools
 	ruff format seq2seq tests tools
 
-bench:
-	$(PYTHON) tools/benchmark.py train recipes/translation/multi30k_de_en.yaml --steps 60
+bench: setup
+	$(PYTHON) tools/benchmark.py all recipes/translation/multi30k_de_en.yaml --json bench.json

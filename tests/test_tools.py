@@ -1,6 +1,7 @@
 """The scripts in tools/ run as a user would run them."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +10,10 @@ TOOLS = Path(__file__).resolve().parent.parent / "tools"
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=120)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # tiny models: threads only add contention
+    return subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, timeout=300, env=env
+    )
 
 
 def test_bleu_script_scores_files(tmp_path: Path):
@@ -69,3 +73,40 @@ def test_average_checkpoints_writes_a_loadable_run_with_the_mean(trained: Path, 
         str(TOOLS / "average_checkpoints.py"), str(source), "-n", "3", "-o", str(tmp_path / "x")
     )
     assert again.returncode == 2 and "2 checkpoints, cannot average the last 3" in again.stderr
+
+
+def test_benchmark_runs_on_a_tiny_model(trained: Path, toy_root: Path, tmp_path: Path, monkeypatch):
+    from helpers import TOY_RECIPE
+
+    monkeypatch.setenv("SEQ2SEQ_DATA", str(toy_root))
+    out = tmp_path / "bench.json"
+    result = run(
+        str(TOOLS / "benchmark.py"),
+        "all",
+        str(TOY_RECIPE),
+        "train.num_threads=1",
+        "--run",
+        str(trained),
+        "--steps",
+        "3",
+        "--warmup",
+        "1",
+        "--repeat",
+        "1",
+        "--json",
+        str(out),
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    data = json.loads(out.read_text())
+    assert [r["precision"] for r in data["train"]] == ["fp32", "bf16"]
+    assert all(
+        r["tokens_per_s"]["median"] > 0 and 0 <= r["padding"]["tgt"] < 1 for r in data["train"]
+    )
+    assert [(r["beam_size"], r["batch_size"]) for r in data["decode"]] == [
+        (1, 1),
+        (1, 64),
+        (5, 1),
+        (5, 64),
+    ]
+    assert all(r["bleu"] > 50 for r in data["decode"])  # the trained reversal model
+    assert "| greedy, batch 64 |" in result.stdout

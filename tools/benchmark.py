@@ -1,44 +1,64 @@
 #!/usr/bin/env python3
 """Measure speed and memory; never asserted by tests, reported in issue notes.
 
+    python tools/benchmark.py all [RECIPE] [k=v ...] [--run RUN_DIR] [--json FILE]
+        the table: training for each precision this device runs (fp32, bf16; fp16 on
+        CUDA), then decoding of the test split with greedy and beam 5 at batch 1 and 64
+        (needs a trained run: --run, default the recipe's output_dir). Each measurement
+        runs in its own process, so peak memory is its own. RECIPE defaults to
+        recipes/translation/multi30k_de_en.yaml.
     python tools/benchmark.py train RECIPE [k=v ...] [--steps 60] [--warmup 10]
-        target tokens/s (real, non-pad tokens, as in ../shared/PEERS.md) and s/update over
-        the steps after warm-up, on the recipe's training data, with its precision.
+        real (non-pad) target tokens/s per update after warm-up: median, min and max, as
+        in ../shared/PEERS.md; s/update; padding share; peak resident memory.
     python tools/benchmark.py decode RUN_DIR --split test2016 [k=v ...] [--repeat 3]
-        sentences/s and output tokens/s for the whole split (model loaded once), and BLEU.
+        sentences/s and output tokens/s for the whole split (model loaded once; median,
+        min and max of the repeats), BLEU and peak resident memory.
 
-Peak resident memory of the process is printed with each result. Run with nothing else
-heavy on the machine; compare numbers taken in one sitting.
+Every subcommand takes --json FILE to write its results. Run with nothing else heavy on
+the machine, and compare numbers taken in one sitting.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import resource
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from seq2seq.config import load_recipe
-from seq2seq.data.batching import token_batches
+from seq2seq.data.batching import make_batch, token_batches
 from seq2seq.data.dataset import build_tokenizers, encode_examples, load_corpus
+from seq2seq.data.tokenizer import PAD_ID
 from seq2seq.model.encoder_decoder import build_model, count_parameters
 from seq2seq.runtime import tune_allocator
 from seq2seq.training.distributed import setup_distributed
 from seq2seq.training.trainer import Trainer
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_RECIPE = ROOT / "recipes" / "translation" / "multi30k_de_en.yaml"
 
 
 def peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
 
 
-def bench_train(args: argparse.Namespace) -> None:
-    import tempfile
+def spread(values: list[float]) -> dict[str, float]:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
+
+def bench_train(args: argparse.Namespace) -> dict[str, Any]:
     recipe = load_recipe(args.recipe, [*args.overrides, "train.progress=false"])
+    if recipe.train.num_threads:
+        torch.set_num_threads(recipe.train.num_threads)
     info = setup_distributed(args.device)
     corpus = load_corpus(recipe, "train")
     with tempfile.TemporaryDirectory() as tmp:
@@ -54,28 +74,52 @@ def bench_train(args: argparse.Namespace) -> None:
         seed=recipe.seed,
         epoch=0,
     )
-    times, tokens = [], []
+    per = recipe.train.accumulate
+    rates, seconds, tokens = [], [], []
+    real = {"src": 0, "tgt": 0}
+    cells = {"src": 0, "tgt": 0}
     for i in range(args.warmup + args.steps):
+        micro = [batches[(i * per + j) % len(batches)] for j in range(per)]
         start = time.perf_counter()
-        _, _, n = trainer.train_step(batches[i % len(batches)])
-        if i >= args.warmup:
-            times.append(time.perf_counter() - start)
-            tokens.append(n)
-    rate = sum(tokens) / sum(times)
+        stats = trainer.train_step(micro)
+        elapsed = time.perf_counter() - start
+        if i >= args.warmup and stats is not None:
+            rates.append(stats[2] / elapsed)
+            seconds.append(elapsed)
+            tokens.append(stats[2])
+            for indices in micro:
+                batch = make_batch(train.src, train.tgt, indices)
+                assert batch.tgt_out is not None
+                for side, ids in (("src", batch.src), ("tgt", batch.tgt_out)):
+                    real[side] += int((ids != PAD_ID).sum())
+                    cells[side] += ids.numel()
+    result = {
+        "kind": "train",
+        "recipe": str(args.recipe),
+        "precision": trainer.precision,
+        "parameters": count_parameters(model),
+        "threads": torch.get_num_threads(),
+        "steps": f"{args.warmup + 1}-{args.warmup + args.steps}",
+        "tokens_per_s": spread(rates),
+        "s_per_update": statistics.median(seconds),
+        "tokens_per_update": statistics.mean(tokens),
+        "padding": {side: 1 - real[side] / max(cells[side], 1) for side in real},
+        "peak_rss_gb": peak_rss_gb(),
+    }
+    tps = result["tokens_per_s"]
     print(
-        f"train {args.recipe}: {count_parameters(model):,} parameters, "
-        f"precision {trainer.precision}, "
-        f"{torch.get_num_threads()} threads"
+        f"train {args.recipe}: {result['parameters']:,} parameters, precision "
+        f"{result['precision']}, {result['threads']} threads, steps {result['steps']}\n"
+        f"  {tps['median']:,.0f} target tokens/s median (min {tps['min']:,.0f}, max "
+        f"{tps['max']:,.0f}), {result['s_per_update']:.3f} s/update, "
+        f"{result['tokens_per_update']:,.0f} tokens/update, padding "
+        f"{result['padding']['src']:.1%} source / {result['padding']['tgt']:.1%} target, "
+        f"peak RSS {result['peak_rss_gb']:.2f} GB"
     )
-    print(
-        f"  steps {args.warmup + 1}-{args.warmup + args.steps}: {rate:,.0f} target tokens/s, "
-        f"{statistics.median(times):.3f} s/update (median), "
-        f"{statistics.mean(tokens):,.0f} tokens/update, "
-        f"peak RSS {peak_rss_gb():.2f} GB"
-    )
+    return result
 
 
-def bench_decode(args: argparse.Namespace) -> None:
+def bench_decode(args: argparse.Namespace) -> dict[str, Any]:
     from seq2seq.evaluate import score
     from seq2seq.inference import Translator
 
@@ -84,7 +128,7 @@ def bench_decode(args: argparse.Namespace) -> None:
     )
     corpus = load_corpus(translator.recipe, args.split)
     lines = list(corpus.src)
-    rates, outputs = [], []
+    rates, outputs, out_tokens = [], [], 0
     for _ in range(args.repeat):
         start = time.perf_counter()
         hyps = translator.hypotheses(lines)
@@ -92,18 +136,116 @@ def bench_decode(args: argparse.Namespace) -> None:
         rates.append(len(lines) / seconds)
         outputs = [translator.detokenize(h[0]) if h else "" for h in hyps]
         out_tokens = sum(len(h[0].tokens) + 1 for h in hyps if h)
-    search = translator.recipe.search
+    search = translator.search
     bleu = score(outputs, list(corpus.tgt)).bleu if corpus.tgt is not None else float("nan")
+    result = {
+        "kind": "decode",
+        "run": str(args.run_dir),
+        "split": args.split,
+        "sentences": len(lines),
+        "beam_size": search.beam_size,
+        "batch_size": search.batch_size,
+        "threads": torch.get_num_threads(),
+        "sentences_per_s": spread(rates),
+        "output_tokens_per_s": out_tokens * statistics.median(rates) / len(lines),
+        "bleu": bleu,
+        "peak_rss_gb": peak_rss_gb(),
+    }
+    sps = result["sentences_per_s"]
     print(
         f"decode {args.run_dir} [{args.split}, {len(lines)} sentences] beam {search.beam_size}, "
-        f"batch {search.batch_size}, {torch.get_num_threads()} threads"
+        f"batch {search.batch_size}, {result['threads']} threads\n"
+        f"  {sps['median']:.1f} sentences/s median of {args.repeat} (min {sps['min']:.1f}, "
+        f"max {sps['max']:.1f}), {result['output_tokens_per_s']:,.0f} output tokens/s, "
+        f"BLEU {bleu:.2f}, peak RSS {result['peak_rss_gb']:.2f} GB"
     )
-    print(
-        f"  {statistics.median(rates):.1f} sentences/s median of {args.repeat} "
-        f"(min {min(rates):.1f}, max {max(rates):.1f}), "
-        f"{out_tokens * statistics.median(rates) / len(lines):,.0f} output tokens/s, "
-        f"BLEU {bleu:.2f}, peak RSS {peak_rss_gb():.2f} GB"
-    )
+    return result
+
+
+def precisions(device: str | None) -> list[str]:
+    """fp32 always; bf16 where autocast runs it (any CPU: slow without AVX512-BF16, which
+    the table then shows); fp16 on CUDA only (no fp16 LSTM kernels for the CPU)."""
+    cuda = torch.cuda.is_available() and device != "cpu"
+    return ["fp32", "bf16", "fp16"] if cuda else ["fp32", "bf16"]
+
+
+def _child(args: list[str]) -> dict[str, Any]:
+    """Run one measurement in a fresh process; its JSON result."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "result.json"
+        subprocess.run([sys.executable, __file__, *args, "--json", str(out)], check=True)
+        return json.loads(out.read_text())
+
+
+def bench_all(args: argparse.Namespace) -> dict[str, Any]:
+    recipe_path = args.recipe or str(DEFAULT_RECIPE)
+    device = ["--device", args.device] if args.device else []
+    steps = ["--steps", str(args.steps), "--warmup", str(args.warmup)]
+    results: dict[str, Any] = {"train": [], "decode": []}
+    for precision in precisions(args.device):
+        overrides = [*args.overrides, f"train.precision={precision}"]
+        results["train"].append(_child(["train", recipe_path, *overrides, *steps, *device]))
+    run_dir = Path(args.run or load_recipe(recipe_path, args.overrides).output_dir)
+    if (run_dir / "recipe.yaml").is_file():
+        split = args.split or _test_split(run_dir)
+        for beam in (1, 5):
+            for batch in (1, 64):
+                repeat = "1" if batch == 1 else str(args.repeat)
+                results["decode"].append(
+                    _child(
+                        [
+                            "decode",
+                            str(run_dir),
+                            f"beam_size={beam}",
+                            f"batch_size={batch}",
+                            "--split",
+                            split,
+                            "--repeat",
+                            repeat,
+                            *device,
+                        ]
+                    )
+                )
+    else:
+        print(f"no trained run at {run_dir}: decoding skipped (train it, or give --run)")
+    print()
+    print(table(results))
+    return results
+
+
+def _test_split(run_dir: Path) -> str:
+    splits = load_recipe(run_dir / "recipe.yaml").data.splits
+    return "test" if "test" in splits else next(k for k in splits if k.startswith("test"))
+
+
+def table(results: dict[str, Any]) -> str:
+    rows = [
+        "| training | target tokens/s median (min-max) | s/update | padding src/tgt | peak RSS |"
+    ]
+    rows.append("|---|---|---|---|---|")
+    for r in results["train"]:
+        t = r["tokens_per_s"]
+        rows.append(
+            f"| {r['precision']} | {t['median']:,.0f} ({t['min']:,.0f}-{t['max']:,.0f}) | "
+            f"{r['s_per_update']:.3f} | {r['padding']['src']:.1%} / {r['padding']['tgt']:.1%} | "
+            f"{r['peak_rss_gb']:.2f} GB |"
+        )
+    if results["decode"]:
+        rows += [
+            "",
+            "| decoding (fp32) | sentences/s median (min-max) | output tokens/s | BLEU "
+            "| peak RSS |",
+        ]
+        rows.append("|---|---|---|---|---|")
+        for r in results["decode"]:
+            s = r["sentences_per_s"]
+            search = "greedy" if r["beam_size"] == 1 else f"beam {r['beam_size']}"
+            rows.append(
+                f"| {search}, batch {r['batch_size']} | {s['median']:.1f} "
+                f"({s['min']:.1f}-{s['max']:.1f}) | {r['output_tokens_per_s']:,.0f} | "
+                f"{r['bleu']:.2f} | {r['peak_rss_gb']:.2f} GB |"
+            )
+    return "\n".join(rows)
 
 
 def main() -> int:
@@ -112,24 +254,37 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = parser.add_subparsers(required=True)
+    p = sub.add_parser("all")
+    p.add_argument("recipe", nargs="?")
+    p.add_argument("overrides", nargs="*")
+    p.add_argument("--run", help="trained run to decode with (default: the recipe's output_dir)")
+    p.add_argument("--split", help="default: the run's test split")
+    p.add_argument("--steps", type=int, default=60)
+    p.add_argument("--warmup", type=int, default=10)
+    p.add_argument("--repeat", type=int, default=3)
+    p.set_defaults(func=bench_all)
     p = sub.add_parser("train")
     p.add_argument("recipe")
     p.add_argument("overrides", nargs="*")
     p.add_argument("--steps", type=int, default=60)
     p.add_argument("--warmup", type=int, default=10)
-    p.add_argument("--device", choices=["cpu", "cuda"])
     p.set_defaults(func=bench_train)
     p = sub.add_parser("decode")
     p.add_argument("run_dir")
     p.add_argument("overrides", nargs="*")
     p.add_argument("--split", required=True)
     p.add_argument("--repeat", type=int, default=3)
-    p.add_argument("--device", choices=["cpu", "cuda"])
     p.set_defaults(func=bench_decode)
+    for p in sub.choices.values():
+        p.add_argument("--device", choices=["cpu", "cuda"])
+        p.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()
-    args.func(args)
+    result = args.func(args)
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
     return 0
 
 
 if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
     sys.exit(main())
