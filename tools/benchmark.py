@@ -93,8 +93,19 @@ def bench_train(args: argparse.Namespace) -> dict[str, Any]:
                 for side, ids in (("src", batch.src), ("tgt", batch.tgt_out)):
                     real[side] += int((ids != PAD_ID).sum())
                     cells[side] += ids.numel()
+    # matmul work per target token: forward 2 + backward 4 FLOPs per dense weight (the
+    # embedding lookups cost none; a tied output projection does). Source and target
+    # lengths are close on Multi30k; attention scores are left out: an estimate.
+    dense = sum(
+        p.numel()
+        for name, p in model.named_parameters(remove_duplicate=False)
+        if not name.endswith("embedding.weight")
+    )
+    gflops = 6 * dense * statistics.median(rates) / 1e9
     result = {
         "kind": "train",
+        "dense_parameters": dense,
+        "approx_gflop_per_s": gflops,
         "recipe": str(args.recipe),
         "precision": trainer.precision,
         "parameters": count_parameters(model),
@@ -162,6 +173,30 @@ def bench_decode(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def bench_gemm(args: argparse.Namespace) -> dict[str, Any]:
+    """The machine's matrix-multiply ceiling: GFLOP/s of a square matmul per dtype."""
+    n, result = args.size, {"kind": "gemm", "size": args.size, "threads": torch.get_num_threads()}
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    for dtype in (torch.float32, torch.bfloat16):
+        a = torch.randn(n, n, device=device, dtype=dtype)
+        b = torch.randn(n, n, device=device, dtype=dtype)
+        rates = []
+        for i in range(args.repeat + 2):
+            start = time.perf_counter()
+            a @ b
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            if i >= 2:  # the first two warm up
+                rates.append(2 * n**3 / (time.perf_counter() - start) / 1e9)
+        result[str(dtype).removeprefix("torch.")] = spread(rates)
+    print(
+        f"gemm {n}x{n}, {result['threads']} threads: "
+        f"fp32 {result['float32']['median']:,.0f} GFLOP/s, "
+        f"bf16 {result['bfloat16']['median']:,.0f} GFLOP/s (median of {args.repeat})"
+    )
+    return result
+
+
 def precisions(device: str | None) -> list[str]:
     """fp32 always; bf16 where autocast runs it (any CPU: slow without AVX512-BF16, which
     the table then shows); fp16 on CUDA only (no fp16 LSTM kernels for the CPU)."""
@@ -181,7 +216,7 @@ def bench_all(args: argparse.Namespace) -> dict[str, Any]:
     recipe_path = args.recipe or str(DEFAULT_RECIPE)
     device = ["--device", args.device] if args.device else []
     steps = ["--steps", str(args.steps), "--warmup", str(args.warmup)]
-    results: dict[str, Any] = {"train": [], "decode": []}
+    results: dict[str, Any] = {"gemm": _child(["gemm", *device]), "train": [], "decode": []}
     for precision in precisions(args.device):
         overrides = [*args.overrides, f"train.precision={precision}"]
         results["train"].append(_child(["train", recipe_path, *overrides, *steps, *device]))
@@ -219,16 +254,28 @@ def _test_split(run_dir: Path) -> str:
 
 
 def table(results: dict[str, Any]) -> str:
-    rows = [
-        "| training | target tokens/s median (min-max) | s/update | padding src/tgt | peak RSS |"
+    gemm = results.get("gemm")
+    rows = []
+    if gemm:
+        rows.append(
+            f"GEMM {gemm['size']}x{gemm['size']}: fp32 {gemm['float32']['median']:,.0f} GFLOP/s, "
+            f"bf16 {gemm['bfloat16']['median']:,.0f} GFLOP/s\n"
+        )
+    rows += [
+        "| training | target tokens/s median (min-max) | s/update | padding src/tgt | peak RSS "
+        "| ~GFLOP/s (share of GEMM peak) |"
     ]
-    rows.append("|---|---|---|---|---|")
+    rows.append("|---|---|---|---|---|---|")
+    dtype = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
     for r in results["train"]:
+        share = ""
+        if gemm and dtype[r["precision"]] in gemm:
+            share = f" ({r['approx_gflop_per_s'] / gemm[dtype[r['precision']]]['median']:.0%})"
         t = r["tokens_per_s"]
         rows.append(
             f"| {r['precision']} | {t['median']:,.0f} ({t['min']:,.0f}-{t['max']:,.0f}) | "
             f"{r['s_per_update']:.3f} | {r['padding']['src']:.1%} / {r['padding']['tgt']:.1%} | "
-            f"{r['peak_rss_gb']:.2f} GB |"
+            f"{r['peak_rss_gb']:.2f} GB | {r['approx_gflop_per_s']:,.0f}{share} |"
         )
     if results["decode"]:
         rows += [
@@ -263,6 +310,10 @@ def main() -> int:
     p.add_argument("--warmup", type=int, default=10)
     p.add_argument("--repeat", type=int, default=3)
     p.set_defaults(func=bench_all)
+    p = sub.add_parser("gemm")
+    p.add_argument("--size", type=int, default=2048)
+    p.add_argument("--repeat", type=int, default=10)
+    p.set_defaults(func=bench_gemm)
     p = sub.add_parser("train")
     p.add_argument("recipe")
     p.add_argument("overrides", nargs="*")

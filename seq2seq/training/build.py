@@ -29,6 +29,8 @@ _FIXED_ON_RESUME = ("task", "data", "tokenizer", "model")
 def run_training(recipe: Recipe, device: str | None = None) -> RunDir:
     """Train (or resume) the run ``recipe.output_dir``; returns it."""
     dist_info = setup_distributed(device)
+    if not dist_info.is_main:  # rank 0 alone reports progress; the others warn only
+        logging.getLogger().setLevel(max(logging.getLogger().level, logging.WARNING))
     if recipe.train.num_threads:
         torch.set_num_threads(recipe.train.num_threads)
     run = RunDir(recipe.output_dir)

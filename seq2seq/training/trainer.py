@@ -158,11 +158,13 @@ class Trainer:
         except TrainingInterrupted:
             raise
         except KeyboardInterrupt:  # a second Ctrl-C: stop at once, without saving
+            last = self.run.read_pointer("last") if self.dist.is_main else None
             log.warning(
-                "stopped at once during step %d; the last checkpoint in %s is intact: "
-                "run the same command to resume from it",
+                "stopped at once during step %d; %s",
                 self.progress.step + 1,
-                self.run.path,
+                f"{self.run.path / last} is intact: run the same command to resume from it"
+                if last
+                else "no checkpoint had been saved yet",
             )
             raise
         finally:
