@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +19,7 @@ from seq2seq.model.encoder_decoder import EncoderDecoder, build_model
 from seq2seq.model.ensemble import Ensemble
 from seq2seq.search import Hypothesis, beam_search, greedy_search, max_lengths, sample_search
 from seq2seq.search.beam import BeamOptions
+from seq2seq.training.precision import resolve_precision
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +160,7 @@ class Translator:
         device: torch.device,
         max_input_len: int | None = None,
     ) -> None:
-        self.model = model.to(device).eval()
+        self._models = {torch.float32: model.to(device).eval()}  # plus a cast copy per dtype
         self.recipe = recipe
         self.src_tok = src_tok
         self.tgt_tok = tgt_tok
@@ -206,6 +208,22 @@ class Translator:
     @property
     def search(self) -> Search:
         return self.recipe.search
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The weights' dtype ``search.precision`` asks for on this device."""
+        precision = self.search.precision
+        if precision == "auto":
+            precision = "bf16" if resolve_precision("auto", self.device) == "bf16" else "fp32"
+        return torch.bfloat16 if precision == "bf16" else torch.float32
+
+    @property
+    def model(self) -> EncoderDecoder | Ensemble:
+        """The model in ``dtype`` (cast once from the fp32 weights, then kept)."""
+        dtype = self.dtype
+        if dtype not in self._models:
+            self._models[dtype] = copy.deepcopy(self._models[torch.float32]).to(dtype).eval()
+        return self._models[dtype]
 
     def configure(self, overrides: Sequence[str]) -> None:
         """Apply ``search.*`` overrides (``beam_size=3`` or ``search.beam_size=3``); a bad

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 from helpers import TOY_RECIPE, run_cli
 
 
@@ -169,3 +170,18 @@ def test_translate_with_prefixes_and_attention_pngs(
         capsys,
     )
     assert code == 2 and "prefix.txt: 2 prefix lines for more input lines" in err
+
+
+def test_bf16_decoding_agrees_with_fp32(trained: Path, toy_root: Path):
+    from seq2seq.inference import Translator
+
+    sources = (toy_root / "toy_reverse" / "test.src").read_text().splitlines()
+    translator = Translator.from_checkpoint(trained, overrides=["precision=fp32"])
+    full = translator.translate(sources)
+    translator.configure(["precision=bf16"])
+    assert next(translator.model.parameters()).dtype == torch.bfloat16
+    half = translator.translate(sources)
+    agree = sum(a == b for a, b in zip(full, half, strict=True)) / len(sources)
+    assert agree > 0.9, agree
+    translator.configure(["precision=fp32"])  # the fp32 weights were kept, not re-cast
+    assert translator.translate(sources) == full

@@ -156,6 +156,7 @@ def bench_decode(args: argparse.Namespace) -> dict[str, Any]:
         "sentences": len(lines),
         "beam_size": search.beam_size,
         "batch_size": search.batch_size,
+        "precision": "bf16" if translator.dtype == torch.bfloat16 else "fp32",
         "threads": torch.get_num_threads(),
         "sentences_per_s": spread(rates),
         "output_tokens_per_s": out_tokens * statistics.median(rates) / len(lines),
@@ -165,7 +166,7 @@ def bench_decode(args: argparse.Namespace) -> dict[str, Any]:
     sps = result["sentences_per_s"]
     print(
         f"decode {args.run_dir} [{args.split}, {len(lines)} sentences] beam {search.beam_size}, "
-        f"batch {search.batch_size}, {result['threads']} threads\n"
+        f"batch {search.batch_size}, {result['precision']}, {result['threads']} threads\n"
         f"  {sps['median']:.1f} sentences/s median of {args.repeat} (min {sps['min']:.1f}, "
         f"max {sps['max']:.1f}), {result['output_tokens_per_s']:,.0f} output tokens/s, "
         f"BLEU {bleu:.2f}, peak RSS {result['peak_rss_gb']:.2f} GB"
@@ -223,24 +224,26 @@ def bench_all(args: argparse.Namespace) -> dict[str, Any]:
     run_dir = Path(args.run or load_recipe(recipe_path, args.overrides).output_dir)
     if (run_dir / "recipe.yaml").is_file():
         split = args.split or _test_split(run_dir)
-        for beam in (1, 5):
-            for batch in (1, 64):
-                repeat = "1" if batch == 1 else str(args.repeat)
-                results["decode"].append(
-                    _child(
-                        [
-                            "decode",
-                            str(run_dir),
-                            f"beam_size={beam}",
-                            f"batch_size={batch}",
-                            "--split",
-                            split,
-                            "--repeat",
-                            repeat,
-                            *device,
-                        ]
+        for precision in ("fp32", "bf16"):
+            for beam in (1, 5):
+                for batch in (1, 64):
+                    repeat = "1" if batch == 1 else str(args.repeat)
+                    results["decode"].append(
+                        _child(
+                            [
+                                "decode",
+                                str(run_dir),
+                                f"beam_size={beam}",
+                                f"batch_size={batch}",
+                                f"precision={precision}",
+                                "--split",
+                                split,
+                                "--repeat",
+                                repeat,
+                                *device,
+                            ]
+                        )
                     )
-                )
     else:
         print(f"no trained run at {run_dir}: decoding skipped (train it, or give --run)")
     print()
@@ -280,15 +283,14 @@ def table(results: dict[str, Any]) -> str:
     if results["decode"]:
         rows += [
             "",
-            "| decoding (fp32) | sentences/s median (min-max) | output tokens/s | BLEU "
-            "| peak RSS |",
+            "| decoding | sentences/s median (min-max) | output tokens/s | BLEU | peak RSS |",
         ]
         rows.append("|---|---|---|---|---|")
         for r in results["decode"]:
             s = r["sentences_per_s"]
             search = "greedy" if r["beam_size"] == 1 else f"beam {r['beam_size']}"
             rows.append(
-                f"| {search}, batch {r['batch_size']} | {s['median']:.1f} "
+                f"| {r['precision']} {search}, batch {r['batch_size']} | {s['median']:.1f} "
                 f"({s['min']:.1f}-{s['max']:.1f}) | {r['output_tokens_per_s']:,.0f} | "
                 f"{r['bleu']:.2f} | {r['peak_rss_gb']:.2f} GB |"
             )

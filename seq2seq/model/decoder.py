@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from seq2seq.model.attention import Attention
@@ -129,12 +130,40 @@ class Decoder(nn.Module):
         if self.input_feeding:
             assert state.feed is not None
             embedded = torch.cat([embedded, state.feed.unsqueeze(1).to(embedded.dtype)], dim=-1)
-        hidden, (h, c) = self.rnn(embedded, (state.hidden, state.cell))
+        if self.training:
+            hidden, (h, c) = self.rnn(embedded, (state.hidden, state.cell))
+        else:
+            hidden, h, c = self._cell_step(embedded.squeeze(1), state.hidden, state.cell)
         context, attn = self.attention(hidden, state.keys, state.memory, state.mask)
         attentional = self._attentional(hidden, context)
         feed = attentional.squeeze(1) if self.input_feeding else None
         logits = self.project(self.output_dropout(attentional))
         return logits, attn, replace(state, hidden=h, cell=c, feed=feed)
+
+    def _cell_step(
+        self, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One time step of ``self.rnn`` (no dropout: inference) as plain matmuls.
+
+        x (B, E); h, c (L, B, H) -> top output (B, 1, H), new h, c (L, B, H). A call of
+        ``nn.LSTM`` on one step costs ~2 ms on CPU whatever the batch (oneDNN sets up its
+        primitive per call); this costs what the arithmetic costs.
+        """
+        new_h, new_c = [], []
+        for layer in range(self.rnn.num_layers):
+            gates = F.linear(
+                x, getattr(self.rnn, f"weight_ih_l{layer}"), getattr(self.rnn, f"bias_ih_l{layer}")
+            ) + F.linear(
+                h[layer],
+                getattr(self.rnn, f"weight_hh_l{layer}"),
+                getattr(self.rnn, f"bias_hh_l{layer}"),
+            )
+            i, f, g, o = gates.chunk(4, dim=1)  # nn.LSTM's gate order
+            cell = torch.sigmoid(f) * c[layer] + torch.sigmoid(i) * torch.tanh(g)
+            x = torch.sigmoid(o) * torch.tanh(cell)
+            new_h.append(x)
+            new_c.append(cell)
+        return x.unsqueeze(1), torch.stack(new_h), torch.stack(new_c)
 
     def _attentional(self, hidden: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         """(B, T, H), (B, T, M) -> o (B, T, O)."""
