@@ -48,6 +48,12 @@ class DecoderState:
         )
 
 
+# Below this many rows a search step runs the LSTM as plain matmuls (``_cell_step``):
+# measured on 2 CPU cores, greedy at batch 1 went from 18 to 24.5 sentences/s, while beam
+# 5 at batch 64 (320 rows) was 10% slower than nn.LSTM's one fused call.
+CELL_STEP_MAX_ROWS = 32
+
+
 class Decoder(nn.Module):
     def __init__(
         self,
@@ -130,7 +136,7 @@ class Decoder(nn.Module):
         if self.input_feeding:
             assert state.feed is not None
             embedded = torch.cat([embedded, state.feed.unsqueeze(1).to(embedded.dtype)], dim=-1)
-        if self.training:
+        if self.training or tokens.size(0) > CELL_STEP_MAX_ROWS:
             hidden, (h, c) = self.rnn(embedded, (state.hidden, state.cell))
         else:
             hidden, h, c = self._cell_step(embedded.squeeze(1), state.hidden, state.cell)

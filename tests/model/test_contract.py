@@ -123,3 +123,19 @@ def test_scheduled_sampling_fast_path_uses_teacher_forced_predictions():
         forced = model(src, lengths, tgt_in, teacher_forcing=1.0)
     assert torch.allclose(sampled, expected, atol=1e-6)
     assert not torch.allclose(sampled, forced)
+
+
+@pytest.mark.parametrize("rows", [3, 40])  # below and above CELL_STEP_MAX_ROWS
+def test_plain_matmul_lstm_step_equals_nn_lstm(rows: int):
+    decoder = tiny_model(seed=5, input_feeding=True).decoder
+    layers, hidden = decoder.rnn.num_layers, decoder.rnn.hidden_size
+    gen = torch.Generator().manual_seed(rows)
+    x = torch.randn(rows, decoder.rnn.input_size, generator=gen)
+    h = torch.randn(layers, rows, hidden, generator=gen)
+    c = torch.randn(layers, rows, hidden, generator=gen)
+    with torch.no_grad():
+        out, h_ref, c_ref = decoder._cell_step(x, h, c)
+        ref, (h2, c2) = decoder.rnn(x.unsqueeze(1), (h, c))
+    torch.testing.assert_close(out, ref, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(h_ref, h2, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(c_ref, c2, atol=1e-6, rtol=1e-5)
