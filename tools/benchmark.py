@@ -112,6 +112,7 @@ def bench_train(args: argparse.Namespace) -> dict[str, Any]:
         "threads": torch.get_num_threads(),
         "steps": f"{args.warmup + 1}-{args.warmup + args.steps}",
         "tokens_per_s": spread(rates),
+        "tokens_per_s_overall": sum(tokens) / sum(seconds),  # as the peers' scripts count
         "s_per_update": statistics.median(seconds),
         "tokens_per_update": statistics.mean(tokens),
         "padding": {side: 1 - real[side] / max(cells[side], 1) for side in real},
@@ -122,7 +123,8 @@ def bench_train(args: argparse.Namespace) -> dict[str, Any]:
         f"train {args.recipe}: {result['parameters']:,} parameters, precision "
         f"{result['precision']}, {result['threads']} threads, steps {result['steps']}\n"
         f"  {tps['median']:,.0f} target tokens/s median (min {tps['min']:,.0f}, max "
-        f"{tps['max']:,.0f}), {result['s_per_update']:.3f} s/update, "
+        f"{tps['max']:,.0f}), {result['tokens_per_s_overall']:,.0f} overall, "
+        f"{result['s_per_update']:.3f} s/update, "
         f"{result['tokens_per_update']:,.0f} tokens/update, padding "
         f"{result['padding']['src']:.1%} source / {result['padding']['tgt']:.1%} target, "
         f"peak RSS {result['peak_rss_gb']:.2f} GB"
@@ -331,7 +333,13 @@ def main() -> int:
     for p in sub.choices.values():
         p.add_argument("--device", choices=["cpu", "cuda"])
         p.add_argument("--json", help="also write the results to this file")
-    args = parser.parse_args()
+    # key=value overrides may also come after the options, as in the seq2seq CLI
+    args, extra = parser.parse_known_args()
+    stray = [x for x in extra if x.startswith("-") or "=" not in x]
+    if stray or (extra and not hasattr(args, "overrides")):
+        parser.error(f"unrecognized arguments: {' '.join(stray or extra)}")
+    if extra:
+        args.overrides = [*args.overrides, *extra]
     result = args.func(args)
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
