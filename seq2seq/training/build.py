@@ -17,7 +17,12 @@ from seq2seq.data.dataset import build_tokenizers, encode_examples, load_corpus
 from seq2seq.data.readers import Corpus
 from seq2seq.data.tokenizer import Tokenizer
 from seq2seq.model.encoder_decoder import build_model
-from seq2seq.training.distributed import DistInfo, broadcast_object, setup_distributed
+from seq2seq.training.distributed import (
+    DistInfo,
+    broadcast_object,
+    cleanup_distributed,
+    setup_distributed,
+)
 from seq2seq.training.trainer import Trainer
 
 log = logging.getLogger(__name__)
@@ -65,7 +70,11 @@ def run_training(recipe: Recipe, device: str | None = None) -> RunDir:
     if state is not None:
         trainer.load_state_dict(state)
     trainer.write_recipe()
-    trainer.fit()
+    try:
+        trainer.fit()
+        _barrier(dist_info)  # the others wait for rank 0's last validation and save
+    finally:
+        cleanup_distributed()  # a rank that exits with gloo threads alive aborts (SIGABRT)
     return run
 
 
