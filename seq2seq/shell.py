@@ -30,10 +30,9 @@ HISTORY_FILE = Path(os.environ.get("SEQ2SEQ_HISTORY", "~/.seq2seq_history")).exp
 
 @dataclass
 class _Last:
-    """The last request: its (possibly truncated) source pieces and its outputs."""
+    """The last request: its line and its outputs."""
 
     line: str
-    source: list[str]
     outputs: list[tuple[str, Hypothesis]]
 
 
@@ -136,7 +135,7 @@ class Shell:
         hyps = tr.hypotheses([line], return_attention=True, prefixes=prefixes, truncate=True)[0]
         elapsed = time.perf_counter() - start
         outputs = tr.distinct(hyps)
-        self.last = _Last(line, tr.source_pieces(line, truncate=True), outputs)
+        self.last = _Last(line, outputs)
         index, self.requests = self.requests, self.requests + 1
         if not self.interactive:
             if tr.search.nbest == 1:
@@ -234,7 +233,7 @@ class Shell:
         self._show(f"attention for: {text}")
         self._show(
             attention_text(
-                self.last.source if self.last else [],
+                self.translator.source_pieces(self.last.line, truncate=True) if self.last else [],
                 self.translator.output_pieces(hyp),
                 hyp.attention,
                 self.width,

@@ -35,9 +35,8 @@ from typing import Any
 import torch
 
 from seq2seq.config import load_recipe
-from seq2seq.data.batching import make_batch, token_batches
+from seq2seq.data.batching import token_batches
 from seq2seq.data.dataset import build_tokenizers, encode_examples, load_corpus
-from seq2seq.data.tokenizer import PAD_ID
 from seq2seq.model.encoder_decoder import build_model, count_parameters
 from seq2seq.runtime import tune_allocator
 from seq2seq.training.distributed import setup_distributed
@@ -87,12 +86,11 @@ def bench_train(args: argparse.Namespace) -> dict[str, Any]:
             rates.append(stats[2] / elapsed)
             seconds.append(elapsed)
             tokens.append(stats[2])
-            for indices in micro:
-                batch = make_batch(train.src, train.tgt, indices)
-                assert batch.tgt_out is not None
-                for side, ids in (("src", batch.src), ("tgt", batch.tgt_out)):
-                    real[side] += int((ids != PAD_ID).sum())
-                    cells[side] += ids.numel()
+            for indices in micro:  # padded rows hold length + 1 (EOS) ids each
+                for side, ids in (("src", train.src), ("tgt", train.tgt)):
+                    lengths = ids.lengths[indices] + 1  # type: ignore[union-attr]
+                    real[side] += int(lengths.sum())
+                    cells[side] += len(indices) * int(lengths.max())
     # matmul work per target token: forward 2 + backward 4 FLOPs per dense weight (the
     # embedding lookups cost none; a tied output projection does). Source and target
     # lengths are close on Multi30k; attention scores are left out: an estimate.

@@ -156,14 +156,8 @@ class Decoder(nn.Module):
         primitive per call); this costs what the arithmetic costs.
         """
         new_h, new_c = [], []
-        for layer in range(self.rnn.num_layers):
-            gates = F.linear(
-                x, getattr(self.rnn, f"weight_ih_l{layer}"), getattr(self.rnn, f"bias_ih_l{layer}")
-            ) + F.linear(
-                h[layer],
-                getattr(self.rnn, f"weight_hh_l{layer}"),
-                getattr(self.rnn, f"bias_hh_l{layer}"),
-            )
+        for layer, (w_ih, w_hh, b_ih, b_hh) in enumerate(self.rnn.all_weights):
+            gates = F.linear(x, w_ih, b_ih) + F.linear(h[layer], w_hh, b_hh)
             i, f, g, o = gates.chunk(4, dim=1)  # nn.LSTM's gate order
             cell = torch.sigmoid(f) * c[layer] + torch.sigmoid(i) * torch.tanh(g)
             x = torch.sigmoid(o) * torch.tanh(cell)

@@ -44,7 +44,8 @@ class Ensemble(nn.Module):
         super().__init__()
         if not models:
             raise ValueError("an ensemble needs at least one model")
-        self.models = nn.ModuleList(models)
+        self.models = nn.ModuleList(models)  # registers the parameters
+        self.members = list(models)  # the same modules, typed for the contract calls
 
     def encode(self, src: torch.Tensor, src_lengths: torch.Tensor) -> EnsembleEncoded:
         """src (B, S) ids, src_lengths (B,) on CPU."""
@@ -70,7 +71,3 @@ class Ensemble(nn.Module):
     def reorder(self, state: EnsembleState, index: torch.Tensor) -> EnsembleState:
         """Select (or repeat) hypotheses: index (B',) into the batch dim of every model."""
         return state.select(index)
-
-    @property
-    def members(self) -> list[EncoderDecoder]:
-        return list(self.models)  # type: ignore[arg-type]

@@ -20,7 +20,7 @@ from seq2seq.checkpoint import CheckpointError, RunDir, atomic_write_text
 from seq2seq.config import Recipe, dump_recipe
 from seq2seq.data.batching import make_batch, token_batches
 from seq2seq.data.dataset import Examples
-from seq2seq.data.tokenizer import PAD_ID, Tokenizer
+from seq2seq.data.tokenizer import Tokenizer
 from seq2seq.evaluate import score
 from seq2seq.inference import decode_ids
 from seq2seq.model.encoder_decoder import EncoderDecoder
@@ -195,10 +195,7 @@ class Trainer:
             make_batch(self.train_data.src, self.train_data.tgt, indices).to(self.device)
             for indices in micro
         ]
-        local_tokens = 0
-        for b in batches:
-            assert b.tgt_out is not None
-            local_tokens += int((b.tgt_out != PAD_ID).sum())
+        local_tokens = sum(b.num_tgt_tokens for b in batches)
         (all_tokens,) = all_reduce_sum([float(local_tokens)], self.device)
         weight = self.dist.world_size / max(all_tokens, 1.0)  # DDP averages over ranks
         self.schedule.apply(self.optimizer, self.progress.step + 1)
