@@ -2,7 +2,8 @@
 
     RUN/
       recipe.yaml              the fully resolved recipe (every default written out)
-      tokenizer/               joint.model, or src.model + tgt.model (sentencepiece)
+      tokenizer/               joint.model, or src.model + tgt.model (sentencepiece);
+                               or the same names .vocab.json (exact vocabularies)
       checkpoints/step-N.safetensors   model weights (safetensors: nothing executes on load)
       best, last               one-line pointer files naming a checkpoint
       trainer_state.pt         optimizer, schedule, scaler, step, data position, RNG,

@@ -109,7 +109,44 @@ def _parser() -> argparse.ArgumentParser:
     _run_arguments(p)
     p.set_defaults(func=_shell)
 
-    p = sub.add_parser("evaluate", help="translate a split (or files) and print BLEU and chrF")
+    p = sub.add_parser(
+        "generate",
+        help="text generation (streamed), music (MIDI/MusicXML with -o DIR), rewrites",
+    )
+    _run_arguments(p)
+    given = p.add_mutually_exclusive_group()
+    given.add_argument("--prompt", help="one prompt (text generation: streamed to stdout)")
+    given.add_argument("-i", "--input", help="prompts, one per line (\\n in a line is a newline)")
+    given.add_argument("--split", help="music: generate for the sources of this split")
+    p.add_argument("-n", "--count", type=int, default=0, help="with --split: the first N only")
+    p.add_argument(
+        "-o", "--output", help="output file (default stdout); music: a directory of MIDI files"
+    )
+    p.add_argument(
+        "--max-len", type=int, help="tokens to generate (text generation: in all, over windows)"
+    )
+    p.set_defaults(func=_generate)
+
+    p = sub.add_parser(
+        "expand", help="query expansion: diverse rewrites and a weighted bag of terms"
+    )
+    _run_arguments(p)
+    p.add_argument("--query", required=True, help="the (conversational) query")
+    p.add_argument(
+        "--context",
+        nargs="*",
+        default=[],
+        help="earlier questions of the conversation, oldest first",
+    )
+    p.add_argument("-n", type=int, default=10, help="rewrites from the beam and from sampling")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=_expand)
+
+    p = sub.add_parser(
+        "evaluate",
+        help="score a split (or files): BLEU/chrF, or the task's metrics (nats/char, "
+        "music validity, term recall)",
+    )
     _run_arguments(p)
     group = p.add_mutually_exclusive_group(required=True)
     group.add_argument("--split", help="a split named in the recipe's data.splits (e.g. test2016)")
@@ -117,6 +154,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--ref", help="reference file (with --src)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--hyp-out", help="also write the hypotheses to this file")
+    p.add_argument("--limit", type=int, default=0, help="score the first N examples only")
     p.set_defaults(func=_evaluate)
     return parser
 
@@ -153,6 +191,13 @@ def _check(args: argparse.Namespace) -> int:
     print(dump_recipe(recipe), end="")
     # the real vocabulary is only known after training the tokenizer; its bound is exact enough
     vocab = recipe.tokenizer.vocab_size
+    if recipe.tokenizer.model_type == "symbols" and recipe.tokenizer.vocab_file:
+        from seq2seq.config import resolve_project_path
+        from seq2seq.data.vocab import SPECIALS, read_symbol_file
+
+        path = resolve_project_path(recipe.tokenizer.vocab_file)
+        assert path is not None  # validated with the recipe
+        vocab = len(SPECIALS) + len(read_symbol_file(path))
     model = build_model(recipe.model, vocab, vocab)
     print(f"# parameters: {count_parameters(model):,} (with a {vocab:,}-piece vocabulary)")
     return 0
@@ -237,6 +282,12 @@ def _evaluate(args: argparse.Namespace) -> int:
     from seq2seq.evaluate import score
 
     translator = _translator(args)
+    if args.split and translator.recipe.task != "translation":
+        from seq2seq.tasks import get_task, metrics_json, metrics_line
+
+        metrics = get_task(translator.recipe.task).evaluate(translator, args.split, args.limit)
+        print(metrics_json(metrics) if args.json else metrics_line(metrics))
+        return 0
     if args.split:
         corpus = load_corpus(translator.recipe, args.split)
     else:
@@ -250,6 +301,77 @@ def _evaluate(args: argparse.Namespace) -> int:
             handle.writelines(h + "\n" for h in hypotheses)
     result = score(hypotheses, list(corpus.tgt))
     print(result.json() if args.json else result.line())
+    return 0
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from seq2seq.tasks import get_task
+
+    translator = _translator(args)
+    task = get_task(translator.recipe.task)
+    if task.name == "music":
+        from seq2seq.data.music_io import generate_music
+
+        return generate_music(translator, args)
+    if args.split:
+        raise ConfigError("--split is for music runs; give --prompt or -i FILE")
+    if task.name == "text_generation":
+        from seq2seq.generation import stream
+
+        max_tokens = args.max_len or int(translator.search.max_len_b)
+        if args.prompt is not None:
+            sink: TextIO = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
+            try:
+                sink.write(args.prompt)
+                for piece in stream(translator, args.prompt, max_tokens):
+                    sink.write(piece)
+                    sink.flush()
+                sink.write("\n")
+            finally:
+                if args.output:
+                    sink.close()
+            return 0
+        prompts = _prompt_lines(args.input)
+        outputs = ["".join(stream(translator, p, max_tokens)) for p in prompts]
+    else:
+        if args.max_len:
+            translator.configure(["max_len_a=0", f"max_len_b={args.max_len}"])
+        prompts = [args.prompt] if args.prompt is not None else _prompt_lines(args.input)
+        sources = [task.source_from_prompt(translator, p) for p in prompts]
+        outputs = translator.translate(sources)
+    text = "".join(o.replace("\\", "\\\\").replace("\n", "\\n") + "\n" for o in outputs)
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _prompt_lines(path: str | None) -> list[str]:
+    """Prompts from a file (or stdin), one per line; ``\\n`` stands for a newline."""
+    handle: TextIO = open(path, encoding="utf-8") if path else sys.stdin  # noqa: SIM115
+    try:
+        lines = [line.rstrip("\r\n") for line in handle]
+    finally:
+        if path:
+            handle.close()
+    return [line.replace("\\n", "\n") for line in lines if line.strip()]
+
+
+def _expand(args: argparse.Namespace) -> int:
+    import json
+
+    from seq2seq.expansion import expand
+
+    translator = _translator(args)
+    if translator.recipe.task != "query_expansion":
+        raise ConfigError(f"{args.run_dirs[0]}: expand needs a query_expansion run")
+    if not args.query.strip():
+        raise ConfigError("--query is empty")
+    if args.n < 1:
+        raise ConfigError("-n must be at least 1")
+    result = expand(translator, [(args.query, args.context)], n=args.n)[0]
+    print(json.dumps(result.as_dict(), indent=2) if args.json else result.text())
     return 0
 
 

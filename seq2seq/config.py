@@ -25,15 +25,39 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
+class Windows:
+    """format: windows -- a text file cut into (preceding context -> next span) examples."""
+
+    context: int = 256  # characters of preceding text in the source, at most
+    span: int = 128  # characters in the target
+    stride: int = 64  # characters between the starts of consecutive training windows
+    short_context: float = 0.25  # share of training windows whose context is cut short
+
+
+@dataclass(frozen=True)
 class Data:
-    """Where the examples live. ``root`` is relative to ``$SEQ2SEQ_DATA`` unless absolute."""
+    """Where the examples live. ``root`` is relative to ``$SEQ2SEQ_DATA`` unless absolute.
+
+    ``format`` says how a split is read (seq2seq/data/readers.py and the task readers):
+    text: ``<split>.<src_lang>`` / ``<split>.<tgt_lang>`` line-parallel files; hf: a
+    Hugging Face dataset; windows: ``files`` cut into context -> continuation windows
+    (train = the first 1 - holdout of the characters, valid = the rest); canard: CANARD
+    TSV (``<split>.tsv`` + ``<split>.answer_terms.tsv``); chorales: Bach chorales from the
+    JSB JSON (``files``; splits are its keys) or ``files: music21`` (the corpus inside
+    music21, held out by hash); abc: ABC tune books (``files`` glob, held out by hash).
+    """
 
     root: str = "."
-    format: Literal["text", "hf"] = "text"
+    format: Literal["text", "hf", "windows", "canard", "chorales", "abc"] = "text"
     src_lang: str = "src"
     tgt_lang: str = "tgt"
     splits: dict[str, str] = field(default_factory=lambda: {"train": "train", "valid": "valid"})
     max_len: int = 100  # training pairs with more tokens on either side are dropped (and counted)
+    files: str = ""  # windows / chorales / abc: the file (or glob) under root
+    holdout: float = 0.1  # share held out as 'valid' (and again as 'test') where no split exists
+    windows: Windows = field(default_factory=Windows)
+    context_turns: int = 3  # canard: previous questions of the dialog added to the source
+    transpose: tuple[int, int] = (0, 0)  # chorales/abc training split: semitone shifts added
 
 
 @dataclass(frozen=True)
@@ -41,12 +65,18 @@ class Tokenizer:
     """A sentencepiece model trained on the training split at first use (see tokenizers/)."""
 
     spec: str | None = None  # YAML file with defaults for this section; merged at load time
-    model_type: Literal["unigram", "bpe", "char", "word"] = "unigram"
+    # unigram/bpe/char/word: sentencepiece. characters/symbols: an exact vocabulary of
+    # characters or of whitespace-separated symbols (seq2seq/data/vocab.py)
+    model_type: Literal["unigram", "bpe", "char", "word", "characters", "symbols"] = "unigram"
     vocab_size: int = 8000
+    vocab_file: str | None = None  # symbols: a hand-written vocabulary (tokenizers/*.yaml)
     joint: bool = True  # one model for source and target
     character_coverage: float = 1.0
     max_sentences: int = 1_000_000  # sentences sampled to train the tokenizer
     byte_fallback: bool = False
+    # sentencepiece: no normalisation, spaces kept as typed, newline and tab are pieces
+    # (text generation needs the layout back); default: NFKC and collapsed whitespace
+    keep_whitespace: bool = False
 
 
 @dataclass(frozen=True)
@@ -147,7 +177,7 @@ class Search:
 
 @dataclass(frozen=True)
 class Recipe:
-    task: Literal["translation"] = "translation"
+    task: Literal["translation", "text_generation", "music", "query_expansion"] = "translation"
     seed: int = 1
     output_dir: str = "runs/default"
     data: Data = field(default_factory=Data)
@@ -250,6 +280,13 @@ def validate(recipe: Recipe) -> None:
         ("train.resume", bool(tr.resume.strip())),
         ("tokenizer.vocab_size", tok.vocab_size >= 8),
         ("data.max_len", recipe.data.max_len > 0),
+        ("data.holdout", 0.0 <= recipe.data.holdout < 0.5),
+        ("data.windows.context", recipe.data.windows.context > 0),
+        ("data.windows.span", recipe.data.windows.span > 0),
+        ("data.windows.stride", recipe.data.windows.stride > 0),
+        ("data.windows.short_context", 0.0 <= recipe.data.windows.short_context <= 1.0),
+        ("data.context_turns", recipe.data.context_turns >= 0),
+        ("data.transpose", recipe.data.transpose[0] <= 0 <= recipe.data.transpose[1]),
         ("search.beam_size", se.beam_size >= 1),
         ("search.nbest", se.nbest >= 1 and (se.sampling or se.nbest <= se.beam_size)),
         ("search.length_penalty", se.length_penalty >= 0),
@@ -272,6 +309,12 @@ def validate(recipe: Recipe) -> None:
     for name, ok in checks:
         if not ok:
             raise ConfigError(f"{name}: value out of range ({_lookup(recipe, name)!r})")
+    if (
+        tok.model_type == "symbols"
+        and tok.vocab_file is not None
+        and resolve_project_path(tok.vocab_file) is None
+    ):
+        raise ConfigError(f"tokenizer.vocab_file: file not found: {tok.vocab_file}")
     if "train" not in recipe.data.splits:
         raise ConfigError("data.splits: needs a 'train' entry")
 

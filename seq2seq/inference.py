@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -220,7 +221,9 @@ class Translator:
     @property
     def model(self) -> EncoderDecoder | Ensemble:
         """The model in ``dtype`` (cast once from the fp32 weights, then kept)."""
-        dtype = self.dtype
+        return self.model_in(self.dtype)
+
+    def model_in(self, dtype: torch.dtype) -> EncoderDecoder | Ensemble:
         if dtype not in self._models:
             self._models[dtype] = copy.deepcopy(self._models[torch.float32]).to(dtype).eval()
         return self._models[dtype]
@@ -234,6 +237,16 @@ class Translator:
         if bad:
             raise ConfigError(f"override {bad[0]!r}: only search.* keys apply at decode time")
         self.recipe = replace_section(self.recipe, "search", list(overrides))
+
+    @contextmanager
+    def using(self, overrides: Sequence[str]) -> Iterator[Translator]:
+        """Search with ``overrides`` inside the block, then restore the settings."""
+        saved = self.recipe
+        self.configure(overrides)
+        try:
+            yield self
+        finally:
+            self.recipe = saved
 
     def translate(self, lines: Sequence[str]) -> list[str]:
         """One detokenized output per input line; an empty line gives an empty output."""

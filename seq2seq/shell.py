@@ -21,6 +21,7 @@ from typing import TextIO, TypeVar
 from seq2seq.config import ConfigError
 from seq2seq.inference import Translator
 from seq2seq.search import Hypothesis
+from seq2seq.tasks import Task, get_task
 from seq2seq.visualize import attention_text
 
 T = TypeVar("T")
@@ -132,10 +133,11 @@ class Shell:
         tr = self.translator
         start = time.perf_counter()
         prefixes = [self.prefix] if self.prefix else None
-        hyps = tr.hypotheses([line], return_attention=True, prefixes=prefixes, truncate=True)[0]
+        source = self.task.source_from_prompt(tr, line)
+        hyps = tr.hypotheses([source], return_attention=True, prefixes=prefixes, truncate=True)[0]
         elapsed = time.perf_counter() - start
-        outputs = tr.distinct(hyps)
-        self.last = _Last(line, outputs)
+        outputs = [(self.task.show(tr, source, text), hyp) for text, hyp in tr.distinct(hyps)]
+        self.last = _Last(source, outputs)
         index, self.requests = self.requests, self.requests + 1
         if not self.interactive:
             if tr.search.nbest == 1:
@@ -155,8 +157,12 @@ class Shell:
             self._show(f"    [{_describe(hyp)}]")
         self._show(f"  [{len(outputs)} distinct outputs | {elapsed * 1000:.0f} ms]")
 
+    @property
+    def task(self) -> Task:
+        return get_task(self.translator.recipe.task)
+
     def _verb(self) -> str:
-        return "translate" if self.translator.recipe.task == "translation" else "generate"
+        return self.task.verb
 
     # ---- commands ------------------------------------------------------------------
     def _command(self, text: str) -> None:

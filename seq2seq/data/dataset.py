@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
 
 import numpy as np
 
-from seq2seq.config import Recipe
+from seq2seq.config import Recipe, resolve_project_path
 from seq2seq.data.batching import IdArray
 from seq2seq.data.readers import Corpus, DataError, read_split
-from seq2seq.data.tokenizer import Tokenizer, train_tokenizer
+from seq2seq.data.tokenizer import SentencePieceTokenizer, Tokenizer, train_tokenizer
+from seq2seq.data.vocab import KINDS as VOCAB_KINDS
+from seq2seq.data.vocab import VocabTokenizer, learn_pieces, read_symbol_file, write_vocabulary
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +34,27 @@ class Examples:
 
 
 def load_corpus(recipe: Recipe, split: str) -> Corpus:
-    """The split the recipe names ``split`` (a key of ``data.splits``, or a file stem)."""
+    """The split the recipe names ``split`` (a key of ``data.splits``, or a file stem /
+    part name), read the way ``data.format`` says."""
     data = recipe.data
-    stem = data.splits.get(split, split)
-    return read_split(data.format, data.root, stem, data.src_lang, data.tgt_lang, split)
+    part = data.splits.get(split, split)
+    if data.format == "windows":
+        from seq2seq.data.windows import read_windows
+
+        return read_windows(data, part, split, recipe.seed)
+    if data.format == "canard":
+        from seq2seq.data.canard import read_canard
+
+        return read_canard(data, part, split)
+    if data.format == "chorales":
+        from seq2seq.data.music import read_chorales
+
+        return read_chorales(data, part, split, recipe.seed)
+    if data.format == "abc":
+        from seq2seq.data.abc import read_abc
+
+        return read_abc(data, part, split)
+    return read_split(data.format, data.root, part, data.src_lang, data.tgt_lang, split)
 
 
 def build_tokenizers(
@@ -43,7 +63,9 @@ def build_tokenizers(
     """Load the run's tokenizers, training them on ``train`` first if they do not exist."""
     cfg = recipe.tokenizer
     names = ["joint"] if cfg.joint else ["src", "tgt"]
-    paths = [tokenizer_dir / f"{name}.model" for name in names]
+    exact = cfg.model_type in VOCAB_KINDS
+    suffix = ".vocab.json" if exact else ".model"
+    paths = [tokenizer_dir / f"{name}{suffix}" for name in names]
     if not all(p.is_file() for p in paths):
         if train is None:
             raise DataError(f"{tokenizer_dir}: tokenizer model missing")
@@ -52,12 +74,15 @@ def build_tokenizers(
         sides = {"joint": chain(train.src, train.tgt), "src": train.src, "tgt": train.tgt}
         for name, path in zip(names, paths, strict=True):
             log.info(
-                "training %s sentencepiece model (%s, %d pieces) -> %s",
+                "building %s tokenizer (%s, at most %d pieces) -> %s",
                 name,
                 cfg.model_type,
                 cfg.vocab_size,
                 path,
             )
+            if exact:
+                write_vocabulary(path, cfg.model_type, _exact_pieces(recipe, sides[name]))
+                continue
             train_tokenizer(
                 sides[name],
                 path,
@@ -67,9 +92,26 @@ def build_tokenizers(
                 max_sentences=cfg.max_sentences,
                 byte_fallback=cfg.byte_fallback,
                 seed=recipe.seed,
+                keep_whitespace=cfg.keep_whitespace,
             )
-    loaded = [Tokenizer(p) for p in paths]
+    loaded: list[Tokenizer] = [
+        VocabTokenizer(p) if exact else SentencePieceTokenizer(p) for p in paths
+    ]
     return (loaded[0], loaded[0]) if cfg.joint else (loaded[0], loaded[1])
+
+
+def _exact_pieces(recipe: Recipe, texts: Iterable[str]) -> list[str]:
+    """The pieces of an exact vocabulary: the hand-written file's, or the training text's."""
+    cfg = recipe.tokenizer
+    if cfg.model_type == "symbols" and cfg.vocab_file:
+        path = resolve_project_path(cfg.vocab_file)
+        if path is None:
+            raise DataError(f"tokenizer.vocab_file: file not found: {cfg.vocab_file}")
+        try:
+            return read_symbol_file(path)
+        except ValueError as err:
+            raise DataError(str(err)) from None
+    return learn_pieces(texts, cfg.model_type, cfg.vocab_size)
 
 
 def encode_examples(

@@ -14,6 +14,7 @@ import io
 import random
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Protocol
 
 import sentencepiece as spm
 
@@ -22,7 +23,19 @@ from seq2seq.checkpoint import atomic_write_bytes
 PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
 
 
-class Tokenizer:
+class Tokenizer(Protocol):
+    """What the rest of the toolkit needs of a tokenizer (sentencepiece or vocab.py's)."""
+
+    path: Path
+
+    def __len__(self) -> int: ...
+    def encode(self, texts: Sequence[str]) -> list[list[int]]: ...
+    def decode(self, ids: Sequence[Sequence[int]]) -> list[str]: ...
+    def pieces(self, ids: Sequence[int]) -> list[str]: ...
+    def vocabulary(self) -> list[str]: ...
+
+
+class SentencePieceTokenizer:
     """Text <-> ids through one sentencepiece model."""
 
     def __init__(self, model_path: str | Path) -> None:
@@ -65,10 +78,13 @@ def train_tokenizer(
     max_sentences: int,
     byte_fallback: bool,
     seed: int,
-) -> Tokenizer:
+    keep_whitespace: bool = False,
+) -> SentencePieceTokenizer:
     """Train a sentencepiece model on ``texts`` (sampled down to ``max_sentences``) and
     write it atomically to ``out_path``. ``vocab_size`` is an upper bound: a corpus with
-    fewer distinct pieces (a toy task) gets a smaller vocabulary rather than an error."""
+    fewer distinct pieces (a toy task) gets a smaller vocabulary rather than an error.
+    ``keep_whitespace``: no normalisation, no dummy prefix, runs of spaces kept, and
+    newline and tab are pieces of their own, so text decodes back exactly."""
     sample = [t for t in texts if t.strip()]
     if len(sample) > max_sentences:
         sample = random.Random(seed).sample(sample, max_sentences)
@@ -90,6 +106,10 @@ def train_tokenizer(
         num_threads=2,
         minloglevel=2,
         max_sentence_length=1 << 16,
+        normalization_rule_name="identity" if keep_whitespace else "nmt_nfkc",
+        remove_extra_whitespaces=not keep_whitespace,
+        add_dummy_prefix=not keep_whitespace,
+        user_defined_symbols=["\n", "\t"] if keep_whitespace else [],
     )
     atomic_write_bytes(out_path, model.getvalue())
-    return Tokenizer(out_path)
+    return SentencePieceTokenizer(out_path)

@@ -125,7 +125,11 @@ def _shared_tokenizers(
     files = None
     if info.is_main:
         build_tokenizers(recipe, run.tokenizer_dir, train_corpus)
-        files = {p.name: p.read_bytes() for p in run.tokenizer_dir.glob("*.model")}
+        files = {
+            p.name: p.read_bytes()
+            for p in run.tokenizer_dir.iterdir()
+            if p.name.endswith((".model", ".vocab.json"))
+        }
     files = broadcast_object(files, info.device)
     if info.is_main:
         return build_tokenizers(recipe, run.tokenizer_dir, None)

@@ -2,7 +2,14 @@ from pathlib import Path
 
 import pytest
 
-from seq2seq.data.tokenizer import BOS_ID, EOS_ID, PAD_ID, UNK_ID, Tokenizer, train_tokenizer
+from seq2seq.data.tokenizer import (
+    BOS_ID,
+    EOS_ID,
+    PAD_ID,
+    UNK_ID,
+    SentencePieceTokenizer,
+    train_tokenizer,
+)
 
 TEXT = [
     f"the {w} sat on the mat number {i % 10}"
@@ -43,4 +50,4 @@ def test_decode_drops_specials(tmp_path: Path):
     )
     ids = tok.encode(["the cat"])[0]
     assert tok.decode([[BOS_ID, *ids, EOS_ID, PAD_ID]]) == ["the cat"]
-    assert isinstance(Tokenizer(tmp_path / "m.model"), Tokenizer)
+    assert isinstance(SentencePieceTokenizer(tmp_path / "m.model"), SentencePieceTokenizer)

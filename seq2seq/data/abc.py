@@ -1,0 +1,322 @@
+"""Folk tunes in ABC notation as tokens: a tune's header and first bar -> the rest.
+
+A tune body is cut into tokens that rejoin to the body with its spaces, line breaks and
+line continuations removed (which in ABC change beaming and layout only):
+
+    chord symbol "G"   note ^c'3/2   rest z2   chord [ce]   tuplet (3   tie -
+    broken rhythm > <  bar lines | || |: :| :: |] [1 |1   inline field [K:D]
+    slur ( )  decorations ~ . !trill!
+
+Header fields inside the body (a new key or meter between parts) become inline fields;
+part labels (P:), the playing order (Y:), sources (S:) and % comments are dropped.
+
+    source  M:6/8 K:G L:1/8 T:abacus "G" g2g B^AB |
+    target  d2d G3 | "Em" GAB "Am" A2A | ... :|
+
+The title is written as lower-cased word symbols (``T:abacus``); a title word too rare for
+the vocabulary reads as unknown. Tunes are held out by a hash of their file and number.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+from seq2seq.config import Data
+from seq2seq.data.music import Check, holdout_part
+from seq2seq.data.readers import Corpus, DataError, data_root, read_lines
+
+log = logging.getLogger(__name__)
+
+_NOTE = r"[_^=]*[A-Ga-gzx][,']*\d*(?:/+\d*)?"
+TOKEN = re.compile(
+    r'"[^"]*"'  # chord symbol
+    r"|\[[A-Za-z]:[^\]]*\]"  # inline field
+    r"|\[(?:\s*" + _NOTE + r"-?)+\s*\]\d*(?:/+\d*)?"  # chord of notes
+    r"|\[\d"  # ending
+    r"|:\|:|::|:\|\]?|\|\]|\|\||\|:|\|\d?"  # bar lines (|1 = bar + first ending)
+    r"|\(\d"  # tuplet
+    r"|" + _NOTE + r"|[<>]+|-|[()~.]|!\w+!"
+)
+BAR_TOKENS = re.compile(r"^(?::\|:|::|:\|\]?|\|\]|\|\||\|:|\|\d?)$")
+_FIELD = re.compile(r"^([A-Za-z]):\s*(.*)$")
+
+
+class AbcError(ValueError):
+    """Text that is not ABC this module can read."""
+
+
+@dataclass
+class Tune:
+    name: str  # "file.abc#X"
+    title: str
+    meter: str
+    unit: str  # L: field ("" = ABC's default for the meter)
+    key: str
+    tokens: list[str]  # the body
+
+
+def tokenize(body: str) -> list[str]:
+    """ABC body text -> tokens; raises AbcError naming the first character it cannot read."""
+    text = re.sub(r"\\\s*\n", "", body)
+    tokens, pos = [], 0
+    while pos < len(text):
+        if text[pos].isspace():
+            pos += 1
+            continue
+        match = TOKEN.match(text, pos)
+        if not match:
+            raise AbcError(f"cannot read {text[pos : pos + 10]!r} (character {pos + 1})")
+        tokens.append(re.sub(r"\s+", "", match.group()))  # "[f/2 B/2 ]" -> "[f/2B/2]"
+        pos = match.end()
+    return tokens
+
+
+def parse_tunes(text: str, source: str) -> tuple[list[Tune], list[str]]:
+    """Every tune (``X:`` to the next ``X:``) of a tune book, and an error line for each
+    tune whose body does not tokenize (it is left out)."""
+    tunes: list[Tune] = []
+    errors: list[str] = []
+    fields: dict[str, str] = {}
+    body: list[str] = []
+    in_body = False
+
+    def finish() -> None:
+        if fields.get("X") is not None and body:
+            name = f"{source}#{fields['X']}"
+            try:
+                tokens = tokenize("\n".join(body))
+            except AbcError as err:
+                errors.append(f"{name}: {err}")
+                return
+            tunes.append(
+                Tune(
+                    name,
+                    fields.get("T", ""),
+                    fields.get("M", "4/4"),
+                    fields.get("L", ""),
+                    fields.get("K", "C"),
+                    tokens,
+                )
+            )
+
+    for line in text.split("\n"):
+        line = line.split("%", 1)[0].rstrip()
+        field = _FIELD.match(line)
+        if field and field.group(1) == "X":
+            finish()
+            fields, body, in_body = {"X": field.group(2).strip()}, [], False
+        elif field and not in_body:
+            fields.setdefault(field.group(1), field.group(2).strip())
+            in_body = field.group(1) == "K"
+        elif field:  # a field between parts: keep what changes the music
+            if field.group(1) in "KML":
+                body.append(f"[{field.group(1)}:{field.group(2).strip()}]")
+        elif line.strip() and "X" in fields:
+            in_body = True
+            body.append(line)
+    finish()
+    return tunes, errors
+
+
+def header_tokens(tune: Tune) -> list[str]:
+    words = re.findall(r"[a-z0-9']+", tune.title.lower())
+    unit = [f"L:{tune.unit}"] if tune.unit else []
+    return [f"M:{tune.meter}", f"K:{tune.key.replace(' ', '')}", *unit, *(f"T:{w}" for w in words)]
+
+
+def first_bar_end(tokens: list[str]) -> int:
+    """Index just past the first bar line."""
+    for i, tok in enumerate(tokens):
+        if BAR_TOKENS.match(tok):
+            return i + 1
+    return len(tokens)
+
+
+def to_abc(source: str, target: str, number: int = 1) -> str:
+    """A source and a target (token text) back into a complete ABC tune."""
+    head: list[str] = []
+    body: list[str] = []
+    fields = {"M": "4/4", "K": "C", "L": ""}
+    titles: list[str] = []
+    for tok in source.split():
+        key, sep, value = tok.partition(":")
+        if sep and key in ("M", "K", "L") and not body:
+            fields[key] = value
+        elif sep and key == "T" and not body:
+            titles.append(value)
+        else:
+            body.append(tok)
+    body += target.split()
+    head.append(f"X:{number}")
+    head.append(f"T:{' '.join(titles).title() or 'Generated'}")
+    head.append(f"M:{fields['M']}")
+    if fields["L"]:
+        head.append(f"L:{fields['L']}")
+    head.append(f"K:{fields['K']}")
+    lines, bars, current = [], 0, ""
+    for tok in body:
+        current += tok
+        if BAR_TOKENS.match(tok):
+            bars += 1
+            if bars % 8 == 0:
+                lines.append(current)
+                current = ""
+    if current:
+        lines.append(current)
+    return "\n".join(head + lines) + "\n"
+
+
+# --------------------------------------------------------------------- validity
+
+
+def _fraction(text: str) -> Fraction:
+    num, _, den = text.partition("/")
+    return Fraction(int(num)) / (Fraction(int(den)) if den else 1)
+
+
+def _length(token: str) -> Fraction:
+    """A note's, rest's or chord's length in units of L."""
+    if token.startswith("["):
+        inner, outer = token[1:].split("]", 1)
+        first = re.match(_NOTE, inner)
+        return _length(first.group() if first else "C") * _length("C" + outer)
+    match = re.search(r"(\d*)(/*)(\d*)$", token)
+    assert match is not None
+    num = int(match.group(1)) if match.group(1) else 1
+    slashes = len(match.group(2))
+    den = int(match.group(3)) if match.group(3) else 2**slashes
+    return Fraction(num, den if slashes else 1)
+
+
+def _default_unit(meter: str) -> Fraction:
+    m = _meter(meter)
+    return Fraction(1, 16) if m < Fraction(3, 4) else Fraction(1, 8)
+
+
+def _meter(meter: str) -> Fraction:
+    if meter in ("C", "C|"):
+        return Fraction(1) if meter == "C" else Fraction(2, 2)
+    return _fraction(meter)
+
+
+_TUPLET = {2: Fraction(3, 2), 3: Fraction(2, 3), 4: Fraction(3, 4)}
+
+
+def bar_lengths(header: list[str], tokens: list[str]) -> list[tuple[Fraction, Fraction, bool]]:
+    """Per bar: (length in L units, full length, whether it touches a repeat or ending)."""
+    fields = {t.split(":", 1)[0]: t.split(":", 1)[1] for t in header if ":" in t}
+    meter = fields.get("M", "4/4")
+    unit = _fraction(fields["L"]) if fields.get("L") else _default_unit(meter)
+    full = _meter(meter) / unit
+    bars: list[tuple[Fraction, Fraction, bool]] = []
+    total, special, tuplet_left, tuplet_factor = Fraction(0), False, 0, Fraction(1)
+    for tok in tokens:
+        if tok.startswith("[") and ":" in tok[:3]:  # inline field
+            key, value = tok[1:-1].split(":", 1)
+            if key == "M":
+                meter = value
+            if key == "L":
+                unit = _fraction(value)
+            if key in "ML":
+                full = _meter(meter) / unit
+        elif BAR_TOKENS.match(tok):
+            repeat = tok not in ("|",)
+            bars.append((total, full, special or repeat))
+            total, special = Fraction(0), repeat
+        elif tok.startswith("[") and tok[1:].isdigit():
+            special = True
+        elif tok.startswith("(") and tok[1:].isdigit():
+            tuplet_left, tuplet_factor = int(tok[1:]), _TUPLET.get(int(tok[1:]), Fraction(2, 3))
+        elif tok[0] in "_^=ABCDEFGabcdefgzx[":
+            length = _length(tok)
+            if tuplet_left:
+                length, tuplet_left = length * tuplet_factor, tuplet_left - 1
+            total += length
+    if total:
+        bars.append((total, full, True))
+    return bars
+
+
+def check_tune(source: str, target: str, parse: bool = True) -> Check:
+    """Is source + target a playable tune: it tokenizes, music21 parses it (with
+    ``parse``), it has notes, no bar is over-full, and every bar is full except the first,
+    the last and those beside a repeat, double bar or ending (pickups and their partners)."""
+    header = [t for t in source.split() if re.match(r"^[MKLT]:", t)]
+    body = [t for t in source.split() if t not in header] + target.split()
+    if not all(TOKEN.fullmatch(t) for t in body):
+        return Check(False, "tokens")
+    if not any(re.match(r"\[?[_^=]*[A-Ga-g]", t) for t in body):
+        return Check(False, "no notes")
+    bars = bar_lengths(header, body)
+    for i, (length, full, special) in enumerate(bars):
+        if length > full:
+            return Check(False, "over-full bar")
+        if length < full and not special and 0 < i < len(bars) - 1:
+            return Check(False, "short bar")
+    if parse:
+        try:
+            score = parse_abc(to_abc(source, target))
+        except Exception as err:  # music21 raises many kinds
+            return Check(False, f"music21: {type(err).__name__}")
+        if not score.flatten().notes:
+            return Check(False, "no notes")
+    return Check(True)
+
+
+def parse_abc(text: str) -> Any:
+    from music21 import converter
+
+    return converter.parse(text, format="abc")
+
+
+# --------------------------------------------------------------------- reader
+
+
+def read_abc(data: Data, part: str, name: str) -> Corpus:
+    """Examples of one split (``train``, ``valid``, ``test``: held out by tune)."""
+    if part not in ("train", "valid", "test"):
+        raise DataError(f"data.splits: abc splits are train/valid/test, not '{part}'")
+    base = data_root(data.root)
+    files = sorted(base.glob(data.files or "*.abc"))
+    if not files:
+        raise DataError(f"{base / (data.files or '*.abc')}: no ABC files (is SEQ2SEQ_DATA set?)")
+    src, tgt, skipped = [], [], []
+    for path in files:
+        tunes, errors = parse_tunes("\n".join(read_lines(path)), path.name)
+        skipped += errors
+        for tune in tunes:
+            if holdout_part(tune.name, data.holdout) != part:
+                continue
+            cut = first_bar_end(tune.tokens)
+            if cut >= len(tune.tokens):
+                continue
+            src.append(" ".join(header_tokens(tune) + tune.tokens[:cut]))
+            tgt.append(" ".join(tune.tokens[cut:]))
+    for error in skipped:
+        log.warning("skipped a tune that does not tokenize: %s", error)
+    if not src:
+        raise DataError(f"{base}: split '{name}' has no tunes")
+    return Corpus(name, src, tgt)
+
+
+def source_from_abc(text: str) -> str:
+    """A user's ABC prompt -> the model's source tokens. Either ABC lines (header fields,
+    then the first bar), or one line: fields, the last of them followed by the first bar,
+    e.g. ``T:The Tune M:6/8 K:G g2g B^AB|``."""
+    if "\n" not in text.strip():
+        lines = re.sub(r"\s+(?=[A-Za-z]:)", "\n", text.strip()).split("\n")
+        value, _, bar = lines[-1].partition(" ")
+        text = "\n".join([*lines[:-1], value, bar])
+    if not re.search(r"^X:", text, re.M):
+        text = "X:1\n" + text
+    tunes, errors = parse_tunes(text, "prompt")
+    if errors:
+        raise AbcError(errors[0])
+    if not tunes:
+        raise AbcError("the prompt has no tune body (give header fields, then the first bar)")
+    tune = tunes[0]
+    return " ".join(header_tokens(tune) + tune.tokens)

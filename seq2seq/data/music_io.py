@@ -1,0 +1,153 @@
+"""Music in and out: prompts to sources, validity checks, and MIDI / MusicXML / ABC files
+(written with music21) for ``seq2seq generate`` on a music run."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from seq2seq.config import ConfigError, Data
+from seq2seq.data import abc, music
+from seq2seq.data.music import Check, Chorale, MusicError
+
+if TYPE_CHECKING:
+    from seq2seq.inference import Translator
+
+PART_NAMES = {"S": "Soprano", "A": "Alto", "T": "Tenor", "B": "Bass"}
+
+
+def check(data: Data, source: str, output: str) -> Check:
+    """The validity check of the recipe's kind of music."""
+    if data.format == "chorales":
+        return music.check_harmony(source, output)
+    if data.format == "abc":
+        return abc.check_tune(source, output)
+    raise ConfigError(f"data.format: {data.format} is not a music format (chorales, abc)")
+
+
+def source_from_prompt(data: Data, prompt: str) -> str:
+    """Chorales: the soprano as events (``M:4/4 p67 d4 ... |``); abc: ABC text."""
+    if data.format == "abc":
+        try:
+            return abc.source_from_abc(prompt)
+        except abc.AbcError as err:
+            raise ConfigError(f"prompt: {err}") from None
+    try:
+        music.parse_source(prompt)
+    except (MusicError, ValueError) as err:
+        raise ConfigError(
+            f"prompt: {err} (a chorale prompt is the soprano as events, "
+            "e.g. 'M:4/4 K:0 p67 d4 p69 d4 p71 d8 |')"
+        ) from None
+    return " ".join(prompt.split())
+
+
+def chorale_score(chorale: Chorale) -> Any:
+    """A music21 Score with one part per voice."""
+    from music21 import clef, key, meter, note, stream
+
+    clefs = {
+        "S": clef.TrebleClef,
+        "A": clef.TrebleClef,
+        "T": clef.Treble8vbClef,
+        "B": clef.BassClef,
+    }
+    score = stream.Score()
+    for voice in music.VOICES:
+        part = stream.Part()
+        part.partName = PART_NAMES[voice]
+        for number, bar in enumerate(chorale.voices[voice], start=1):
+            measure = stream.Measure(number=number)
+            if number == 1:
+                measure.insert(0, clefs[voice]())
+                measure.insert(0, meter.TimeSignature(chorale.meter))
+                if chorale.key is not None:
+                    measure.insert(0, key.KeySignature(chorale.key))
+            for event in bar:
+                item = note.Rest() if event.pitch is None else note.Note(event.pitch)
+                item.quarterLength = event.duration / 4
+                measure.append(item)
+            part.append(measure)
+        score.insert(0, part)
+    return score
+
+
+def summary(chorale: Chorale) -> str:
+    """Bars, length, and per voice the number of notes and the pitch range."""
+    quarters = sum(n.duration for bar in chorale.voices["S"] for n in bar) / 4
+    parts = []
+    for voice in music.VOICES:
+        pitches = [n.pitch for bar in chorale.voices[voice] for n in bar if n.pitch is not None]
+        span = f"{min(pitches)}-{max(pitches)}" if pitches else "-"
+        parts.append(f"{voice} {len(pitches)} notes {span}")
+    return f"{chorale.bars} bars, {quarters:g} quarters; " + "; ".join(parts)
+
+
+def write_output(data: Data, folder: Path, stem: str, source: str, output: str) -> list[Path]:
+    """The files for one output: chorales -> .mid and .musicxml; abc -> .abc and .mid."""
+    written = []
+    if data.format == "abc":
+        text = abc.to_abc(source, output)
+        path = folder / f"{stem}.abc"
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+        score = abc.parse_abc(text)
+    else:
+        score = chorale_score(music.decode(source, output, stem))
+    for fmt, suffix in (("midi", ".mid"), ("musicxml", ".musicxml")):
+        if fmt == "musicxml" and data.format == "abc":
+            continue
+        path = folder / f"{stem}{suffix}"
+        score.write(fmt, fp=str(path))
+        written.append(path)
+    return written
+
+
+def generate_music(translator: Translator, args: argparse.Namespace) -> int:
+    """``seq2seq generate`` for a music run: outputs for a prompt, a file of prompts or a
+    split's sources; with ``-o DIR`` also the files; always the validity of each."""
+    from seq2seq.data.dataset import load_corpus
+
+    data = translator.recipe.data
+    if args.max_len:
+        translator.configure(["max_len_a=0", f"max_len_b={args.max_len}"])
+    if args.split:
+        corpus = load_corpus(translator.recipe, args.split)
+        sources = list(corpus.src[: args.count or None])
+    elif args.prompt is not None:
+        sources = [source_from_prompt(data, args.prompt)]
+    else:
+        handle = open(args.input, encoding="utf-8") if args.input else sys.stdin  # noqa: SIM115
+        try:
+            lines = [line.strip().replace("\\n", "\n") for line in handle if line.strip()]
+        finally:
+            if args.input:
+                handle.close()
+        sources = [source_from_prompt(data, line) for line in lines]
+    outputs = translator.translate(sources)
+    folder = Path(args.output) if args.output else None
+    if folder:
+        folder.mkdir(parents=True, exist_ok=True)
+    valid = 0
+    for i, (source, output) in enumerate(zip(sources, outputs, strict=True)):
+        result = check(data, source, output)
+        valid += result.valid
+        verdict = "valid" if result.valid else f"invalid ({result.reason})"
+        if data.format == "chorales":
+            try:
+                described = summary(music.decode(source, output))
+            except (MusicError, ValueError):
+                described = "not decodable"
+            print(f"{i}\t{verdict}\t{described}")
+        else:
+            print(f"% {i}: {verdict}\n{abc.to_abc(source, output, number=i + 1)}")
+        if folder:
+            try:
+                for path in write_output(data, folder, f"{i:06d}", source, output):
+                    print(f"  wrote {path}", file=sys.stderr)
+            except Exception as err:  # music21 refuses some invalid outputs
+                print(f"  {i}: no file written ({type(err).__name__}: {err})", file=sys.stderr)
+    print(f"validity: {valid}/{len(sources)} = {valid / max(len(sources), 1):.3f}", file=sys.stderr)
+    return 0

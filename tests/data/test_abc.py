@@ -1,0 +1,96 @@
+"""ABC tunes: tokens -> text -> tokens round trip, validity, the reader's hold-out."""
+
+from pathlib import Path
+
+import pytest
+
+from seq2seq.config import Data
+from seq2seq.data.abc import (
+    AbcError,
+    check_tune,
+    parse_tunes,
+    read_abc,
+    source_from_abc,
+    to_abc,
+    tokenize,
+)
+from seq2seq.data.readers import DataError
+
+TUNE = """X: 7
+T:The Test Jig
+% a comment
+S:nowhere
+M:6/8
+L:1/8
+K:G
+P:A
+d|"G"g2g B^AB|d2d G3|"Em"GAB "Am"A2A|\\
+"D7"ABc "G"BAG:|
+K:D
+P:B
+[1"D"(3fed [df]3|[2"A7"e2-e c'/2d/2e>f||
+"""
+
+
+def book(n: int) -> str:
+    return "\n\n".join(
+        TUNE.replace("X: 7", f"X: {i}").replace("Test", f"Test{i}") for i in range(n)
+    )
+
+
+def test_tokens_rejoin_to_the_body() -> None:
+    tunes, errors = parse_tunes(TUNE, "t.abc")
+    assert not errors
+    tune = tunes[0]
+    assert (tune.meter, tune.unit, tune.key, tune.title) == ("6/8", "1/8", "G", "The Test Jig")
+    assert tune.tokens[:5] == ["d", "|", '"G"', "g2", "g"]
+    assert "[K:D]" in tune.tokens and "(3" in tune.tokens and "[df]3" in tune.tokens
+    assert "c'/2" in tune.tokens and ">" in tune.tokens
+
+
+def test_tokens_to_text_to_tokens_round_trip() -> None:
+    tune = parse_tunes(TUNE, "t.abc")[0][0]
+    source = " ".join(["M:6/8", "K:G", "L:1/8", "T:test", *tune.tokens[:2]])
+    target = " ".join(tune.tokens[2:])
+    text = to_abc(source, target)
+    again = parse_tunes(text, "again")[0][0]
+    assert again.tokens == tune.tokens
+    assert (again.meter, again.key, again.unit) == ("6/8", "G", "1/8")
+
+
+def test_the_tune_is_valid_and_broken_ones_say_why() -> None:
+    pytest.importorskip("music21")
+    tune = parse_tunes(TUNE, "t.abc")[0][0]
+    source = " ".join(["M:6/8", "K:G", "L:1/8", *tune.tokens[:2]])
+    target = " ".join(tune.tokens[2:])
+    assert check_tune(source, target).valid
+    assert check_tune(source, target.replace("d2 d G3", "d2 d G3 G")).reason == "over-full bar"
+    assert check_tune(source, target.replace("d2 d G3", "d2 d G2")).reason == "short bar"
+    assert check_tune(source, target.replace("g2", "T:x", 1)).reason == "tokens"
+
+
+def test_unreadable_text_names_the_place() -> None:
+    with pytest.raises(AbcError, match="character 3"):
+        tokenize("ab{c}")
+
+
+def test_reader_holds_out_by_tune_and_skips_unreadable_tunes(tmp_path: Path) -> None:
+    (tmp_path / "a.abc").write_text(book(60) + "\n\nX: 99\nT:Bad\nK:G\nab{c}|\n")
+    data = Data(root=str(tmp_path), format="abc", files="*.abc", holdout=0.2)
+    parts = {p: read_abc(data, p, p) for p in ("train", "valid", "test")}
+    assert sum(len(c) for c in parts.values()) == 60  # the unreadable tune is left out
+    assert all(len(c) > 0 for c in parts.values())
+    titles = [{s.split("T:test")[1].split()[0] for s in c.src} for c in parts.values()]
+    assert not titles[0] & titles[1] and not titles[0] & titles[2]
+    first = parts["train"]
+    assert first.src[0].split()[:3] == ["M:6/8", "K:G", "L:1/8"]
+    assert first.src[0].split()[-2:] == ["d", "|"]  # header and first bar -> the rest
+    with pytest.raises(DataError, match="no ABC files"):
+        read_abc(Data(root=str(tmp_path), format="abc", files="*.txt"), "train", "train")
+
+
+def test_prompt_on_one_line_or_several() -> None:
+    one = source_from_abc("T:My Tune M:6/8 K:G g2g B^AB|")
+    assert one == "M:6/8 K:G T:my T:tune g2 g B ^A B |"
+    lines = source_from_abc("T:My Tune\nM:6/8\nK:G\ng2g B^AB|")
+    assert lines == one

@@ -1,0 +1,129 @@
+"""Chorale events: encode -> decode gives the same notes; validity; files with music21."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from seq2seq.config import Data
+from seq2seq.data.music import (
+    Chorale,
+    Note,
+    check_harmony,
+    decode,
+    encode_source,
+    encode_target,
+    from_steps,
+    read_chorales,
+    transpose,
+)
+from seq2seq.data.readers import DataError
+
+
+def chorale() -> Chorale:
+    return Chorale(
+        "test",
+        "3/4",
+        -1,
+        {
+            "S": [[Note(72, 4), Note(74, 4), Note(76, 4)], [Note(77, 8), Note(None, 4)]],
+            "A": [[Note(65, 8), Note(67, 4)], [Note(69, 12)]],
+            "T": [[Note(60, 12)], [Note(60, 6), Note(62, 2), Note(None, 4)]],
+            "B": [[Note(53, 4), Note(52, 4), Note(50, 4)], [Note(48, 12)]],
+        },
+    )
+
+
+def steps(n: int, seed: int) -> list[list[int]]:
+    import random
+
+    rng = random.Random(seed)
+    out, current = [], [72, 65, 60, 48]
+    for i in range(n):
+        if i % 4 == 0:
+            current = [p + rng.choice([-2, 0, 1, 2]) for p in current]
+        out.append(list(current))
+    out[5][3] = -1  # a silent bass step
+    return out
+
+
+def test_encode_then_decode_gives_the_same_notes() -> None:
+    original = chorale()
+    source, target = encode_source(original), encode_target(original)
+    assert source.startswith("M:3/4 K:-1 p72 d4")
+    again = decode(source, target)
+    assert again.voices == original.voices
+    assert (again.meter, again.key) == ("3/4", -1)
+    assert check_harmony(source, target).valid
+
+
+def test_jsb_steps_merge_held_notes_within_bars() -> None:
+    piece = from_steps("x", [[60, 55, 52, 48]] * 20)
+    assert piece.bars == 2
+    assert piece.voices["S"] == [[Note(60, 16)], [Note(60, 4)]]
+    assert check_harmony(encode_source(piece), encode_target(piece)).valid
+
+
+def test_transposition_moves_every_pitch_and_the_key() -> None:
+    moved = transpose(chorale(), 2)
+    assert moved.voices["S"][0][0] == Note(74, 4)
+    assert moved.voices["S"][1][1] == Note(None, 4)
+    assert moved.key == 1  # F major (-1) up a tone: G major (1)
+
+
+@pytest.mark.parametrize(
+    "edit, reason",
+    [
+        (lambda t: t.replace("V:A p65 d8 p67 d4", "V:A p65 d8 p67 d2"), "durations"),
+        (lambda t: t.replace("p48 d12", "p20 d12"), "range"),
+        (lambda t: t.rsplit("|", 2)[0] + "|", "bar count"),
+        (lambda t: t.replace("V:T p60 d12 ", "", 1), "voices"),
+        (lambda t: t.replace("V:T", "V:A", 1), "malformed"),
+        (lambda t: t.replace("d8", "x8", 1), "malformed"),
+    ],
+)
+def test_invalid_harmonisations_say_why(edit, reason: str) -> None:
+    original = chorale()
+    target = edit(encode_target(original))
+    result = check_harmony(encode_source(original), target)
+    assert not result.valid and result.reason.startswith(reason)
+
+
+def test_jsb_reader_uses_its_splits_and_transposes_training(tmp_path: Path) -> None:
+    pieces = {"train": [steps(40, 1), steps(36, 2)], "valid": [steps(32, 3)], "test": []}
+    (tmp_path / "jsb.json").write_text(json.dumps(pieces))
+    data = Data(root=str(tmp_path), format="chorales", files="jsb.json", transpose=(-1, 1))
+    train = read_chorales(data, "train", "train", 1)
+    assert len(train) == 2 * 3
+    valid = read_chorales(data, "valid", "valid", 1)
+    assert len(valid) == 1
+    assert all(check_harmony(s, t).valid for s, t in zip(train.src, train.tgt or [], strict=True))
+    with pytest.raises(DataError, match="empty"):
+        read_chorales(data, "test", "test", 1)
+    with pytest.raises(DataError, match="no split 'dev'"):
+        read_chorales(data, "dev", "dev", 1)
+
+
+def test_ragged_steps_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "jsb.json").write_text(json.dumps({"train": [[[60, 55, 52]]]}))
+    with pytest.raises(DataError, match=r"train\[0\]"):
+        read_chorales(Data(root=str(tmp_path), files="jsb.json"), "train", "train", 1)
+
+
+def test_midi_and_musicxml_hold_the_notes(tmp_path: Path) -> None:
+    music21 = pytest.importorskip("music21")
+    from seq2seq.data.music_io import write_output
+
+    original = chorale()
+    paths = write_output(
+        Data(format="chorales"), tmp_path, "c", encode_source(original), encode_target(original)
+    )
+    assert sorted(p.suffix for p in paths) == [".mid", ".musicxml"]
+    score = music21.converter.parse(str(tmp_path / "c.musicxml"))
+    assert len(score.parts) == 4
+    soprano = [n.pitch.midi for n in score.parts[0].flatten().notes]
+    assert soprano == [72, 74, 76, 77]
+    midi = music21.converter.parse(str(tmp_path / "c.mid"))
+    assert len(midi.flatten().notes) == sum(
+        1 for bars in original.voices.values() for bar in bars for n in bar if n.pitch is not None
+    )
