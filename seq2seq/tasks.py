@@ -122,6 +122,13 @@ class Music(Task):
 
         return music_io.source_from_prompt(translator.recipe.data, prompt)
 
+    def show(self, translator: Translator, source: str, output: str) -> str:
+        from seq2seq.data import abc
+
+        if translator.recipe.data.format == "abc":  # the tune as ABC text
+            return abc.to_abc(source, output).rstrip("\n")
+        return output
+
     def evaluate(self, translator: Translator, split: str, limit: int = 0) -> dict[str, Any]:
         from seq2seq.data import music_io
 

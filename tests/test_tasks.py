@@ -306,3 +306,9 @@ def test_abc_generate_writes_a_tune_and_files(
     assert "X:1\nT:New Tune\nM:6/8\nK:G\ng2gB^AB|" in out
     assert (tmp_path / "000000.abc").read_text().startswith("X:1\nT:New Tune")
     assert "validity: " in err
+
+
+def test_shell_shows_a_tune_as_abc(abc_run: Path, monkeypatch, capsys) -> None:
+    code, out, _ = run_cli(["shell", str(abc_run), "-q"], "T:Shell Tune M:6/8 K:G g2g B^AB|\n", monkeypatch, capsys)
+    assert code == 0
+    assert out.startswith("X:1\nT:Shell Tune\nM:6/8\nK:G\ng2gB^AB|")
