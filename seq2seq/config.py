@@ -170,6 +170,7 @@ class Search:
     top_p: float = 1.0  # 1 = no nucleus cut
     seed: int | None = None  # sampling seed; None = a fresh draw each time
     batch_size: int = 64  # sentences per decoding batch
+    constrained: bool = False  # follow the task's output grammar (music: chorale harmony)
     # weights' dtype when decoding a trained run: auto = bf16 where the device runs it fast
     # (CPUs with AVX512-BF16, CUDA with bf16), else fp32. Log-probs are always fp32.
     precision: Literal["auto", "fp32", "bf16"] = "auto"

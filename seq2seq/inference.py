@@ -20,6 +20,7 @@ from seq2seq.model.encoder_decoder import EncoderDecoder, build_model
 from seq2seq.model.ensemble import Ensemble
 from seq2seq.search import Hypothesis, beam_search, greedy_search, max_lengths, sample_search
 from seq2seq.search.beam import BeamOptions
+from seq2seq.search.constraint import Constraint
 from seq2seq.training.precision import resolve_precision
 
 log = logging.getLogger(__name__)
@@ -35,10 +36,12 @@ def search_batch(
     return_attention: bool = False,
     generator: torch.Generator | None = None,
     prefix: torch.Tensor | None = None,
+    constraint: Constraint | None = None,
 ) -> list[list[Hypothesis]]:
     """Run the search ``cfg`` asks for on one padded batch (B, S): sampling, greedy (beam
     1 with no constraint needing a beam), or beam search. prefix (B, P): forced output
-    start, PAD-padded; the length limit always leaves room for it."""
+    start, PAD-padded; the length limit always leaves room for it. ``constraint``: an
+    output grammar (``cfg.constrained``)."""
     limits = max_lengths(src_lengths, cfg.max_len_a, cfg.max_len_b)
     if prefix is not None:
         limits = torch.maximum(limits, (prefix != PAD_ID).sum(1).cpu() + 1)
@@ -58,10 +61,13 @@ def search_batch(
             generator=generator,
             return_attention=return_attention,
             prefix=prefix,
+            constraint=constraint,
         )
     constrained = cfg.min_len or cfg.no_repeat_ngram or cfg.coverage_penalty or prefix is not None
     if cfg.beam_size == 1 and cfg.nbest == 1 and not constrained:
-        return greedy_search(model, src, src_lengths, limits, BOS_ID, EOS_ID, return_attention)
+        return greedy_search(
+            model, src, src_lengths, limits, BOS_ID, EOS_ID, return_attention, constraint
+        )
     options = BeamOptions(
         beam_size=cfg.beam_size,
         nbest=cfg.nbest,
@@ -83,6 +89,7 @@ def search_batch(
         return_attention=return_attention,
         prefix=prefix,
         pad=PAD_ID,
+        constraint=constraint,
     )
 
 
@@ -101,9 +108,11 @@ def decode_ids(
     device: torch.device,
     return_attention: bool = False,
     prefixes: IdArray | None = None,
+    constraint: Constraint | None = None,
 ) -> list[list[Hypothesis]]:
     """Search every sequence of ``src`` in length-sorted batches; results in input order.
-    ``prefixes``: per sequence, target ids every output must start with (may be empty)."""
+    ``prefixes``: per sequence, target ids every output must start with (may be empty);
+    ``constraint``: an output grammar."""
     was_training = model.training
     model.eval()
     results: list[list[Hypothesis]] = [[] for _ in range(len(src))]
@@ -124,6 +133,7 @@ def decode_ids(
                 return_attention,
                 generator,
                 prefix,
+                constraint,
             )
             for index, sentence_hyps in zip(indices.tolist(), hyps, strict=True):
                 results[index] = sentence_hyps
@@ -167,6 +177,7 @@ class Translator:
         self.tgt_tok = tgt_tok
         self.device = device
         self.max_input_len = max_input_len or recipe.data.max_len
+        self._constraint: Constraint | None = None
 
     @classmethod
     def from_checkpoint(
@@ -209,6 +220,17 @@ class Translator:
     @property
     def search(self) -> Search:
         return self.recipe.search
+
+    @property
+    def constraint(self) -> Constraint | None:
+        """The task's output grammar when ``search.constrained`` is on (built once)."""
+        if not self.search.constrained:
+            return None
+        if self._constraint is None:
+            from seq2seq.tasks import get_task
+
+            self._constraint = get_task(self.recipe.task).constraint(self)
+        return self._constraint
 
     @property
     def dtype(self) -> torch.dtype:
@@ -304,6 +326,7 @@ class Translator:
             self.device,
             return_attention,
             prefix_ids,
+            self.constraint,
         )
         out: list[list[Hypothesis]] = [[] for _ in lines]
         for i, hyps in zip(keep, decoded, strict=True):

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from seq2seq.config import ConfigError
 from seq2seq.data.batching import IdArray
 from seq2seq.data.dataset import load_corpus
 from seq2seq.data.readers import Corpus, DataError
@@ -28,6 +29,7 @@ from seq2seq.evaluate import score, teacher_forced
 
 if TYPE_CHECKING:
     from seq2seq.inference import Translator
+    from seq2seq.search.constraint import Constraint
 
 
 class Task:
@@ -43,6 +45,10 @@ class Task:
     def show(self, translator: Translator, source: str, output: str) -> str:
         """An output as a user sees it."""
         return output
+
+    def constraint(self, translator: Translator) -> Constraint:
+        """The output grammar ``search.constrained: true`` decodes with."""
+        raise ConfigError(f"search.constrained: task {self.name} has no output grammar")
 
     def evaluate(self, translator: Translator, split: str, limit: int = 0) -> dict[str, Any]:
         corpus = _first(load_corpus(translator.recipe, split), limit)
@@ -122,6 +128,13 @@ class Music(Task):
 
         return music_io.source_from_prompt(translator.recipe.data, prompt)
 
+    def constraint(self, translator: Translator) -> Constraint:
+        if translator.recipe.data.format != "chorales":
+            return super().constraint(translator)
+        from seq2seq.data.music_grammar import HarmonyConstraint
+
+        return HarmonyConstraint(translator.tgt_tok.vocabulary(), translator.src_tok.vocabulary())
+
     def show(self, translator: Translator, source: str, output: str) -> str:
         from seq2seq.data import abc
 
@@ -153,6 +166,7 @@ class Music(Task):
                 sum(c.valid for c in reference) / max(len(reference), 1), 4
             ),
             "invalid_reasons": _reasons(checks),
+            "constrained": translator.search.constrained,
             "pieces": len(corpus),
         }
 

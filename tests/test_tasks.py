@@ -227,6 +227,7 @@ def chorale_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "train.max_steps=4",
             "train.validate_every=4",
             "search.beam_size=1",
+            "search.constrained=false",
         )
     finally:
         mp.undo()
@@ -252,6 +253,13 @@ def test_music_generate_reports_validity_and_evaluate_the_metrics(
     assert metrics["reference_validity"] == 1.0  # the checker accepts Bach's own parts
     assert 0.0 <= metrics["validity"] <= 1.0 and 0.0 <= metrics["token_accuracy"] <= 1.0
     assert metrics["pieces"] == 2
+    code, out, _ = run_cli(
+        ["evaluate", str(chorale_run), "--split", "test", "--json", "-q", "constrained=true"],
+        "",
+        monkeypatch,
+        capsys,
+    )
+    assert json.loads(out)["validity"] == 1.0  # the grammar makes every output valid
 
 
 def test_music_prompt_errors_say_what_a_prompt_is(chorale_run: Path, monkeypatch, capsys) -> None:
@@ -309,6 +317,22 @@ def test_abc_generate_writes_a_tune_and_files(
 
 
 def test_shell_shows_a_tune_as_abc(abc_run: Path, monkeypatch, capsys) -> None:
-    code, out, _ = run_cli(["shell", str(abc_run), "-q"], "T:Shell Tune M:6/8 K:G g2g B^AB|\n", monkeypatch, capsys)
+    code, out, _ = run_cli(
+        ["shell", str(abc_run), "-q"], "T:Shell Tune M:6/8 K:G g2g B^AB|\n", monkeypatch, capsys
+    )
     assert code == 0
     assert out.startswith("X:1\nT:Shell Tune\nM:6/8\nK:G\ng2gB^AB|")
+
+
+def test_a_corrupt_tokenizer_file_is_a_one_line_error(
+    text_run: Path, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    import shutil
+
+    name = "joint.vocab.json"
+    broken = tmp_path / "run"
+    shutil.copytree(text_run, broken)
+    (broken / "tokenizer" / name).write_text("{not json")
+    code, _, err = run_cli(["generate", str(broken), "--prompt", "ab"], "", monkeypatch, capsys)
+    assert code == 2
+    assert err.count("\n") == 1 and name in err and "unreadable tokenizer" in err

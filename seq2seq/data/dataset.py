@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from seq2seq.checkpoint import CheckpointError
 from seq2seq.config import Recipe, resolve_project_path
 from seq2seq.data.batching import IdArray
 from seq2seq.data.readers import Corpus, DataError, read_split
@@ -94,10 +95,20 @@ def build_tokenizers(
                 seed=recipe.seed,
                 keep_whitespace=cfg.keep_whitespace,
             )
-    loaded: list[Tokenizer] = [
-        VocabTokenizer(p) if exact else SentencePieceTokenizer(p) for p in paths
-    ]
+    loaded = [_load_tokenizer(p, exact) for p in paths]
     return (loaded[0], loaded[0]) if cfg.joint else (loaded[0], loaded[1])
+
+
+def _load_tokenizer(path: Path, exact: bool) -> Tokenizer:
+    try:
+        return VocabTokenizer(path) if exact else SentencePieceTokenizer(path)
+    except (ValueError, OSError, RuntimeError) as err:
+        raise CheckpointError(f"{path}: unreadable tokenizer ({_first_line(err)})") from None
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
 
 
 def _exact_pieces(recipe: Recipe, texts: Iterable[str]) -> list[str]:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
+from seq2seq.search.constraint import Constraint, ConstraintState, apply, select
 from seq2seq.search.hypothesis import (
     Hypothesis,
     block_repeated_ngrams,
@@ -57,6 +58,7 @@ class _Beams:
     attn: torch.Tensor | None
     coverage: torch.Tensor | None
     prefix: torch.Tensor | None
+    rules: ConstraintState | None = None  # the constraint's state per row
 
     def keep(self, rows: torch.Tensor, sentences: torch.Tensor | None = None) -> None:
         """Keep hypothesis rows (n'*K,) in that order; ``sentences`` (n',) when some leave."""
@@ -66,6 +68,7 @@ class _Beams:
             self.attn = self.attn.index_select(0, rows)
         if self.coverage is not None:
             self.coverage = self.coverage.index_select(0, rows)
+        self.rules = select(self.rules, rows)
         if sentences is not None:
             self.sent = self.sent.index_select(0, sentences)
             self.limit = self.limit.index_select(0, sentences)
@@ -90,11 +93,13 @@ def beam_search(
     options: BeamOptions | None = None,
     prefix: torch.Tensor | None = None,
     pad: int = 0,
+    constraint: Constraint | None = None,
 ) -> list[list[Hypothesis]]:
     """src (B, S); max_len (B,) tokens before EOS; prefix (B, P) forced first target
     tokens, ``pad`` where a sentence's prefix ends. ``options`` overrides the keyword
-    shortcuts (beam_size, length_penalty, nbest). Returns, per sentence in input order,
-    up to ``nbest`` hypotheses sorted best first."""
+    shortcuts (beam_size, length_penalty, nbest); ``constraint``: a grammar every
+    hypothesis follows. Returns, per sentence in input order, up to ``nbest`` hypotheses
+    sorted best first."""
     opt = options or BeamOptions(beam_size=beam_size, nbest=nbest, length_penalty=length_penalty)
     batch, k, device = src.size(0), opt.beam_size, src.device
     encoded = model.encode(src, src_lengths)  # type: ignore[operator]
@@ -115,13 +120,14 @@ def beam_search(
         if opt.coverage_penalty
         else None,
         prefix=None if prefix is None else prefix.to(device),
+        rules=None if constraint is None else constraint.start(src, expand),
     )
     finished: list[list[Hypothesis]] = [[] for _ in range(batch)]
     tokens = torch.full((batch * k,), bos, dtype=torch.long, device=device)
     for t in range(int(beams.limit.max()) + 1):
         n = beams.scores.size(0)
         log_probs, state, attn = model.step(tokens, state)  # type: ignore[operator]
-        _constrain(log_probs, beams, t, opt, (bos, eos, pad), k)
+        _constrain(log_probs, beams, t, opt, (bos, eos, pad), k, constraint)
         vocab = log_probs.size(-1)
         candidates = (beams.scores.unsqueeze(-1) + log_probs.view(n, k, vocab)).view(n, k * vocab)
         top_scores, top_index = candidates.topk(2 * k, dim=1)  # (n, 2K)
@@ -137,6 +143,8 @@ def beam_search(
         step_scores = (next_scores - beams.scores.gather(1, next_beam)).view(-1, 1)
         tokens = top_token.gather(1, order).view(-1)
         beams.keep(rows)
+        if constraint is not None and beams.rules is not None:
+            beams.rules = constraint.advance(beams.rules, tokens)
         beams.seqs = torch.cat([beams.seqs, tokens.unsqueeze(1)], dim=1)
         beams.token_scores = torch.cat([beams.token_scores, step_scores], dim=1)
         step_attn = attn.float().index_select(0, rows)
@@ -168,9 +176,10 @@ def _constrain(
     opt: BeamOptions,
     special: tuple[int, int, int],
     k: int,
+    constraint: Constraint | None = None,
 ) -> None:
-    """Forbid PAD/BOS; apply minimum length, n-gram blocking, the forced prefix and the
-    length limit. ``special`` = (bos, eos, pad)."""
+    """Forbid PAD/BOS; apply minimum length, n-gram blocking, the forced prefix, the
+    grammar and the length limit. ``special`` = (bos, eos, pad)."""
     bos, eos, pad = special
     forbid_specials(log_probs, pad, bos)
     if t < opt.min_len:
@@ -178,7 +187,9 @@ def _constrain(
     block_repeated_ngrams(log_probs, beams.seqs, opt.no_repeat_ngram)
     prefix = None if beams.prefix is None else beams.prefix.repeat_interleave(k, dim=0)
     force_prefix(log_probs, prefix, t, pad)
-    force_eos(log_probs, (beams.limit <= t).repeat_interleave(k), eos)
+    at_limit = (beams.limit <= t).repeat_interleave(k)
+    apply(log_probs, constraint, beams.rules, exempt=at_limit)
+    force_eos(log_probs, at_limit, eos)
 
 
 def _finish(

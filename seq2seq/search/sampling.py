@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 
 from seq2seq.data.tokenizer import PAD_ID
+from seq2seq.search.constraint import Constraint, apply
 from seq2seq.search.hypothesis import (
     Hypothesis,
     collect_outputs,
@@ -58,10 +59,12 @@ def sample_search(
     generator: torch.Generator | None = None,
     return_attention: bool = False,
     prefix: torch.Tensor | None = None,
+    constraint: Constraint | None = None,
 ) -> list[list[Hypothesis]]:
     """Draw ``num_samples`` outputs per sentence; returns them per sentence, best first.
 
-    prefix (B, P): forced first output tokens, PAD where a sentence's prefix ends."""
+    prefix (B, P): forced first output tokens, PAD where a sentence's prefix ends;
+    ``constraint``: a grammar the outputs follow."""
     batch, device = src.size(0), src.device
     rows = torch.arange(batch, device=device).repeat_interleave(num_samples)
     state = model.reorder(model.init_state(model.encode(src, src_lengths)), rows)  # type: ignore[operator]
@@ -70,12 +73,14 @@ def sample_search(
     done = torch.zeros(rows.numel(), dtype=torch.bool, device=device)
     if prefix is not None:
         prefix = prefix.to(device).index_select(0, rows)
+    rules = constraint.start(src, rows) if constraint is not None else None
     out_tokens, out_scores, out_attn = [], [], []
     for t in range(int(limit.max()) + 1):
         log_probs, state, attn = model.step(tokens, state)  # type: ignore[operator]
         forbid_specials(log_probs, PAD_ID, bos)
         if t < min_len:
             log_probs[:, eos] = float("-inf")
+        apply(log_probs, constraint, rules, exempt=limit <= t)
         force_eos(log_probs, limit <= t, eos)
         force_prefix(log_probs, prefix, t, PAD_ID)
         logits = filter_logits(log_probs, temperature, top_k, top_p)
@@ -83,6 +88,8 @@ def sample_search(
             1
         )
         tokens = torch.where(done, torch.full_like(tokens, eos), drawn.to(device))
+        if constraint is not None and rules is not None:
+            rules = constraint.advance(rules, tokens)
         out_tokens.append(tokens)
         out_scores.append(log_probs.gather(1, tokens.unsqueeze(1)).squeeze(1))
         if return_attention:
