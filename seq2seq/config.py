@@ -95,6 +95,9 @@ class Decoder:
     attention: Literal["general", "dot", "bahdanau"] = "general"
     input_feeding: bool = False
     bridge: Literal["linear", "zero"] = "linear"
+    # pointer-generator (See et al. 2017): mix the output distribution with the attention
+    # over the source tokens, so a word can be copied; needs tokenizer.joint (same ids)
+    copy: bool = False
 
 
 @dataclass(frozen=True)
@@ -261,6 +264,8 @@ def replace_section(recipe: Recipe, section: str, overrides: list[str]) -> Recip
 def validate(recipe: Recipe) -> None:
     """Checks that involve more than one field."""
     m, tok, tr, se = recipe.model, recipe.tokenizer, recipe.train, recipe.search
+    if m.decoder.copy and not tok.joint:
+        raise ConfigError("model.decoder.copy: true needs tokenizer.joint: true (copied ids)")
     if m.share_embeddings and not tok.joint:
         raise ConfigError("model.share_embeddings: true needs tokenizer.joint: true")
     if m.decoder.attention == "dot":

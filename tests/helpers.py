@@ -31,6 +31,7 @@ def tiny_model(vocab: int = 23, seed: int = 0, **kwargs: object) -> EncoderDecod
         attention=kwargs.pop("attention", "general"),  # type: ignore[arg-type]
         input_feeding=bool(kwargs.pop("input_feeding", False)),
         bridge=kwargs.pop("bridge", "linear"),  # type: ignore[arg-type]
+        copy=bool(kwargs.pop("copy", False)),
     )
     cfg = Model(
         emb_dim=16,

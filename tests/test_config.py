@@ -59,6 +59,11 @@ def test_errors_are_one_line_and_name_the_file(tmp_path: Path):
 def test_cross_field_checks():
     with pytest.raises(ConfigError, match="share_embeddings"):
         load_recipe(RECIPE, ["tokenizer.joint=false", "model.share_embeddings=true"])
+    with pytest.raises(ConfigError, match=r"decoder\.copy"):
+        load_recipe(
+            RECIPE,
+            ["tokenizer.joint=false", "model.share_embeddings=false", "model.decoder.copy=true"],
+        )
     with pytest.raises(ConfigError, match="dot needs"):
         load_recipe(RECIPE, ["model.decoder.attention=dot", "model.decoder.hidden_dim=100"])
     with pytest.raises(ConfigError, match="teacher_forcing"):

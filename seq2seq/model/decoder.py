@@ -26,7 +26,8 @@ class DecoderState:
     """What one search hypothesis carries between steps (batch dim = hypotheses).
 
     hidden, cell: (L, B, H); feed: (B, O) previous attentional hidden (input feeding) or
-    None; memory: (B, S, M); keys: (B, S, K) precomputed attention keys; mask: (B, S).
+    None; memory: (B, S, M); keys: (B, S, K) precomputed attention keys; mask: (B, S);
+    src: (B, S) source ids, for a copying decoder, else None.
     """
 
     hidden: torch.Tensor
@@ -35,6 +36,7 @@ class DecoderState:
     memory: torch.Tensor
     keys: torch.Tensor
     mask: torch.Tensor
+    src: torch.Tensor | None = None
 
     def select(self, index: torch.Tensor) -> DecoderState:
         """Keep (or repeat) rows ``index`` (B',) of every tensor: beam reorder and expansion."""
@@ -45,6 +47,7 @@ class DecoderState:
             memory=self.memory.index_select(0, index),
             keys=self.keys.index_select(0, index),
             mask=self.mask.index_select(0, index),
+            src=None if self.src is None else self.src.index_select(0, index),
         )
 
 
@@ -67,6 +70,7 @@ class Decoder(nn.Module):
         output_dropout: float,
         input_feeding: bool,
         tie_embeddings: bool,
+        copy: bool = False,
     ) -> None:
         super().__init__()
         emb_dim = embedding.embedding_dim
@@ -88,6 +92,9 @@ class Decoder(nn.Module):
         self.project = nn.Linear(self.output_dim, vocab, bias=True)
         if tie_embeddings:
             self.project.weight = embedding.weight
+        self.copy = copy
+        # p_gen = sigmoid(w [o_t; c_t; emb(y_{t-1})]): how much of the output is generated
+        self.copy_gate = nn.Linear(self.output_dim + memory_dim + emb_dim, 1) if copy else None
 
     # ---- teacher forcing ---------------------------------------------------------------
     def forward(
@@ -105,7 +112,9 @@ class Decoder(nn.Module):
             embedded = self.emb_dropout(self.embedding(tgt_in))
             hidden, _ = self.rnn(embedded, (state.hidden, state.cell))
             context, attn = self.attention(hidden, state.keys, state.memory, state.mask)
-            return self._logits(hidden, context), attn
+            attentional = self._attentional(hidden, context)
+            logits = self.project(self.output_dropout(attentional))
+            return self._mix_copy(logits, attentional, context, embedded, attn, state), attn
         logits_steps: list[torch.Tensor] = []
         attn_steps: list[torch.Tensor] = []
         tokens = tgt_in[:, 0]
@@ -144,7 +153,33 @@ class Decoder(nn.Module):
         attentional = self._attentional(hidden, context)
         feed = attentional.squeeze(1) if self.input_feeding else None
         logits = self.project(self.output_dropout(attentional))
+        if self.copy:  # the word embedding alone, without the fed attentional vector
+            embedded = embedded[..., : self.embedding.embedding_dim]
+        logits = self._mix_copy(logits, attentional, context, embedded, attn, state)
         return logits, attn, replace(state, hidden=h, cell=c, feed=feed)
+
+    def _mix_copy(
+        self,
+        logits: torch.Tensor,
+        attentional: torch.Tensor,
+        context: torch.Tensor,
+        embedded: torch.Tensor,
+        attn: torch.Tensor,
+        state: DecoderState,
+    ) -> torch.Tensor:
+        """Without copying: ``logits`` (B, T, V). With it: float32 log-probabilities of
+        p_gen * softmax(logits) + (1 - p_gen) * (attention (B, T, S) summed per source
+        id). Log-probs pass through log_softmax unchanged, so loss and search need
+        nothing else."""
+        if self.copy_gate is None:
+            return logits
+        assert state.src is not None, "a copying decoder needs the source ids in its state"
+        gate_in = torch.cat([attentional, context.to(attentional.dtype), embedded], dim=-1)
+        p_gen = torch.sigmoid(self.copy_gate(gate_in).float())  # (B, T, 1)
+        probs = torch.softmax(logits.float(), dim=-1) * p_gen
+        index = state.src.unsqueeze(1).expand(-1, attn.size(1), -1)  # (B, T, S)
+        probs = probs.scatter_add(2, index, attn.float() * (1.0 - p_gen))
+        return torch.log(probs.clamp_min(1e-12))
 
     def _cell_step(
         self, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor
@@ -168,6 +203,3 @@ class Decoder(nn.Module):
     def _attentional(self, hidden: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         """(B, T, H), (B, T, M) -> o (B, T, O)."""
         return torch.tanh(self.combine(torch.cat([hidden, context.to(hidden.dtype)], dim=-1)))
-
-    def _logits(self, hidden: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
-        return self.project(self.output_dropout(self._attentional(hidden, context)))

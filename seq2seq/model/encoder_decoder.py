@@ -23,11 +23,13 @@ from seq2seq.model.encoder import Bridge, Encoder
 
 @dataclass
 class EncoderOutput:
-    """memory (B, S, M); mask (B, S) True at real tokens; final (h, c) each (L, B, M)."""
+    """memory (B, S, M); mask (B, S) True at real tokens; final (h, c) each (L, B, M);
+    src (B, S) the source ids (a copying decoder scatters attention onto them)."""
 
     memory: torch.Tensor
     mask: torch.Tensor
     final: tuple[torch.Tensor, torch.Tensor]
+    src: torch.Tensor
 
 
 class EncoderDecoder(nn.Module):
@@ -41,7 +43,7 @@ class EncoderDecoder(nn.Module):
     def encode(self, src: torch.Tensor, src_lengths: torch.Tensor) -> EncoderOutput:
         """src (B, S) ids, src_lengths (B,) on CPU."""
         memory, final = self.encoder(src, src_lengths)
-        return EncoderOutput(memory, src != PAD_ID, final)
+        return EncoderOutput(memory, src != PAD_ID, final, src)
 
     def init_state(self, encoded: EncoderOutput) -> DecoderState:
         hidden, cell = self.bridge(encoded.final)
@@ -49,7 +51,8 @@ class EncoderDecoder(nn.Module):
         if self.decoder.input_feeding:
             feed = encoded.memory.new_zeros(encoded.memory.size(0), self.decoder.output_dim)
         keys = self.decoder.attention.keys(encoded.memory)
-        return DecoderState(hidden, cell, feed, encoded.memory, keys, encoded.mask)
+        src = encoded.src if self.decoder.copy else None
+        return DecoderState(hidden, cell, feed, encoded.memory, keys, encoded.mask, src)
 
     def step(
         self, tokens: torch.Tensor, state: DecoderState
@@ -122,6 +125,7 @@ def build_model(cfg: ModelConfig, src_vocab: int, tgt_vocab: int) -> EncoderDeco
         output_dropout=cfg.output_dropout,
         input_feeding=dec.input_feeding,
         tie_embeddings=cfg.tie_embeddings,
+        copy=dec.copy,
     )
     return EncoderDecoder(encoder, bridge, decoder)
 

@@ -139,3 +139,35 @@ def test_plain_matmul_lstm_step_equals_nn_lstm(rows: int):
     torch.testing.assert_close(out, ref, atol=1e-6, rtol=1e-5)
     torch.testing.assert_close(h_ref, h2, atol=1e-6, rtol=1e-5)
     torch.testing.assert_close(c_ref, c2, atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("input_feeding", [False, True])
+def test_copying_decoder_steps_as_it_trains_and_outputs_a_distribution(input_feeding: bool):
+    model = tiny_model(VOCAB, copy=True, input_feeding=input_feeding)
+    src, lengths = random_batch(5, VOCAB, seed=4)
+    tgt_in = decoder_input(5, 6)
+    with torch.no_grad():
+        forward = torch.log_softmax(model(src, lengths, tgt_in), -1)
+        stepped = step_through(model, src, lengths, tgt_in)
+        padded_alone = model(src[:1, : int(lengths[0])], lengths[:1], tgt_in[:1])
+    assert torch.allclose(forward, stepped, atol=1e-5)
+    assert torch.allclose(forward.exp().sum(-1), torch.ones(5, 6), atol=1e-4)
+    assert torch.allclose(torch.log_softmax(padded_alone, -1)[0], forward[0], atol=1e-5)
+
+
+def test_a_closed_copy_gate_puts_all_mass_on_the_source_tokens():
+    model = tiny_model(VOCAB, copy=True)
+    assert model.decoder.copy_gate is not None
+    with torch.no_grad():
+        model.decoder.copy_gate.weight.zero_()
+        model.decoder.copy_gate.bias.fill_(-30.0)  # p_gen ~ 0: copy only
+        src, lengths = random_batch(3, VOCAB, seed=6)
+        log_probs, _, attn = model.step(
+            torch.full((3,), BOS_ID), model.init_state(model.encode(src, lengths))
+        )
+    probs = log_probs.exp()
+    for row in range(3):
+        ids = src[row, : int(lengths[row])]
+        assert float(probs[row, ids.unique()].sum()) == pytest.approx(1.0, abs=1e-4)
+        expected = torch.zeros(VOCAB).scatter_add(0, ids, attn[row, : int(lengths[row])])
+        assert torch.allclose(probs[row], expected, atol=1e-4)

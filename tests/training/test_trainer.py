@@ -131,3 +131,19 @@ def test_a_metrics_line_cut_by_a_kill_is_ignored(tmp_path: Path):
 def test_fp16_on_cpu_is_a_clear_error(toy_env: Path, tmp_path: Path):
     with pytest.raises(ConfigError, match="fp16 needs a CUDA device"):
         run_training(toy_recipe(tmp_path / "fp16", "train.precision=fp16", "train.max_steps=2"))
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_a_copying_decoder_trains_and_the_loss_falls(toy_env: Path, tmp_path: Path, precision: str):
+    run = run_training(
+        toy_recipe(
+            tmp_path / f"copy-{precision}",
+            "train.max_steps=30",
+            "model.decoder.copy=true",
+            f"train.precision={precision}",
+            "train.validate_every=10",
+            "train.valid_bleu=false",
+        )
+    )
+    losses = [m["loss"] for m in run.read_metrics()]
+    assert len(losses) == 3 and losses[-1] < 0.8 * losses[0], losses
