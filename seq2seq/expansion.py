@@ -8,7 +8,8 @@ For each query (with the earlier questions of its conversation as context):
   content words of the rewrites. Within each of the two groups a hypothesis weighs its
   posterior share of the group (softmax of the sequence log-probabilities), a term gets
   the sum of the weights of the hypotheses that contain it (its expected count), the two
-  groups count half each, and the bag is normalised to sum to 1.
+  groups count half each; terms with less than 0.1% of the bag are dropped and the bag
+  is normalised to sum to 1.
 """
 
 from __future__ import annotations
@@ -81,8 +82,12 @@ def _posterior(log_probs: Sequence[float]) -> list[float]:
     return [w / total for w in weights]
 
 
+MIN_WEIGHT = 1e-3  # terms below this share of the bag are dropped (unlikely samples' words)
+
+
 def _bag(groups: list[list[tuple[list[str], float]]]) -> list[tuple[str, float]]:
-    """Merge groups of (terms, log-prob) hypotheses into one bag whose weights sum to 1."""
+    """Merge groups of (terms, log-prob) hypotheses into one bag whose weights sum to 1;
+    terms under ``MIN_WEIGHT`` are dropped and the rest renormalised."""
     live = [g for g in groups if any(terms for terms, _ in g)]
     weights: dict[str, float] = {}
     for group in live:
@@ -91,7 +96,9 @@ def _bag(groups: list[list[tuple[list[str], float]]]) -> list[tuple[str, float]]
             for term in terms:
                 weights[term] = weights.get(term, 0.0) + share / len(live)
     total = sum(weights.values()) or 1.0
-    return sorted(((t, w / total) for t, w in weights.items()), key=lambda kv: (-kv[1], kv[0]))
+    kept = {t: w for t, w in weights.items() if w / total >= MIN_WEIGHT}
+    total = sum(kept.values()) or 1.0
+    return sorted(((t, w / total) for t, w in kept.items()), key=lambda kv: (-kv[1], kv[0]))
 
 
 def expand(
