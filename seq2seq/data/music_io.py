@@ -100,9 +100,30 @@ def write_output(data: Data, folder: Path, stem: str, source: str, output: str) 
         if fmt == "musicxml" and data.format == "abc":
             continue
         path = folder / f"{stem}{suffix}"
-        score.write(fmt, fp=str(path))
+        try:
+            score.write(fmt, fp=str(path))
+        except Exception as err:  # music21: repeats it cannot expand
+            if "repeat" not in str(err).lower():
+                raise
+            print(
+                f"  {stem}: repeats music21 cannot expand; {path.name} plays them once",
+                file=sys.stderr,
+            )
+            _drop_repeats(score).write(fmt, fp=str(path))
         written.append(path)
     return written
+
+
+def _drop_repeats(score: Any) -> Any:
+    """The score with repeat bar lines made plain (music21's MIDI writer expands repeats
+    and refuses ones it cannot pair)."""
+    from music21 import bar
+
+    for line in list(score.recurse().getElementsByClass(bar.Repeat)):
+        line.activeSite.replace(line, bar.Barline("regular"))
+    for ending in list(score.recurse().getElementsByClass("RepeatBracket")):
+        ending.activeSite.remove(ending)
+    return score
 
 
 def generate_music(translator: Translator, args: argparse.Namespace) -> int:

@@ -94,3 +94,14 @@ def test_prompt_on_one_line_or_several() -> None:
     assert one == "M:6/8 K:G T:my T:tune g2 g B ^A B |"
     lines = source_from_abc("T:My Tune\nM:6/8\nK:G\ng2g B^AB|")
     assert lines == one
+
+
+def test_a_tune_with_unpaired_repeats_still_gets_a_midi_file(tmp_path: Path, capsys) -> None:
+    pytest.importorskip("music21")
+    from seq2seq.data.music_io import write_output
+
+    source = "M:6/8 L:1/8 K:D A |"
+    target = "d2 A A B A | d3 d3 :: g2 d B B B | d3 d3 ||"
+    paths = write_output(Data(format="abc"), tmp_path, "t", source, target)
+    assert [p.suffix for p in paths] == [".abc", ".mid"]
+    assert all(p.stat().st_size > 0 for p in paths)
