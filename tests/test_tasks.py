@@ -336,3 +336,21 @@ def test_a_corrupt_tokenizer_file_is_a_one_line_error(
     code, _, err = run_cli(["generate", str(broken), "--prompt", "ab"], "", monkeypatch, capsys)
     assert code == 2
     assert err.count("\n") == 1 and name in err and "unreadable tokenizer" in err
+
+
+def test_generate_from_a_file_writes_one_escaped_line_per_prompt(
+    text_run: Path, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("abcd ef\n\nefgh\\nabc\n")  # a blank line is skipped; \n is a newline
+    code, out, _ = run_cli(
+        ["generate", str(text_run), "-i", str(prompts), "--max-len", "6", "-q", "sampling=false"],
+        "",
+        monkeypatch,
+        capsys,
+    )
+    assert code == 0
+    lines = out.splitlines()
+    assert len(lines) == 2
+    assert lines[0] == (PATTERN * 2)[7:13].replace("\n", "\\n")
+    assert lines[1] == (PATTERN * 2)[3:9].replace("\n", "\\n")
