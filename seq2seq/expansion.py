@@ -91,8 +91,9 @@ def _bag(groups: list[list[tuple[list[str], float]]]) -> list[tuple[str, float]]
     live = [g for g in groups if any(terms for terms, _ in g)]
     weights: dict[str, float] = {}
     for group in live:
-        shares = _posterior([lp for terms, lp in group if terms])
-        for (terms, _), share in zip([h for h in group if h[0]], shares, strict=True):
+        with_terms = [(terms, lp) for terms, lp in group if terms]
+        shares = _posterior([lp for _, lp in with_terms])
+        for (terms, _), share in zip(with_terms, shares, strict=True):
             for term in terms:
                 weights[term] = weights.get(term, 0.0) + share / len(live)
     total = sum(weights.values()) or 1.0

@@ -67,7 +67,7 @@ def stream(translator: Translator, prompt: str, max_tokens: int) -> Iterator[str
     text, produced = prompt, 0
     while produced < max_tokens:
         ids: list[int] = []
-        shown = ""
+        shown = decoded = ""
         for token in window_tokens(
             translator, text[-context:], min(span, max_tokens - produced), generator
         ):
@@ -76,9 +76,9 @@ def stream(translator: Translator, prompt: str, max_tokens: int) -> Iterator[str
             if len(decoded) > len(shown) and decoded.startswith(shown):
                 yield decoded[len(shown) :]
                 shown = decoded
-        if len(shown) < len(decoded := translator.tgt_tok.decode([ids])[0]):
-            yield decoded[len(shown) :]
         if not ids:
             return
+        if len(decoded) > len(shown):  # a piece that rewrote earlier text: the rest now
+            yield decoded[len(shown) :]
         produced += len(ids)
         text += decoded

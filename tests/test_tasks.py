@@ -25,10 +25,16 @@ TINY = [
 PATTERN = "abcd efgh\n"
 
 
-def train(recipe: str, run: Path, data: Path, monkeypatch, *extra: str) -> Path:
-    monkeypatch.setenv("SEQ2SEQ_DATA", str(data))
-    code = main(["train", str(ROOT / "recipes" / recipe), f"output_dir={run}", *TINY, *extra])
-    assert code == 0
+def train(factory: pytest.TempPathFactory, recipe: str, name: str, data: Path, *extra: str) -> Path:
+    """Train a tiny model with ``recipe`` on ``data`` (also its root); return the run."""
+    run = factory.mktemp("runs") / name
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SEQ2SEQ_DATA", str(data))
+    try:
+        args = [f"output_dir={run}", f"data.root={data}", *TINY, *extra]
+        assert main(["train", str(ROOT / "recipes" / recipe), *args]) == 0
+    finally:
+        mp.undo()
     return run
 
 
@@ -36,24 +42,19 @@ def train(recipe: str, run: Path, data: Path, monkeypatch, *extra: str) -> Path:
 def text_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     data = tmp_path_factory.mktemp("text")
     (data / "t.txt").write_text(PATTERN * 600)
-    mp = pytest.MonkeyPatch()
-    try:
-        return train(
-            "text_generation/tiny_shakespeare.yaml",
-            tmp_path_factory.mktemp("runs") / "text",
-            data,
-            mp,
-            f"data.root={data}",
-            "data.files=t.txt",
-            "data.windows={context: 12, span: 8, stride: 3, short_context: 0.25}",
-            "train.batch_tokens=1024",
-            "train.lr=0.01",
-            "train.max_steps=120",
-            "train.validate_every=60",
-            "search.max_len_b=8",
-        )
-    finally:
-        mp.undo()
+    return train(
+        tmp_path_factory,
+        "text_generation/tiny_shakespeare.yaml",
+        "text",
+        data,
+        "data.files=t.txt",
+        "data.windows={context: 12, span: 8, stride: 3, short_context: 0.25}",
+        "train.batch_tokens=1024",
+        "train.lr=0.01",
+        "train.max_steps=120",
+        "train.validate_every=60",
+        "search.max_len_b=8",
+    )
 
 
 def test_text_generation_learns_the_pattern_and_reports_nats_per_char(
@@ -130,21 +131,16 @@ def canard_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     data = tmp_path_factory.mktemp("canard")
     write_canard(data, "train", 40)
     write_canard(data, "dev", 4)
-    mp = pytest.MonkeyPatch()
-    try:
-        return train(
-            "query_expansion/canard.yaml",
-            tmp_path_factory.mktemp("runs") / "canard",
-            data,
-            mp,
-            f"data.root={data}",
-            "tokenizer.vocab_size=60",
-            "train.max_steps=6",
-            "train.validate_every=6",
-            "search.max_len_b=6",
-        )
-    finally:
-        mp.undo()
+    return train(
+        tmp_path_factory,
+        "query_expansion/canard.yaml",
+        "canard",
+        data,
+        "tokenizer.vocab_size=60",
+        "train.max_steps=6",
+        "train.validate_every=6",
+        "search.max_len_b=6",
+    )
 
 
 def test_expand_returns_distinct_rewrites_and_a_normalised_bag(
@@ -214,23 +210,18 @@ def chorale_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "test": [steps(48, 11), steps(32, 12)],
     }
     (data / "jsb.json").write_text(json.dumps(pieces))
-    mp = pytest.MonkeyPatch()
-    try:
-        return train(
-            "music/bach_harmonize.yaml",
-            tmp_path_factory.mktemp("runs") / "bach",
-            data,
-            mp,
-            f"data.root={data}",
-            "data.files=jsb.json",
-            "data.transpose=[0, 1]",
-            "train.max_steps=4",
-            "train.validate_every=4",
-            "search.beam_size=1",
-            "search.constrained=false",
-        )
-    finally:
-        mp.undo()
+    return train(
+        tmp_path_factory,
+        "music/bach_harmonize.yaml",
+        "bach",
+        data,
+        "data.files=jsb.json",
+        "data.transpose=[0, 1]",
+        "train.max_steps=4",
+        "train.validate_every=4",
+        "search.beam_size=1",
+        "search.constrained=false",
+    )
 
 
 def test_music_generate_reports_validity_and_evaluate_the_metrics(
@@ -275,21 +266,16 @@ def abc_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     data = tmp_path_factory.mktemp("abc")
     (data / "tunes.abc").write_text(book(40))
-    mp = pytest.MonkeyPatch()
-    try:
-        return train(
-            "music/folk_abc.yaml",
-            tmp_path_factory.mktemp("runs") / "folk",
-            data,
-            mp,
-            f"data.root={data}",
-            "data.holdout=0.2",
-            "train.max_steps=4",
-            "train.validate_every=4",
-            "search.max_len_b=30",
-        )
-    finally:
-        mp.undo()
+    return train(
+        tmp_path_factory,
+        "music/folk_abc.yaml",
+        "folk",
+        data,
+        "data.holdout=0.2",
+        "train.max_steps=4",
+        "train.validate_every=4",
+        "search.max_len_b=30",
+    )
 
 
 def test_abc_generate_writes_a_tune_and_files(
