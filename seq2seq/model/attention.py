@@ -14,6 +14,10 @@ from torch import nn
 class Attention(nn.Module):
     """Base class: subclasses define ``keys`` and ``scores``."""
 
+    # True where scores are the product query . keys, which the input-feeding training
+    # loop (``feeding.py``) computes itself
+    scores_are_products = False
+
     def keys(self, memory: torch.Tensor) -> torch.Tensor:
         return memory
 
@@ -25,7 +29,8 @@ class Attention(nn.Module):
         self, query: torch.Tensor, keys: torch.Tensor, memory: torch.Tensor, mask: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Returns context (B, T, M) and weights (B, T, S); padded positions get weight 0."""
-        scores = self.scores(query, keys).float()
+        scores = self.scores(query, keys)
+        scores = scores.to(torch.promote_types(scores.dtype, torch.float32))  # bf16 -> fp32
         scores = scores.masked_fill(~mask.unsqueeze(1), float("-inf"))
         weights = torch.softmax(scores, dim=-1)
         context = torch.bmm(weights.to(memory.dtype), memory)
@@ -35,12 +40,16 @@ class Attention(nn.Module):
 class DotAttention(Attention):
     """Luong dot: score = q · m (needs equal sizes)."""
 
+    scores_are_products = True
+
     def scores(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
         return torch.bmm(query, keys.transpose(1, 2))
 
 
 class GeneralAttention(Attention):
     """Luong general: score = q · W m; ``W m`` is precomputed as the keys."""
+
+    scores_are_products = True
 
     def __init__(self, query_dim: int, memory_dim: int) -> None:
         super().__init__()

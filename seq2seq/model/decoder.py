@@ -19,6 +19,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from seq2seq.model.attention import Attention
+from seq2seq.model.dropout import Dropout, dropout, dropout_mask
+from seq2seq.model.feeding import InputFeedingLoop
 
 
 @dataclass
@@ -57,6 +59,14 @@ class DecoderState:
 CELL_STEP_MAX_ROWS = 32
 
 
+def lstm_cell(gates: torch.Tensor, cell: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The LSTM update from pre-activations ``gates`` (B, 4H) in ``nn.LSTM``'s order
+    (input, forget, cell, output) and the previous cell (B, H) -> new h, new cell (B, H)."""
+    i, f, g, o = gates.chunk(4, dim=1)
+    cell = torch.sigmoid(f) * cell + torch.sigmoid(i) * torch.tanh(g)
+    return torch.sigmoid(o) * torch.tanh(cell), cell
+
+
 class Decoder(nn.Module):
     def __init__(
         self,
@@ -79,7 +89,7 @@ class Decoder(nn.Module):
         self.attention = attention
         self.input_feeding = input_feeding
         self.output_dim = emb_dim if tie_embeddings else hidden_dim
-        self.emb_dropout = nn.Dropout(emb_dropout)
+        self.emb_dropout = Dropout(emb_dropout)
         self.rnn = nn.LSTM(
             emb_dim + (self.output_dim if input_feeding else 0),
             hidden_dim,
@@ -88,7 +98,7 @@ class Decoder(nn.Module):
             batch_first=True,
         )
         self.combine = nn.Linear(hidden_dim + memory_dim, self.output_dim, bias=False)
-        self.output_dropout = nn.Dropout(output_dropout)
+        self.output_dropout = Dropout(output_dropout)
         self.project = nn.Linear(self.output_dim, vocab, bias=True)
         if tie_embeddings:
             self.project.weight = embedding.weight
@@ -102,32 +112,147 @@ class Decoder(nn.Module):
         tgt_in: torch.Tensor,
         state: DecoderState,
         feed_prediction: torch.Tensor | None = None,
+        project: bool = True,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """tgt_in (B, T) -> logits (B, T, V) and attention (B, T, S).
 
         ``feed_prediction`` (B, T) bool, only with input feeding: where True, step t reads
         the model's own argmax from step t-1 instead of ``tgt_in[:, t]`` (scheduled sampling).
+        ``project=False`` returns the output layer's input (B, T, O), dropout applied, in
+        place of the logits, for a loss that projects it itself (not with copying).
         """
+        if self.copy and not project:
+            raise ValueError("a copying decoder mixes its logits: it cannot skip projecting")
         if not self.input_feeding:
             embedded = self.emb_dropout(self.embedding(tgt_in))
             hidden, _ = self.rnn(embedded, (state.hidden, state.cell))
             context, attn = self.attention(hidden, state.keys, state.memory, state.mask)
             attentional = self._attentional(hidden, context)
-            logits = self.project(self.output_dropout(attentional))
+            features = self.output_dropout(attentional)
+            if not project:
+                return features, attn
+            logits = self.project(features)
             return self._mix_copy(logits, attentional, context, embedded, attn, state), attn
+        if feed_prediction is None and self.attention.scores_are_products:
+            return self._fused_feeding_forward(tgt_in, state, project)
+        return self._feeding_forward(tgt_in, state, feed_prediction, project)
+
+    def _feeding_forward(
+        self,
+        tgt_in: torch.Tensor,
+        state: DecoderState,
+        feed_prediction: torch.Tensor | None,
+        project: bool,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Teacher forcing with input feeding: (B, T) -> logits (B, T, V), attention (B, T, S).
+
+        The recurrence goes through the attention, so it steps through time, but only what
+        must: the embedding's share of the first layer's gates is one product over all T
+        steps, each layer multiplies [input; h] by one concatenated weight, and the output
+        projection runs once after the loop. (Calling ``nn.LSTM`` per step costs oneDNN's
+        set-up per call, forward and backward: this path trained 1.4x faster on 2 cores.)
+        """
+        emb_dim = self.embedding.embedding_dim
+        layers = self.rnn.all_weights  # per layer [w_ih, w_hh, b_ih, b_hh]
+        w_ih, w_hh, b_ih, b_hh = layers[0]
+        embedded = self.emb_dropout(self.embedding(tgt_in))  # (B, T, E)
+        word_gates = F.linear(embedded, w_ih[:, :emb_dim], b_ih + b_hh)  # (B, T, 4H)
+        # the recurrent weights, concatenated and cast (autocast) once, not at every step
+        dtype = word_gates.dtype
+        first = torch.cat([w_ih[:, emb_dim:], w_hh], dim=1).to(dtype)  # over [feed; h]
+        upper = [
+            (torch.cat([w_i, w_h], dim=1).to(dtype), (b_i + b_h).to(dtype))
+            for w_i, w_h, b_i, b_h in layers[1:]
+        ]
+        hidden, cell = list(state.hidden.unbind(0)), list(state.cell.unbind(0))
+        feed = state.feed
+        assert feed is not None
+        outputs: list[torch.Tensor] = []
+        contexts: list[torch.Tensor] = []
+        attns: list[torch.Tensor] = []
+        features: list[torch.Tensor] = []
         logits_steps: list[torch.Tensor] = []
-        attn_steps: list[torch.Tensor] = []
-        tokens = tgt_in[:, 0]
+        words = list(embedded.unbind(1))  # what each step reads, for a copying decoder
         for t in range(tgt_in.size(1)):
-            if t > 0:
-                tokens = tgt_in[:, t]
-                if feed_prediction is not None:
-                    predicted = logits_steps[-1].squeeze(1).argmax(-1)
-                    tokens = torch.where(feed_prediction[:, t], predicted, tokens)
-            logits, attn, state = self._advance(tokens.unsqueeze(1), state)
-            logits_steps.append(logits)
-            attn_steps.append(attn)
-        return torch.cat(logits_steps, dim=1), torch.cat(attn_steps, dim=1)
+            gates = word_gates[:, t]
+            if feed_prediction is not None and t > 0:  # scheduled sampling: maybe our own guess
+                predicted = logits_steps[-1].squeeze(1).argmax(-1)
+                tokens = torch.where(feed_prediction[:, t], predicted, tgt_in[:, t])
+                own = self.emb_dropout(self.embedding(tokens))  # (B, E)
+                gates = F.linear(own, w_ih[:, :emb_dim], b_ih + b_hh)
+                words[t] = own
+            recurrent = torch.cat([feed.to(dtype), hidden[0].to(dtype)], dim=1)
+            gates = gates + F.linear(recurrent, first)
+            hidden[0], cell[0] = lstm_cell(gates, cell[0])
+            x = hidden[0]
+            for layer, (weight, bias) in enumerate(upper, start=1):
+                x = dropout(x, self.rnn.dropout, self.training)
+                gates = F.linear(torch.cat([x.to(dtype), hidden[layer].to(dtype)], 1), weight, bias)
+                hidden[layer], cell[layer] = lstm_cell(gates, cell[layer])
+                x = hidden[layer]
+            query = x.unsqueeze(1)  # (B, 1, H)
+            context, attn = self.attention(query, state.keys, state.memory, state.mask)
+            attentional = self._attentional(query, context)  # (B, 1, O)
+            feed = attentional.squeeze(1)
+            outputs.append(attentional)
+            contexts.append(context)
+            attns.append(attn)
+            if feed_prediction is not None:  # the next step needs this one's prediction
+                features.append(self.output_dropout(attentional))
+                logits_steps.append(self.project(features[-1]))
+        attentional = torch.cat(outputs, dim=1)
+        attn = torch.cat(attns, dim=1)
+        dropped = torch.cat(features, 1) if features else self.output_dropout(attentional)
+        if not project:
+            return dropped, attn
+        logits = torch.cat(logits_steps, dim=1) if logits_steps else self.project(dropped)
+        if self.copy:
+            embedded = torch.stack(words, dim=1)
+        logits = self._mix_copy(logits, attentional, torch.cat(contexts, 1), embedded, attn, state)
+        return logits, attn
+
+    def _fused_feeding_forward(
+        self, tgt_in: torch.Tensor, state: DecoderState, project: bool
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """What ``_feeding_forward`` computes, with the loop as one autograd node whose
+        backward is written by hand (``InputFeedingLoop``)."""
+        emb_dim = self.embedding.embedding_dim
+        layers = self.rnn.all_weights  # per layer [w_ih, w_hh, b_ih, b_hh]
+        w_ih, w_hh, b_ih, b_hh = layers[0]
+        embedded = self.emb_dropout(self.embedding(tgt_in))  # (B, T, E)
+        word_gates = F.linear(embedded, w_ih[:, :emb_dim], b_ih + b_hh)  # (B, T, 4H)
+        weights = [torch.cat([w_ih[:, emb_dim:], w_hh], dim=1)]
+        for w_i, w_h, b_i, b_h in layers[1:]:
+            weights += [torch.cat([w_i, w_h], dim=1), b_i + b_h]
+        batch, steps = tgt_in.shape
+        p = self.rnn.dropout if self.training else 0.0
+        drop = None
+        if len(layers) > 1 and p > 0.0:
+            shape = (len(layers) - 1, steps, batch, self.rnn.hidden_size)
+            drop = dropout_mask(shape, p, word_gates.dtype, tgt_in.device)
+        mask_bias = torch.zeros(state.mask.shape, dtype=torch.float32, device=tgt_in.device)
+        mask_bias.masked_fill_(~state.mask, float("-inf"))
+        assert state.feed is not None
+        out, context, attn = InputFeedingLoop.apply(
+            word_gates.transpose(0, 1),
+            state.feed,
+            state.hidden,
+            state.cell,
+            state.keys,
+            state.memory,
+            mask_bias,
+            drop,
+            self.combine.weight,
+            *weights,
+        )
+        attentional, attn = out.transpose(0, 1), attn.transpose(0, 1)  # (B, T, O), (B, T, S)
+        features = self.output_dropout(attentional)
+        if not project:
+            return features, attn
+        logits = self._mix_copy(
+            self.project(features), attentional, context.transpose(0, 1), embedded, attn, state
+        )
+        return logits, attn
 
     # ---- one search step ---------------------------------------------------------------
     def step(
@@ -193,9 +318,7 @@ class Decoder(nn.Module):
         new_h, new_c = [], []
         for layer, (w_ih, w_hh, b_ih, b_hh) in enumerate(self.rnn.all_weights):
             gates = F.linear(x, w_ih, b_ih) + F.linear(h[layer], w_hh, b_hh)
-            i, f, g, o = gates.chunk(4, dim=1)  # nn.LSTM's gate order
-            cell = torch.sigmoid(f) * c[layer] + torch.sigmoid(i) * torch.tanh(g)
-            x = torch.sigmoid(o) * torch.tanh(cell)
+            x, cell = lstm_cell(gates, c[layer])
             new_h.append(x)
             new_c.append(cell)
         return x.unsqueeze(1), torch.stack(new_h), torch.stack(new_c)

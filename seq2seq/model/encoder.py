@@ -6,6 +6,8 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from seq2seq.model.dropout import Dropout
+
 
 class Encoder(nn.Module):
     """Embeds the source and runs a multi-layer (bi)LSTM over it.
@@ -25,7 +27,7 @@ class Encoder(nn.Module):
     ) -> None:
         super().__init__()
         self.embedding = embedding
-        self.emb_dropout = nn.Dropout(emb_dropout)
+        self.emb_dropout = Dropout(emb_dropout)
         self.directions = 2 if bidirectional else 1
         self.layers = layers
         self.rnn = nn.LSTM(

@@ -71,8 +71,10 @@ class EncoderDecoder(nn.Module):
         src_lengths: torch.Tensor,
         tgt_in: torch.Tensor,
         teacher_forcing: float = 1.0,
+        project: bool = True,
     ) -> torch.Tensor:
-        """Teacher-forced logits (B, T, V) for decoder input ``tgt_in`` (B, T).
+        """Teacher-forced logits (B, T, V) for decoder input ``tgt_in`` (B, T); with
+        ``project=False`` the output layer's input (B, T, O) instead (see ``Decoder``).
 
         With ``teacher_forcing`` < 1 each input token after BOS is replaced, with
         probability 1 - teacher_forcing, by the model's own greedy prediction (scheduled
@@ -82,17 +84,17 @@ class EncoderDecoder(nn.Module):
         """
         state = self.init_state(self.encode(src, src_lengths))
         if teacher_forcing >= 1.0:
-            return self.decoder(tgt_in, state)[0]
+            return self.decoder(tgt_in, state, project=project)[0]
         use_prediction = torch.rand(tgt_in.shape, device=tgt_in.device) >= teacher_forcing
         use_prediction[:, 0] = False
         use_prediction &= tgt_in != PAD_ID
         if self.decoder.input_feeding:
-            return self.decoder(tgt_in, state, feed_prediction=use_prediction)[0]
+            return self.decoder(tgt_in, state, feed_prediction=use_prediction, project=project)[0]
         with torch.no_grad():
             predicted = self.decoder(tgt_in, state)[0].argmax(-1)  # (B, T): guess for t+1
         mixed = tgt_in.clone()
         mixed[:, 1:] = torch.where(use_prediction[:, 1:], predicted[:, :-1], tgt_in[:, 1:])
-        return self.decoder(mixed, state)[0]
+        return self.decoder(mixed, state, project=project)[0]
 
 
 def build_model(cfg: ModelConfig, src_vocab: int, tgt_vocab: int) -> EncoderDecoder:

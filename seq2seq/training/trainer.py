@@ -27,7 +27,7 @@ from seq2seq.model.encoder_decoder import EncoderDecoder
 from seq2seq.runtime import TRIM_EVERY_STEPS, release_memory
 from seq2seq.training.distributed import DistInfo, all_reduce_sum, broadcast_flag
 from seq2seq.training.faults import StopSignals, TrainingError, TrainingInterrupted
-from seq2seq.training.loss import sequence_loss
+from seq2seq.training.loss import projected_sequence_loss, sequence_loss
 from seq2seq.training.optim import LRSchedule, build_optimizer, teacher_forcing_ratio
 from seq2seq.training.precision import autocast, resolve_precision
 
@@ -213,11 +213,7 @@ class Trainer:
             if not last and isinstance(self.net, torch.nn.parallel.DistributedDataParallel):
                 sync = self.net.no_sync()  # gradients are all-reduced once, after the last
             with sync:
-                with autocast(self.precision, self.device):
-                    logits = self.net(
-                        batch.src, batch.src_lengths, batch.tgt_in, teacher_forcing=ratio
-                    )
-                loss, nll, _ = sequence_loss(logits, batch.tgt_out, self.cfg.label_smoothing)  # type: ignore[arg-type]
+                loss, nll = self._batch_loss(self.net, batch, ratio, self.cfg.label_smoothing)
                 self.scaler.scale(loss * weight).backward()
             loss_sum += float(loss.detach())
             nll_sum += float(nll)
@@ -236,6 +232,28 @@ class Trainer:
         self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
         return loss_sum, nll_sum, local_tokens
+
+    def _batch_loss(
+        self, net: torch.nn.Module, batch: Any, teacher_forcing: float, smoothing: float
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(loss, nll) sums of one batch. Without copy attention the output projection
+        is fused into the loss (``projected_sequence_loss``): the (tokens x vocabulary)
+        logits never exist whole and padded positions are never projected."""
+        fused = not self.model.decoder.copy
+        with autocast(self.precision, self.device):
+            out = net(
+                batch.src,
+                batch.src_lengths,
+                batch.tgt_in,
+                teacher_forcing=teacher_forcing,
+                project=not fused,
+            )
+        if not fused:
+            return sequence_loss(out, batch.tgt_out, smoothing)[:2]
+        project = self.model.decoder.project
+        return projected_sequence_loss(out, project.weight, project.bias, batch.tgt_out, smoothing)[
+            :2
+        ]
 
     def _skip_nonfinite(self, loss: float, grad_norm: float) -> bool:
         """Whether this update must be skipped: a NaN/inf loss on any rank, or (outside
@@ -313,10 +331,9 @@ class Trainer:
             shuffle=False,
         ):
             batch = make_batch(valid.src, valid.tgt, indices).to(self.device)
-            with autocast(self.precision, self.device):
-                logits = self.model(batch.src, batch.src_lengths, batch.tgt_in)
-            _, nll, n = sequence_loss(logits, batch.tgt_out)  # type: ignore[arg-type]
-            nll_sum, tokens = nll_sum + float(nll), tokens + n
+            with torch.no_grad():
+                _, nll = self._batch_loss(self.model, batch, 1.0, 0.0)
+            nll_sum, tokens = nll_sum + float(nll), tokens + batch.num_tgt_tokens
         metrics["loss"] = round(nll_sum / max(tokens, 1), 4)
         metrics["ppl"] = round(math.exp(min(metrics["loss"], 50.0)), 3)
         if self.cfg.valid_bleu and valid.corpus.tgt is not None:

@@ -171,3 +171,18 @@ def test_a_closed_copy_gate_puts_all_mass_on_the_source_tokens():
         assert float(probs[row, ids.unique()].sum()) == pytest.approx(1.0, abs=1e-4)
         expected = torch.zeros(VOCAB).scatter_add(0, ids, attn[row, : int(lengths[row])])
         assert torch.allclose(probs[row], expected, atol=1e-4)
+
+
+@pytest.mark.parametrize("input_feeding", [False, True])
+def test_unprojected_forward_is_the_output_layers_input(input_feeding: bool):
+    model = tiny_model(VOCAB, input_feeding=input_feeding)
+    src, lengths = random_batch(4, VOCAB)
+    tgt_in = decoder_input(4, 6)
+    with torch.no_grad():
+        logits = model(src, lengths, tgt_in)
+        features = model(src, lengths, tgt_in, project=False)
+    assert features.shape == (4, 6, model.decoder.output_dim)
+    assert torch.allclose(model.decoder.project(features), logits, atol=1e-6)
+    copying = tiny_model(VOCAB, copy=True, share_embeddings=True)
+    with pytest.raises(ValueError, match="copying decoder"):
+        copying(src, lengths, tgt_in, project=False)

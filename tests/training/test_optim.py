@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from seq2seq.training.loss import sequence_loss
+from seq2seq.training.loss import projected_sequence_loss, sequence_loss
 from seq2seq.training.optim import LRSchedule, teacher_forcing_ratio
 
 
@@ -30,6 +30,31 @@ def test_fused_loss_matches_cross_entropy_and_its_gradient(smoothing: float):
     (ref_grad,) = torch.autograd.grad(ref * 0.5, logits)
     assert torch.allclose(grad, ref_grad, atol=1e-6)
     assert float(grad[0, 4:].abs().sum()) == 0.0  # padding gets no gradient
+
+
+@pytest.mark.parametrize("smoothing,bias", [(0.0, True), (0.2, True), (0.1, False)])
+def test_projected_loss_matches_projecting_then_the_loss(smoothing: float, bias: bool):
+    torch.manual_seed(0)
+    features = torch.randn(3, 6, 5, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(17, 5, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(17, dtype=torch.float64, requires_grad=True) if bias else None
+    target = torch.randint(1, 17, (3, 6))
+    target[1, 2:] = 0  # padding: never projected, gets no gradient
+    params = [features, weight] + ([b] if b is not None else [])
+    loss, nll, tokens = projected_sequence_loss(features, weight, b, target, smoothing, 4)
+    ref, ref_nll, ref_tokens = sequence_loss(F.linear(features, weight, b), target, smoothing)
+    assert tokens == ref_tokens == 14
+    assert float(loss.detach()) == pytest.approx(float(ref.detach()), rel=1e-6)
+    assert float(nll) == pytest.approx(float(ref_nll), rel=1e-6)
+    grads = torch.autograd.grad(loss * 0.5, params)
+    ref_grads = torch.autograd.grad(ref * 0.5, params)
+    for grad, ref_grad in zip(grads, ref_grads, strict=True):
+        assert torch.allclose(grad, ref_grad, atol=1e-6)
+    assert float(grads[0][1, 2:].abs().sum()) == 0.0
+    with torch.no_grad():  # evaluation: the same sums, no gradient work
+        no_grad_loss, no_grad_nll, _ = projected_sequence_loss(features, weight, b, target, 0.0)
+    assert float(no_grad_nll) == pytest.approx(float(ref_nll), rel=1e-6)
+    assert not no_grad_loss.requires_grad
 
 
 def test_warmup_then_inverse_sqrt():
