@@ -39,6 +39,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.overrides = [*[t for t in args.targets if t not in args.run_dirs], *args.overrides]
         if not args.run_dirs:
             parser.error("give at least one run directory")
+        if args.quantize:
+            args.overrides.append(f"search.precision={args.quantize}")
     tune_allocator()
     logging.basicConfig(
         level=logging.WARNING if getattr(args, "quiet", False) else logging.INFO,
@@ -172,6 +174,11 @@ def _run_arguments(p: argparse.ArgumentParser) -> None:
         "--checkpoint", default="best", help="best (default), last, or a file in the run"
     )
     p.add_argument("--device", choices=["cpu", "cuda"])
+    p.add_argument(
+        "--quantize",
+        choices=["int8"],
+        help="int8 LSTM and Linear weights (dynamic quantization, CPU): search.precision=int8",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="log warnings only")
 
 

@@ -18,6 +18,7 @@ from seq2seq.data.dataset import build_tokenizers
 from seq2seq.data.tokenizer import BOS_ID, EOS_ID, PAD_ID, Tokenizer
 from seq2seq.model.encoder_decoder import EncoderDecoder, build_model
 from seq2seq.model.ensemble import Ensemble
+from seq2seq.model.quantize import quantize_int8
 from seq2seq.search import Hypothesis, beam_search, greedy_search, max_lengths, sample_search
 from seq2seq.search.beam import BeamOptions
 from seq2seq.search.constraint import Constraint
@@ -26,6 +27,7 @@ from seq2seq.training.precision import resolve_precision
 log = logging.getLogger(__name__)
 
 EOS_PIECE = "</s>"
+PRECISION_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 
 def search_batch(
@@ -171,7 +173,8 @@ class Translator:
         device: torch.device,
         max_input_len: int | None = None,
     ) -> None:
-        self._models = {torch.float32: model.to(device).eval()}  # plus a cast copy per dtype
+        # the fp32 model, plus a copy per other precision asked for (cast or quantized)
+        self._models = {"fp32": model.to(device).eval()}
         self.recipe = recipe
         self.src_tok = src_tok
         self.tgt_tok = tgt_tok
@@ -233,22 +236,35 @@ class Translator:
         return self._constraint
 
     @property
-    def dtype(self) -> torch.dtype:
-        """The weights' dtype ``search.precision`` asks for on this device."""
+    def precision(self) -> str:
+        """What ``search.precision`` means on this device: fp32, bf16 or int8."""
         precision = self.search.precision
         if precision == "auto":
-            precision = "bf16" if resolve_precision("auto", self.device) == "bf16" else "fp32"
-        return torch.bfloat16 if precision == "bf16" else torch.float32
+            return "bf16" if resolve_precision("auto", self.device) == "bf16" else "fp32"
+        if precision == "int8" and self.device.type != "cpu":
+            raise ConfigError("search.precision=int8 (dynamic quantization) runs on CPU only")
+        return precision
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The dtype of the model's float weights and activations."""
+        return torch.bfloat16 if self.precision == "bf16" else torch.float32
 
     @property
     def model(self) -> EncoderDecoder | Ensemble:
-        """The model in ``dtype`` (cast once from the fp32 weights, then kept)."""
-        return self.model_in(self.dtype)
+        """The model in ``precision`` (cast or quantized once from the fp32 weights, then
+        kept)."""
+        return self.model_in(self.precision)
 
-    def model_in(self, dtype: torch.dtype) -> EncoderDecoder | Ensemble:
-        if dtype not in self._models:
-            self._models[dtype] = copy.deepcopy(self._models[torch.float32]).to(dtype).eval()
-        return self._models[dtype]
+    def model_in(self, precision: str) -> EncoderDecoder | Ensemble:
+        """The model with fp32, bf16 or int8 weights."""
+        if precision not in self._models:
+            full = self._models["fp32"]
+            if precision == "int8":
+                self._models[precision] = quantize_int8(full)
+            else:
+                self._models[precision] = copy.deepcopy(full).to(PRECISION_DTYPES[precision])
+        return self._models[precision].eval()
 
     def configure(self, overrides: Sequence[str]) -> None:
         """Apply ``search.*`` overrides (``beam_size=3`` or ``search.beam_size=3``); a bad

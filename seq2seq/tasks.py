@@ -19,7 +19,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from seq2seq.config import ConfigError
 from seq2seq.data.batching import IdArray
@@ -198,7 +197,7 @@ def _teacher_forced(translator: Translator, corpus: Corpus) -> Any:
         raise DataError(f"split '{corpus.name}' has no targets to score")
     src = IdArray.from_lists(translator.src_tok.encode(list(corpus.src)))
     tgt = IdArray.from_lists(translator.tgt_tok.encode(list(corpus.tgt)))
-    model = translator.model_in(torch.float32)  # metrics in full precision
+    model = translator.model_in("fp32")  # metrics in full precision
     return teacher_forced(model, src, tgt, translator.device)
 
 

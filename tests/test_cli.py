@@ -185,3 +185,26 @@ def test_bf16_decoding_agrees_with_fp32(trained: Path, toy_root: Path):
     assert agree > 0.9, agree
     translator.configure(["precision=fp32"])  # the fp32 weights were kept, not re-cast
     assert translator.translate(sources) == full
+
+
+def test_int8_decoding_agrees_with_fp32(
+    trained: Path, toy_root: Path, monkeypatch: pytest.MonkeyPatch, capsys
+):
+    from seq2seq.inference import Translator
+
+    sources = (toy_root / "toy_reverse" / "test.src").read_text().splitlines()
+    translator = Translator.from_checkpoint(trained, overrides=["precision=fp32"])
+    full = translator.translate(sources)
+    for beam in (1, 5):  # greedy steps the decoder with the quantized LSTM's own call
+        with translator.using(["precision=int8", f"beam_size={beam}"]):
+            assert not any(isinstance(m, torch.nn.Linear) for m in translator.model.modules())
+            quantized = translator.translate(sources)
+        agree = sum(a == b for a, b in zip(full, quantized, strict=True)) / len(sources)
+        assert agree > 0.9, (beam, agree)
+    assert translator.translate(sources) == full  # the fp32 model was left as it was
+    code, out, err = run_cli(
+        ["translate", str(trained), "-q", "--quantize", "int8"], "1 2 3\n", monkeypatch, capsys
+    )
+    assert code == 0, err
+    with translator.using(["precision=int8"]):
+        assert out.strip() == translator.translate(["1 2 3"])[0]
