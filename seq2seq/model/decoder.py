@@ -21,6 +21,7 @@ from torch import nn
 from seq2seq.model.attention import Attention
 from seq2seq.model.dropout import Dropout, dropout, dropout_mask
 from seq2seq.model.feeding import InputFeedingLoop
+from seq2seq.model.quantize import is_plain_lstm
 
 
 @dataclass
@@ -40,12 +41,21 @@ class DecoderState:
     mask: torch.Tensor
     src: torch.Tensor | None = None
 
-    def select(self, index: torch.Tensor) -> DecoderState:
-        """Keep (or repeat) rows ``index`` (B',) of every tensor: beam reorder and expansion."""
+    def select(self, index: torch.Tensor, same_sources: bool = False) -> DecoderState:
+        """Keep (or repeat) rows ``index`` (B',) of every tensor: beam reorder and expansion.
+
+        ``same_sources``: row j and row index[j] read the same source (a beam reordering
+        its hypotheses), so what depends on the source alone (memory, keys, mask, ids) is
+        kept as it is rather than copied: at beam 5 x batch 64 that is most of the state.
+        """
+        feed = None if self.feed is None else self.feed.index_select(0, index)
+        hidden, cell = self.hidden.index_select(1, index), self.cell.index_select(1, index)
+        if same_sources:
+            return replace(self, hidden=hidden, cell=cell, feed=feed)
         return DecoderState(
-            hidden=self.hidden.index_select(1, index),
-            cell=self.cell.index_select(1, index),
-            feed=None if self.feed is None else self.feed.index_select(0, index),
+            hidden=hidden,
+            cell=cell,
+            feed=feed,
             memory=self.memory.index_select(0, index),
             keys=self.keys.index_select(0, index),
             mask=self.mask.index_select(0, index),
@@ -260,7 +270,10 @@ class Decoder(nn.Module):
     ) -> tuple[torch.Tensor, DecoderState, torch.Tensor]:
         """tokens (B,) -> log-probs (B, V) float32, new state, attention (B, S)."""
         logits, attn, state = self._advance(tokens.unsqueeze(1), state)
-        return torch.log_softmax(logits.squeeze(1).float(), dim=-1), state, attn.squeeze(1)
+        log_probs = torch.log_softmax(
+            logits.squeeze(1), dim=-1, dtype=torch.float32
+        )  # no bf16 copy
+        return log_probs, state, attn.squeeze(1)
 
     def _advance(
         self, tokens: torch.Tensor, state: DecoderState
@@ -270,7 +283,8 @@ class Decoder(nn.Module):
         if self.input_feeding:
             assert state.feed is not None
             embedded = torch.cat([embedded, state.feed.unsqueeze(1).to(embedded.dtype)], dim=-1)
-        if self.training or tokens.size(0) > CELL_STEP_MAX_ROWS:
+        plain = is_plain_lstm(self.rnn)  # an int8 (quantized) LSTM has no float weights
+        if self.training or tokens.size(0) > CELL_STEP_MAX_ROWS or not plain:
             hidden, (h, c) = self.rnn(embedded, (state.hidden, state.cell))
         else:
             hidden, h, c = self._cell_step(embedded.squeeze(1), state.hidden, state.cell)

@@ -4,7 +4,9 @@ Contract (greedy, beam and sampling use nothing else):
     memory = model.encode(src, src_lengths)
     state  = model.init_state(memory)
     log_probs, state, attention = model.step(tokens, state)
-    state  = model.reorder(state, index)
+    state  = model.reorder(state, index, same_sources=False)
+``same_sources=True`` promises that row j and row index[j] read the same source (a beam
+reordering its own hypotheses): a model may then keep its source-side tensors as they are.
 """
 
 from __future__ import annotations
@@ -60,9 +62,12 @@ class EncoderDecoder(nn.Module):
         """tokens (B,) -> log-probs (B, V), next state, attention (B, S)."""
         return self.decoder.step(tokens, state)
 
-    def reorder(self, state: DecoderState, index: torch.Tensor) -> DecoderState:
-        """Select (or repeat) hypotheses: index (B',) into the batch dim."""
-        return state.select(index)
+    def reorder(
+        self, state: DecoderState, index: torch.Tensor, same_sources: bool = False
+    ) -> DecoderState:
+        """Select (or repeat) hypotheses: index (B',) into the batch dim. ``same_sources``:
+        each row keeps its source (beam reordering), so source-side tensors stay."""
+        return state.select(index, same_sources)
 
     # ---- training ----------------------------------------------------------------------
     def forward(
@@ -129,7 +134,14 @@ def build_model(cfg: ModelConfig, src_vocab: int, tgt_vocab: int) -> EncoderDeco
         tie_embeddings=cfg.tie_embeddings,
         copy=dec.copy,
     )
-    return EncoderDecoder(encoder, bridge, decoder)
+    model = EncoderDecoder(encoder, bridge, decoder)
+    if cfg.init_uniform > 0.0:
+        for param in model.parameters():
+            nn.init.uniform_(param, -cfg.init_uniform, cfg.init_uniform)
+        for emb in (src_emb, tgt_emb):
+            with torch.no_grad():
+                emb.weight[PAD_ID].zero_()
+    return model
 
 
 def count_parameters(model: nn.Module) -> int:

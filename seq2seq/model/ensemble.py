@@ -35,8 +35,8 @@ class EnsembleState:
 
     parts: list[DecoderState]
 
-    def select(self, index: torch.Tensor) -> EnsembleState:
-        return EnsembleState([part.select(index) for part in self.parts])
+    def select(self, index: torch.Tensor, same_sources: bool = False) -> EnsembleState:
+        return EnsembleState([part.select(index, same_sources) for part in self.parts])
 
 
 class Ensemble(nn.Module):
@@ -68,6 +68,8 @@ class Ensemble(nn.Module):
         mean_lp = torch.stack(log_probs).mean(0)
         return mean_lp, EnsembleState(parts), torch.stack(attention).mean(0)
 
-    def reorder(self, state: EnsembleState, index: torch.Tensor) -> EnsembleState:
+    def reorder(
+        self, state: EnsembleState, index: torch.Tensor, same_sources: bool = False
+    ) -> EnsembleState:
         """Select (or repeat) hypotheses: index (B',) into the batch dim of every model."""
-        return state.select(index)
+        return state.select(index, same_sources)

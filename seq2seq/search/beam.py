@@ -153,8 +153,7 @@ def beam_search(
         if beams.coverage is not None:
             beams.coverage = beams.coverage + step_attn
         beams.scores = next_scores
-        state = model.reorder(state, rows)  # type: ignore[operator]
-        mask = mask.index_select(0, rows)
+        state = model.reorder(state, rows, same_sources=True)  # type: ignore[operator]
 
         done = _done(beams, finished, t, opt)
         if bool(done.all()):
