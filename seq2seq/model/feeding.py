@@ -28,23 +28,21 @@ from typing import Any
 import torch
 
 
-def _cell(gates: torch.Tensor, cell: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """gates (B, 4H) pre-activations, cell (B, H) (float32 or float64) -> h, new cell, the
-    activations (B, 4H) [i, f, g, o] and their derivatives, o * (1 - tanh(new cell)^2)
-    and tanh(new cell) (B, H), all in the cell's dtype."""
-    gates = gates.to(cell.dtype)
-    acts = torch.sigmoid(gates)
-    size = cell.size(1)
-    g = acts[:, 2 * size : 3 * size]
-    torch.tanh(gates[:, 2 * size : 3 * size], out=g)
-    i, f, _, o = acts.chunk(4, dim=1)
-    new_cell = torch.addcmul(f * cell, i, g)
-    tanh_cell = torch.tanh(new_cell)
-    h = o * tanh_cell
-    deriv = acts * (1.0 - acts)  # sigmoid' for i, f, o
-    torch.sub(1.0, g * g, out=deriv[:, 2 * size : 3 * size])  # tanh' for g
-    out_deriv = o * (1.0 - tanh_cell * tanh_cell)
-    return h, new_cell, acts, deriv, out_deriv, tanh_cell
+def _gate_coefficients(
+    acts: torch.Tensor, cells: torch.Tensor, tanh_cell: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """What the backward multiplies by, for all steps at once (large elementwise ops
+    instead of many small ones inside the sequential loop). acts (L, T, B, 4H) = [i, f, g,
+    o]; cells (L, T+1, B, H) with the initial cell first; tanh_cell (L, T, B, H).
+
+    Returns ``ifg`` (L, T, B, 3, H) = [g s'(i), c_{t-1} s'(f), i tanh'(g)] and ``o_coef``
+    (L, T, B, H) = tanh(c_t) s'(o), so d gates = [dc * ifg, dh * o_coef], and ``h_to_c``
+    (L, T, B, H) = o tanh'(c_t), so dc = dc_next + dh * h_to_c (s = sigmoid)."""
+    i, f, g, o = acts.chunk(4, dim=-1)
+    ifg = torch.stack([g * i * (1.0 - i), cells[:, :-1] * f * (1.0 - f), i * (1.0 - g * g)], 3)
+    o_coef = tanh_cell * o * (1.0 - o)
+    h_to_c = o * (1.0 - tanh_cell * tanh_cell)
+    return ifg, o_coef, h_to_c
 
 
 class InputFeedingLoop(torch.autograd.Function):
@@ -55,7 +53,9 @@ class InputFeedingLoop(torch.autograd.Function):
 
     Outputs: attentional o (T, B, O), context (T, B, M), attention (T, B, S) float32.
     Matrix products run in word_gates' dtype (bf16 under autocast); cell states and
-    gate activations stay float32."""
+    gate activations stay float32. Each step writes its results straight into the
+    buffers the next step and the backward read (``out=``), so the loop copies little.
+    """
 
     @staticmethod
     def forward(
@@ -73,65 +73,64 @@ class InputFeedingLoop(torch.autograd.Function):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         dtype = word_gates.dtype
         acc = torch.promote_types(dtype, torch.float32)  # cell states and activations
+        device = word_gates.device
         steps, batch, _ = word_gates.shape
-        layers = h0.size(0)
-        hidden_dim = h0.size(2)
+        layers, _, size = h0.shape
         w = [weights[0].to(dtype)] + [weights[k].to(dtype) for k in range(1, len(weights), 2)]
         b = [None] + [weights[k].to(dtype) for k in range(2, len(weights), 2)]
         keys, memory, combine = keys.to(dtype), memory.to(dtype), combine.to(dtype)
         keys_t = keys.transpose(1, 2)  # (B, H, S)
-        inputs = [word_gates.new_empty(steps, batch, w[layer].size(1)) for layer in range(layers)]
-        saved = {
-            name: torch.empty(layers, steps, batch, size, dtype=acc, device=word_gates.device)
-            for name, size in [
-                ("acts", 4 * hidden_dim),
-                ("deriv", 4 * hidden_dim),
-                ("out_deriv", hidden_dim),
-                ("tanh_cell", hidden_dim),
-                ("cell_prev", hidden_dim),
-            ]
-        }
+        # inputs[l][t] = [layer input; h^l_{t-1}] of step t; row T holds the last h
+        inputs = [
+            word_gates.new_empty(steps + 1, batch, w[layer].size(1)) for layer in range(layers)
+        ]
+        acts = torch.empty(layers, steps, batch, 4 * size, dtype=acc, device=device)
+        tanh_cell = torch.empty(layers, steps, batch, size, dtype=acc, device=device)
+        cells = torch.empty(layers, steps + 1, batch, size, dtype=acc, device=device)
         out = word_gates.new_empty(steps, batch, combine.size(0))
         joined = word_gates.new_empty(steps, batch, combine.size(1))  # [q; ctx]
-        attn = torch.empty(steps, batch, keys.size(1), dtype=acc, device=word_gates.device)
-        hidden = list(h0.to(dtype).unbind(0))
-        cells = list(c0.to(acc).unbind(0))
-        feed = feed0.to(dtype)
+        attn = torch.empty(steps, batch, keys.size(1), dtype=acc, device=device)
+        cells[:, 0] = c0
+        inputs[0][0, :, : feed0.size(1)] = feed0
+        for layer in range(layers):
+            inputs[layer][0, :, -size:] = h0[layer]
         for t in range(steps):
-            x = feed
             for layer in range(layers):
                 x_in = inputs[layer][t]
-                if layer == 0:
-                    x_in[:, : x.size(1)] = x
-                elif drop is None:
-                    x_in[:, :hidden_dim] = x
-                else:
-                    torch.mul(x, drop[layer - 1, t], out=x_in[:, :hidden_dim])
-                x_in[:, x_in.size(1) - hidden_dim :] = hidden[layer]
                 if layer == 0:
                     gates = torch.addmm(word_gates[t], x_in, w[0].t())
                 else:
                     gates = torch.addmm(b[layer], x_in, w[layer].t())  # type: ignore[arg-type]
-                saved["cell_prev"][layer, t] = cells[layer]
-                h, cells[layer], *kept = _cell(gates, cells[layer])
-                for name, value in zip(
-                    ("acts", "deriv", "out_deriv", "tanh_cell"), kept, strict=True
-                ):
-                    saved[name][layer, t] = value
-                hidden[layer] = x = h.to(dtype)
-            query = joined[t, :, :hidden_dim]
-            query.copy_(x)
-            scores = torch.bmm(x.unsqueeze(1), keys_t).squeeze(1).to(acc) + mask_bias
-            attn[t] = torch.softmax(scores, dim=-1)
-            context = torch.bmm(attn[t].to(dtype).unsqueeze(1), memory).squeeze(1)
-            joined[t, :, hidden_dim:] = context
-            out[t] = feed = torch.tanh(joined[t] @ combine.t())
+                gates = gates.to(acc)  # activations from float32 gates, not bf16-rounded
+                a = acts[layer, t]
+                torch.sigmoid(gates, out=a)
+                torch.tanh(gates[:, 2 * size : 3 * size], out=a[:, 2 * size : 3 * size])
+                i, f, g, o = a.chunk(4, dim=1)
+                cell = cells[layer, t + 1]
+                torch.mul(f, cells[layer, t], out=cell).addcmul_(i, g)
+                tc = torch.tanh(cell, out=tanh_cell[layer, t])
+                h = torch.mul(o, tc, out=inputs[layer][t + 1, :, -size:])  # h^l_t, in dtype
+                if layer + 1 < layers:  # the next layer's input, dropout applied
+                    below = inputs[layer + 1][t, :, :size]
+                    if drop is None:
+                        below.copy_(h)
+                    else:
+                        torch.mul(h, drop[layer, t], out=below)
+                else:
+                    joined[t, :, :size] = h
+            scores = torch.bmm(h.unsqueeze(1), keys_t).squeeze(1).to(acc).add_(mask_bias)
+            a_t = torch.softmax(scores, dim=-1)
+            attn[t] = a_t
+            context = torch.bmm(a_t.to(dtype).unsqueeze(1), memory).squeeze(1)
+            joined[t, :, size:] = context
+            o_t = torch.tanh(torch.mm(joined[t], combine.t()), out=out[t])
+            if t + 1 < steps:
+                inputs[0][t + 1, :, : o_t.size(1)] = o_t
         ctx.save_for_backward(
-            *inputs, *saved.values(), out, joined, attn, keys, memory, combine, drop, *w
+            *inputs, acts, tanh_cell, cells, out, joined, attn, keys, memory, combine, drop, *w
         )
         ctx.layers = layers
-        ctx.num_weights = len(weights)
-        return out, joined[:, :, hidden_dim:].clone(), attn
+        return out, joined[:, :, size:].clone(), attn
 
     @staticmethod
     def backward(
@@ -143,74 +142,70 @@ class InputFeedingLoop(torch.autograd.Function):
         layers = ctx.layers
         tensors = ctx.saved_tensors
         inputs = tensors[:layers]
-        acts, deriv, out_deriv, tanh_cell, cell_prev = tensors[layers : layers + 5]
-        out, joined, attn, keys, memory, combine, drop = tensors[layers + 5 : layers + 12]
-        w = tensors[layers + 12 :]
+        acts, tanh_cell, cells = tensors[layers : layers + 3]
+        out, joined, attn, keys, memory, combine, drop = tensors[layers + 3 : layers + 10]
+        w = tensors[layers + 10 :]
         dtype, acc = out.dtype, attn.dtype
         steps, batch, _ = out.shape
-        hidden_dim = acts.size(3) // 4
-        grad_gates = [out.new_empty(steps, batch, 4 * hidden_dim) for _ in range(layers)]
+        size = acts.size(3) // 4
+        ifg, o_coef, h_to_c = _gate_coefficients(acts, cells, tanh_cell)
+        forget = acts[..., size : 2 * size]
+        out_deriv = 1.0 - out.to(acc).square()  # tanh' of o_t, (T, B, O)
+        drop_acc = None if drop is None else drop.to(acc)
+        grad_gates = [out.new_empty(steps, batch, 4 * size) for _ in range(layers)]
         grad_joined_pre = out.new_empty(steps, batch, combine.size(0))  # d(W_c [q; ctx])
         grad_scores = torch.empty_like(attn)
         grad_context_all = out.new_empty(steps, batch, memory.size(2))
-        grad_h = [
-            torch.zeros(batch, hidden_dim, dtype=acc, device=out.device) for _ in range(layers)
-        ]
-        grad_c = [
-            torch.zeros(batch, hidden_dim, dtype=acc, device=out.device) for _ in range(layers)
-        ]
+        zeros = torch.zeros(batch, size, dtype=acc, device=out.device)
+        grad_h = [zeros] * layers
+        grad_c = [zeros] * layers
         grad_feed = torch.zeros(batch, out.size(2), dtype=acc, device=out.device)
         if grad_out is None:
             grad_out = torch.zeros_like(out, dtype=acc)
         grad_out = grad_out.to(acc)
-        d_acts = torch.empty(batch, 4 * hidden_dim, dtype=acc, device=out.device)
+        memory_t = memory.transpose(1, 2)
         for t in reversed(range(steps)):
-            o_t = out[t].to(acc)
-            d_pre = (grad_out[t] + grad_feed) * (1.0 - o_t * o_t)  # (B, O)
-            grad_joined_pre[t] = d_pre
-            d_joined = (d_pre.to(dtype) @ combine).to(acc)  # (B, H+M)
-            d_context = d_joined[:, hidden_dim:]
+            d_pre = torch.mul(grad_out[t] + grad_feed, out_deriv[t], out=grad_joined_pre[t])
+            d_joined = torch.mm(d_pre, combine).to(acc)  # (B, H+M)
+            d_context = d_joined[:, size:]
             if grad_context is not None:
-                d_context = d_context + grad_context[t].to(acc)
+                d_context = d_context + grad_context[t]
             grad_context_all[t] = d_context
-            d_attn = torch.bmm(d_context.to(dtype).unsqueeze(1), memory.transpose(1, 2))
-            d_attn = d_attn.squeeze(1).to(acc)
+            d_attn = torch.bmm(grad_context_all[t].unsqueeze(1), memory_t).squeeze(1).to(acc)
             if grad_attn is not None:
-                d_attn = d_attn + grad_attn[t].to(acc)
+                d_attn = d_attn + grad_attn[t]
             a = attn[t]
-            d_scores = a * (d_attn - (d_attn * a).sum(-1, keepdim=True))
+            d_scores = d_attn.sub_((d_attn * a).sum(-1, keepdim=True)).mul_(a)
             grad_scores[t] = d_scores
-            d_query = torch.bmm(d_scores.to(dtype).unsqueeze(1), keys).squeeze(1).to(acc)
-            grad_h[layers - 1] += d_joined[:, :hidden_dim] + d_query
+            d_query = torch.bmm(d_scores.to(dtype).unsqueeze(1), keys).squeeze(1)
+            grad_h[layers - 1] = grad_h[layers - 1] + d_joined[:, :size] + d_query
             for layer in reversed(range(layers)):
-                size = hidden_dim
-                dc = torch.addcmul(grad_c[layer], grad_h[layer], out_deriv[layer, t])
-                i, f, g, _ = acts[layer, t].chunk(4, dim=1)
-                torch.mul(dc, g, out=d_acts[:, :size])
-                torch.mul(dc, cell_prev[layer, t], out=d_acts[:, size : 2 * size])
-                torch.mul(dc, i, out=d_acts[:, 2 * size : 3 * size])
-                torch.mul(grad_h[layer], tanh_cell[layer, t], out=d_acts[:, 3 * size :])
-                grad_c[layer] = dc * f
+                dh = grad_h[layer]
+                dc = torch.addcmul(grad_c[layer], dh, h_to_c[layer, t])
                 d_gates = grad_gates[layer][t]
-                torch.mul(d_acts, deriv[layer, t], out=d_gates)
-                d_x = (d_gates @ w[layer]).to(acc)
-                grad_h[layer] = d_x[:, d_x.size(1) - size :].contiguous()
+                torch.mul(
+                    dc.unsqueeze(1), ifg[layer, t], out=d_gates[:, : 3 * size].view(batch, 3, size)
+                )
+                torch.mul(dh, o_coef[layer, t], out=d_gates[:, 3 * size :])
+                grad_c[layer] = dc.mul_(forget[layer, t])
+                d_x = torch.mm(d_gates, w[layer]).to(acc)
+                grad_h[layer] = d_x[:, -size:]
                 if layer > 0:
                     below = d_x[:, :size]
-                    if drop is not None:
-                        below = below * drop[layer - 1, t].to(acc)
+                    if drop_acc is not None:
+                        below = below * drop_acc[layer - 1, t]
                     grad_h[layer - 1] = grad_h[layer - 1] + below
                 else:
-                    grad_feed = d_x[:, : d_x.size(1) - size]
+                    grad_feed = d_x[:, :-size]
         flat = steps * batch
         grad_combine = grad_joined_pre.view(flat, -1).t() @ joined.view(flat, -1)
-        q = joined[:, :, :hidden_dim]  # (T, B, H)
+        q = joined[:, :, :size]  # (T, B, H)
         grad_keys = torch.bmm(grad_scores.to(dtype).permute(1, 2, 0), q.transpose(0, 1))
         grad_memory = torch.bmm(attn.to(dtype).permute(1, 2, 0), grad_context_all.transpose(0, 1))
         grad_weights: list[torch.Tensor] = []
         for layer in range(layers):
             g_flat = grad_gates[layer].view(flat, -1)
-            grad_weights.append(g_flat.t() @ inputs[layer].reshape(flat, -1))
+            grad_weights.append(g_flat.t() @ inputs[layer][:steps].reshape(flat, -1))
             if layer > 0:
                 grad_weights.append(g_flat.to(acc).sum(0))
         needs = ctx.needs_input_grad
