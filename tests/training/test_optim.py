@@ -3,9 +3,11 @@ import itertools
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import TOY_RECIPE
 
+from seq2seq.config import load_recipe
 from seq2seq.training.loss import projected_sequence_loss, sequence_loss
-from seq2seq.training.optim import LRSchedule, teacher_forcing_ratio
+from seq2seq.training.optim import LRSchedule, build_optimizer, teacher_forcing_ratio
 
 
 @pytest.mark.parametrize("smoothing", [0.0, 0.1, 0.3])
@@ -86,3 +88,24 @@ def test_teacher_forcing_falls_from_one_to_its_final_value(schedule: str):
     assert ratios[-1] == pytest.approx(0.75, abs=1e-3)
     assert teacher_forcing_ratio(1.0, schedule, 1000, 10) == 1.0
     assert teacher_forcing_ratio(0.9, "constant", 1000, 0) == 0.9
+
+
+@pytest.mark.parametrize("kind", ["adam", "adamw"])
+def test_optimizer_is_fused_and_steps_as_the_plain_one(kind: str):
+    torch.manual_seed(0)
+    model = torch.nn.Linear(6, 4)
+    twin = torch.nn.Linear(6, 4)
+    twin.load_state_dict(model.state_dict())
+    cfg = load_recipe(TOY_RECIPE, [f"train.optimizer={kind}", "train.weight_decay=0.01"]).train
+    fused = build_optimizer(cfg, model)
+    assert fused.defaults["fused"]
+    plain_kind = torch.optim.AdamW if kind == "adamw" else torch.optim.Adam
+    plain = plain_kind(twin.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=0.01)
+    x = torch.randn(8, 6)
+    for _ in range(3):
+        for net, opt in ((model, fused), (twin, plain)):
+            opt.zero_grad()
+            net(x).square().sum().backward()
+            opt.step()
+    for a, b in zip(model.parameters(), twin.parameters(), strict=True):
+        assert torch.allclose(a, b, atol=1e-6)
