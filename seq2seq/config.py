@@ -94,7 +94,7 @@ class Decoder:
     dropout: float = 0.3
     attention: Literal["general", "dot", "bahdanau"] = "general"
     input_feeding: bool = False
-    bridge: Literal["linear", "zero"] = "linear"
+    bridge: Literal["linear", "copy", "zero"] = "linear"
     # pointer-generator (See et al. 2017): mix the output distribution with the attention
     # over the source tokens, so a word can be copied; needs tokenizer.joint (same ids)
     copy: bool = False
@@ -107,6 +107,9 @@ class Model:
     tie_embeddings: bool = True  # target embedding table is also the output projection
     emb_dropout: float = 0.3
     output_dropout: float = 0.3
+    # every weight drawn from U(-init_uniform, init_uniform) (OpenNMT-py's param_init);
+    # 0 = torch's per-layer defaults, embeddings N(0, 1/emb_dim)
+    init_uniform: float = 0.0
     encoder: Encoder = field(default_factory=Encoder)
     decoder: Decoder = field(default_factory=Decoder)
 
@@ -175,8 +178,9 @@ class Search:
     batch_size: int = 64  # sentences per decoding batch
     constrained: bool = False  # follow the task's output grammar (music: chorale harmony)
     # weights' dtype when decoding a trained run: auto = bf16 where the device runs it fast
-    # (CPUs with AVX512-BF16, CUDA with bf16), else fp32. Log-probs are always fp32.
-    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    # (CPUs with AVX512-BF16, CUDA with bf16), else fp32; int8 = dynamic quantization of
+    # the LSTM and Linear layers (CPU only; --quantize int8). Log-probs are always fp32.
+    precision: Literal["auto", "fp32", "bf16", "int8"] = "auto"
 
 
 @dataclass(frozen=True)
@@ -268,12 +272,15 @@ def validate(recipe: Recipe) -> None:
         raise ConfigError("model.decoder.copy: true needs tokenizer.joint: true (copied ids)")
     if m.share_embeddings and not tok.joint:
         raise ConfigError("model.share_embeddings: true needs tokenizer.joint: true")
-    if m.decoder.attention == "dot":
-        memory_dim = m.encoder.hidden_dim * (2 if m.encoder.bidirectional else 1)
-        if memory_dim != m.decoder.hidden_dim:
+    memory_dim = m.encoder.hidden_dim * (2 if m.encoder.bidirectional else 1)
+    for key, value, other in (
+        ("attention", "dot", "general or bahdanau"),
+        ("bridge", "copy", "linear"),
+    ):
+        if getattr(m.decoder, key) == value and memory_dim != m.decoder.hidden_dim:
             raise ConfigError(
-                f"model.decoder.attention: dot needs decoder.hidden_dim ({m.decoder.hidden_dim}) "
-                f"== encoder output size ({memory_dim}); use general or bahdanau"
+                f"model.decoder.{key}: {value} needs decoder.hidden_dim ({m.decoder.hidden_dim}) "
+                f"== encoder output size ({memory_dim}); use {other}"
             )
     checks: list[tuple[str, bool]] = [
         ("train.teacher_forcing", 0.0 <= tr.teacher_forcing <= 1.0),
@@ -304,6 +311,7 @@ def validate(recipe: Recipe) -> None:
         ("search.no_repeat_ngram", se.no_repeat_ngram >= 0),
         ("search.batch_size", se.batch_size >= 1),
         ("model.emb_dim", m.emb_dim > 0),
+        ("model.init_uniform", 0.0 <= m.init_uniform <= 1.0),
     ]
     for name, dropout in [
         ("model.emb_dropout", m.emb_dropout),

@@ -66,6 +66,8 @@ def test_cross_field_checks():
         )
     with pytest.raises(ConfigError, match="dot needs"):
         load_recipe(RECIPE, ["model.decoder.attention=dot", "model.decoder.hidden_dim=100"])
+    with pytest.raises(ConfigError, match=r"decoder\.bridge: copy needs"):
+        load_recipe(RECIPE, ["model.decoder.bridge=copy", "model.decoder.hidden_dim=100"])
     with pytest.raises(ConfigError, match="teacher_forcing"):
         load_recipe(RECIPE, ["train.teacher_forcing=1.5"])
     with pytest.raises(ConfigError, match=r"search\.nbest"):

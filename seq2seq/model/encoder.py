@@ -65,7 +65,9 @@ class Bridge(nn.Module):
     """Maps the encoder's final states to the decoder's initial (h, c).
 
     ``linear``: h0 = tanh(W_h h_enc), c0 = W_c c_enc, layer by layer (the top encoder
-    layer feeds every decoder layer when the layer counts differ); ``zero``: zeros.
+    layer feeds every decoder layer when the layer counts differ); ``copy``: the encoder's
+    final states as they are (OpenNMT-py's default; sizes must match, no parameters);
+    ``zero``: zeros.
     """
 
     def __init__(
@@ -76,6 +78,11 @@ class Bridge(nn.Module):
         self.dec_dim = dec_dim
         self.dec_layers = dec_layers
         self.same_layers = enc_layers == dec_layers
+        if kind == "copy" and enc_dim != dec_dim:
+            raise ValueError(
+                f"bridge 'copy' needs the encoder's output size ({enc_dim}) to equal the "
+                f"decoder's hidden size ({dec_dim}); use 'linear'"
+            )
         if kind == "linear":
             self.h_proj = nn.Linear(enc_dim, dec_dim)
             self.c_proj = nn.Linear(enc_dim, dec_dim)
@@ -90,4 +97,6 @@ class Bridge(nn.Module):
         if not self.same_layers:
             h = h[-1:].expand(self.dec_layers, -1, -1)
             c = c[-1:].expand(self.dec_layers, -1, -1)
+        if self.kind == "copy":
+            return h.contiguous(), c.contiguous()
         return torch.tanh(self.h_proj(h)).contiguous(), self.c_proj(c).contiguous()

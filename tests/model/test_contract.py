@@ -6,6 +6,7 @@ import torch
 from helpers import random_batch, tiny_model
 
 from seq2seq.data.tokenizer import BOS_ID
+from seq2seq.model.encoder import Bridge
 
 VOCAB = 23
 VARIANTS = [(a, f) for a in ["general", "dot", "bahdanau"] for f in [False, True]]
@@ -85,7 +86,7 @@ def test_tied_and_shared_embeddings_are_one_tensor():
     assert untied.decoder.project.weight is not untied.decoder.embedding.weight
 
 
-@pytest.mark.parametrize("bridge", ["linear", "zero"])
+@pytest.mark.parametrize("bridge", ["linear", "copy", "zero"])
 def test_bridge_shapes(bridge: str):
     model = tiny_model(VOCAB, bridge=bridge)
     src, lengths = random_batch(3, VOCAB)
@@ -93,6 +94,14 @@ def test_bridge_shapes(bridge: str):
     assert state.hidden.shape == (2, 3, 24) and state.cell.shape == (2, 3, 24)
     if bridge == "zero":
         assert float(state.hidden.abs().sum()) == 0.0
+    if bridge == "copy":  # the encoder's final states, directions joined, unchanged
+        final_h, final_c = model.encoder(src, lengths)[1]
+        assert torch.equal(state.hidden, final_h) and torch.equal(state.cell, final_c)
+
+
+def test_copy_bridge_needs_matching_sizes():
+    with pytest.raises(ValueError, match="bridge 'copy' needs the encoder's output size"):
+        Bridge("copy", enc_dim=24, dec_dim=32, enc_layers=2, dec_layers=2)
 
 
 def test_scheduled_sampling_with_input_feeding_feeds_own_argmax():
@@ -186,3 +195,20 @@ def test_unprojected_forward_is_the_output_layers_input(input_feeding: bool):
     copying = tiny_model(VOCAB, copy=True, share_embeddings=True)
     with pytest.raises(ValueError, match="copying decoder"):
         copying(src, lengths, tgt_in, project=False)
+
+
+def test_reorder_within_sources_keeps_the_source_side_and_moves_the_rest():
+    model = tiny_model(VOCAB, input_feeding=True, copy=True, share_embeddings=True)
+    src, lengths = random_batch(2, VOCAB)
+    expand = torch.tensor([0, 0, 0, 1, 1, 1])  # 3 hypotheses per sentence
+    state = model.reorder(model.init_state(model.encode(src, lengths)), expand)
+    _, state, _ = model.step(torch.arange(4, 10), state)  # rows now differ
+    index = torch.tensor([2, 0, 0, 4, 5, 3])  # each row stays within its sentence
+    kept = model.reorder(state, index, same_sources=True)
+    full = model.reorder(state, index)
+    for name in ("memory", "keys", "mask", "src"):
+        assert getattr(kept, name) is getattr(state, name)  # not copied
+        assert torch.equal(getattr(kept, name), getattr(full, name))
+    for name in ("hidden", "cell", "feed"):
+        assert torch.equal(getattr(kept, name), getattr(full, name))
+    assert not torch.equal(kept.hidden, state.hidden)
