@@ -102,7 +102,9 @@ def test_benchmark_runs_on_a_tiny_model(trained: Path, toy_root: Path, tmp_path:
     assert all(
         r["tokens_per_s"]["median"] > 0 and 0 <= r["padding"]["tgt"] < 1 for r in data["train"]
     )
-    expected = [(p, beam, batch) for p in ("fp32", "bf16") for beam in (1, 5) for batch in (1, 64)]
+    precisions = ("fp32", "bf16", "int8")
+    expected = [(p, beam, batch) for p in precisions for beam in (1, 5) for batch in (1, 64)]
     assert [(r["precision"], r["beam_size"], r["batch_size"]) for r in data["decode"]] == expected
     assert all(r["bleu"] > 50 for r in data["decode"])  # the trained reversal model
-    assert "| bf16 greedy, batch 64 |" in result.stdout and "GEMM 2048x2048" in result.stdout
+    assert "| int8 greedy, batch 64 |" in result.stdout and "GEMM 2048x2048" in result.stdout
+    assert all(r["warmup_s"] > 0 and not r["compiled"] for r in data["train"])

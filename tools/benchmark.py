@@ -4,12 +4,14 @@
     python tools/benchmark.py all [RECIPE] [k=v ...] [--run RUN_DIR] [--json FILE]
         the table: training for each precision this device runs (fp32, bf16; fp16 on
         CUDA), then decoding of the test split with greedy and beam 5 at batch 1 and 64
-        (needs a trained run: --run, default the recipe's output_dir). Each measurement
+        with fp32, bf16 and (CPU) int8 weights (needs a trained run: --run, default the
+        recipe's output_dir). Each measurement
         runs in its own process, so peak memory is its own. RECIPE defaults to
         recipes/translation/multi30k_de_en.yaml.
-    python tools/benchmark.py train RECIPE [k=v ...] [--steps 60] [--warmup 10]
+    python tools/benchmark.py train RECIPE [k=v ...] [--steps 60] [--warmup 10] [--compile]
         real (non-pad) target tokens/s per update after warm-up: median, min and max, as
-        in ../shared/PEERS.md; s/update; padding share; peak resident memory.
+        in ../shared/PEERS.md; s/update; padding share; peak resident memory; the warm-up
+        time (with --compile, torch.compile's compile time is in it).
     python tools/benchmark.py decode RUN_DIR --split test2016 [k=v ...] [--repeat 3]
         sentences/s and output tokens/s for the whole split (model loaded once; median,
         min and max of the repeats), BLEU and peak resident memory.
@@ -38,7 +40,7 @@ from seq2seq.config import load_recipe
 from seq2seq.data.batching import token_batches
 from seq2seq.data.dataset import build_tokenizers, encode_examples, load_corpus
 from seq2seq.model.encoder_decoder import build_model, count_parameters
-from seq2seq.runtime import tune_allocator
+from seq2seq.runtime import TRIM_EVERY_STEPS, HeapTrimmer, tune_allocator
 from seq2seq.training.distributed import setup_distributed
 from seq2seq.training.trainer import Trainer
 
@@ -66,6 +68,8 @@ def bench_train(args: argparse.Namespace) -> dict[str, Any]:
     torch.manual_seed(recipe.seed)
     model = build_model(recipe.model, len(tokenizers[0]), len(tokenizers[1]))
     trainer = Trainer(recipe, None, model, tokenizers, train, None, info)  # type: ignore[arg-type]
+    if args.compile:  # compiling happens in the first steps: it shows in warmup_s
+        trainer.net = torch.compile(trainer.net)
     batches = token_batches(
         train.src.lengths + 1,
         train.tgt.lengths + 1,  # type: ignore[union-attr]
@@ -77,11 +81,17 @@ def bench_train(args: argparse.Namespace) -> dict[str, Any]:
     rates, seconds, tokens = [], [], []
     real = {"src": 0, "tgt": 0}
     cells = {"src": 0, "tgt": 0}
+    trimmer = HeapTrimmer(args.trim_every)
+    started = time.perf_counter()
+    warmup_s = 0.0
     for i in range(args.warmup + args.steps):
         micro = [batches[(i * per + j) % len(batches)] for j in range(per)]
         start = time.perf_counter()
         stats = trainer.train_step(micro)
+        trimmer.step(i + 1)  # as Trainer.fit does
         elapsed = time.perf_counter() - start
+        if i + 1 == args.warmup:
+            warmup_s = time.perf_counter() - started
         if i >= args.warmup and stats is not None:
             rates.append(stats[2] / elapsed)
             seconds.append(elapsed)
@@ -109,6 +119,10 @@ def bench_train(args: argparse.Namespace) -> dict[str, Any]:
         "parameters": count_parameters(model),
         "threads": torch.get_num_threads(),
         "steps": f"{args.warmup + 1}-{args.warmup + args.steps}",
+        "compiled": bool(args.compile),
+        "trim_every": args.trim_every,
+        "trims": trimmer.trims,
+        "warmup_s": warmup_s,
         "tokens_per_s": spread(rates),
         "tokens_per_s_overall": sum(tokens) / sum(seconds),  # as the peers' scripts count
         "s_per_update": statistics.median(seconds),
@@ -119,7 +133,8 @@ def bench_train(args: argparse.Namespace) -> dict[str, Any]:
     tps = result["tokens_per_s"]
     print(
         f"train {args.recipe}: {result['parameters']:,} parameters, precision "
-        f"{result['precision']}, {result['threads']} threads, steps {result['steps']}\n"
+        f"{result['precision']}{', compiled' if args.compile else ''}, {result['threads']} "
+        f"threads, steps {result['steps']} (warm-up {warmup_s:.1f} s)\n"
         f"  {tps['median']:,.0f} target tokens/s median (min {tps['min']:,.0f}, max "
         f"{tps['max']:,.0f}), {result['tokens_per_s_overall']:,.0f} overall, "
         f"{result['s_per_update']:.3f} s/update, "
@@ -156,7 +171,7 @@ def bench_decode(args: argparse.Namespace) -> dict[str, Any]:
         "sentences": len(lines),
         "beam_size": search.beam_size,
         "batch_size": search.batch_size,
-        "precision": "bf16" if translator.dtype == torch.bfloat16 else "fp32",
+        "precision": translator.precision,
         "threads": torch.get_num_threads(),
         "sentences_per_s": spread(rates),
         "output_tokens_per_s": out_tokens * statistics.median(rates) / len(lines),
@@ -205,6 +220,12 @@ def precisions(device: str | None) -> list[str]:
     return ["fp32", "bf16", "fp16"] if cuda else ["fp32", "bf16"]
 
 
+def decode_precisions(device: str | None) -> list[str]:
+    """fp32 and bf16 weights; on CPU also int8 (dynamic quantization, fbgemm)."""
+    cuda = torch.cuda.is_available() and device != "cpu"
+    return ["fp32", "bf16"] if cuda else ["fp32", "bf16", "int8"]
+
+
 def _child(args: list[str]) -> dict[str, Any]:
     """Run one measurement in a fresh process; its JSON result."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -224,7 +245,7 @@ def bench_all(args: argparse.Namespace) -> dict[str, Any]:
     run_dir = Path(args.run or load_recipe(recipe_path, args.overrides).output_dir)
     if (run_dir / "recipe.yaml").is_file():
         split = args.split or _test_split(run_dir)
-        for precision in ("fp32", "bf16"):
+        for precision in decode_precisions(args.device):
             for beam in (1, 5):
                 for batch in (1, 64):
                     repeat = "1" if batch == 1 else str(args.repeat)
@@ -321,6 +342,13 @@ def main() -> int:
     p.add_argument("overrides", nargs="*")
     p.add_argument("--steps", type=int, default=60)
     p.add_argument("--warmup", type=int, default=10)
+    p.add_argument("--compile", action="store_true", help="torch.compile the model first")
+    p.add_argument(
+        "--trim-every",
+        type=int,
+        default=TRIM_EVERY_STEPS,
+        help="check every N updates whether to trim the heap, as training does (0: never)",
+    )
     p.set_defaults(func=bench_train)
     p = sub.add_parser("decode")
     p.add_argument("run_dir")
