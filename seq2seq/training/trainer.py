@@ -24,7 +24,7 @@ from seq2seq.data.tokenizer import Tokenizer
 from seq2seq.evaluate import score
 from seq2seq.inference import decode_ids
 from seq2seq.model.encoder_decoder import EncoderDecoder
-from seq2seq.runtime import HeapTrimmer
+from seq2seq.runtime import TRIM_EVERY_STEPS, release_memory
 from seq2seq.training.distributed import DistInfo, all_reduce_sum, broadcast_flag
 from seq2seq.training.faults import StopSignals, TrainingError, TrainingInterrupted
 from seq2seq.training.loss import projected_sequence_loss, sequence_loss
@@ -104,7 +104,6 @@ class Trainer:
         )
         started = time.monotonic() - self.progress.elapsed
         window = _Window()
-        trimmer = HeapTrimmer()
         per_update = self.dist.world_size * cfg.accumulate
         if self.dist.is_main:
             log.info(
@@ -139,7 +138,8 @@ class Trainer:
                         if stats is not None:
                             window.add(stats)
                         bar.update(1)
-                        trimmer.step(self.progress.step)
+                        if self.progress.step % TRIM_EVERY_STEPS == 0:
+                            release_memory()
                         if self.progress.step % cfg.log_every == 0:
                             self._log_window(window, bar)
                         if self.progress.step % cfg.validate_every == 0:
