@@ -247,8 +247,8 @@ class Translator:
 
     @property
     def dtype(self) -> torch.dtype:
-        """The dtype of the model's float weights and activations."""
-        return torch.bfloat16 if self.precision == "bf16" else torch.float32
+        """The dtype of the model's float weights and activations (int8 runs in fp32)."""
+        return PRECISION_DTYPES.get(self.precision, torch.float32)
 
     @property
     def model(self) -> EncoderDecoder | Ensemble:
@@ -264,7 +264,7 @@ class Translator:
                 self._models[precision] = quantize_int8(full)
             else:
                 self._models[precision] = copy.deepcopy(full).to(PRECISION_DTYPES[precision])
-        return self._models[precision].eval()
+        return self._models[precision]
 
     def configure(self, overrides: Sequence[str]) -> None:
         """Apply ``search.*`` overrides (``beam_size=3`` or ``search.beam_size=3``); a bad

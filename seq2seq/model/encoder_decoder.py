@@ -111,10 +111,10 @@ def build_model(cfg: ModelConfig, src_vocab: int, tgt_vocab: int) -> EncoderDeco
         tgt_emb = src_emb
     else:
         tgt_emb = nn.Embedding(tgt_vocab, cfg.emb_dim, padding_idx=PAD_ID)
-    for emb in {id(src_emb): src_emb, id(tgt_emb): tgt_emb}.values():
+    embeddings = list({id(src_emb): src_emb, id(tgt_emb): tgt_emb}.values())
+    for emb in embeddings:
         nn.init.normal_(emb.weight, mean=0.0, std=cfg.emb_dim**-0.5)
-        with torch.no_grad():
-            emb.weight[PAD_ID].zero_()
+    _zero_padding(embeddings)
     enc, dec = cfg.encoder, cfg.decoder
     encoder = Encoder(
         src_emb, enc.hidden_dim, enc.layers, enc.dropout, cfg.emb_dropout, enc.bidirectional
@@ -138,10 +138,15 @@ def build_model(cfg: ModelConfig, src_vocab: int, tgt_vocab: int) -> EncoderDeco
     if cfg.init_uniform > 0.0:
         for param in model.parameters():
             nn.init.uniform_(param, -cfg.init_uniform, cfg.init_uniform)
-        for emb in (src_emb, tgt_emb):
-            with torch.no_grad():
-                emb.weight[PAD_ID].zero_()
+        _zero_padding(embeddings)
     return model
+
+
+def _zero_padding(embeddings: list[nn.Embedding]) -> None:
+    """PAD's embedding row is zero (and stays so: padding_idx gets no gradient)."""
+    with torch.no_grad():
+        for emb in embeddings:
+            emb.weight[PAD_ID].zero_()
 
 
 def count_parameters(model: nn.Module) -> int:

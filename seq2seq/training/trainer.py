@@ -251,9 +251,10 @@ class Trainer:
         if not fused:
             return sequence_loss(out, batch.tgt_out, smoothing)[:2]
         project = self.model.decoder.project
-        return projected_sequence_loss(out, project.weight, project.bias, batch.tgt_out, smoothing)[
-            :2
-        ]
+        loss, nll, _ = projected_sequence_loss(
+            out, project.weight, project.bias, batch.tgt_out, smoothing
+        )
+        return loss, nll
 
     def _skip_nonfinite(self, loss: float, grad_norm: float) -> bool:
         """Whether this update must be skipped: a NaN/inf loss on any rank, or (outside
