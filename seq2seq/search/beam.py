@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
+from seq2seq.search.candidates import top_candidates
 from seq2seq.search.constraint import Constraint, ConstraintState, apply, select
 from seq2seq.search.hypothesis import (
     Hypothesis,
@@ -129,8 +130,7 @@ def beam_search(
         log_probs, state, attn = model.step(tokens, state)  # type: ignore[operator]
         _constrain(log_probs, beams, t, opt, (bos, eos, pad), k, constraint)
         vocab = log_probs.size(-1)
-        candidates = (beams.scores.unsqueeze(-1) + log_probs.view(n, k, vocab)).view(n, k * vocab)
-        top_scores, top_index = candidates.topk(2 * k, dim=1)  # (n, 2K)
+        top_scores, top_index = top_candidates(log_probs, beams.scores, 2 * k)  # (n, 2K)
         top_beam, top_token = top_index // vocab, top_index % vocab
         is_eos = (top_token == eos) & top_scores.isfinite()
         _finish(beams, finished, is_eos[:, :k], top_scores, top_beam, attn, mask, opt)
