@@ -28,7 +28,19 @@ class Attention(nn.Module):
     def forward(
         self, query: torch.Tensor, keys: torch.Tensor, memory: torch.Tensor, mask: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Returns context (B, T, M) and weights (B, T, S); padded positions get weight 0."""
+        """Returns context (B, T, M) and weights (B, T, S); padded positions get weight 0.
+
+        Grouped search hypotheses: query (B*g, 1, H) against memory (B, S, M), g rows per
+        source, give context (B*g, 1, M) and weights (B*g, 1, S), the g queries of a
+        source multiplied by its memory at once.
+        """
+        if query.size(0) != memory.size(0):
+            rows = query.size(0)
+            grouped = query.reshape(memory.size(0), -1, query.size(-1))  # (B, g*T, H)
+            context, weights = self(grouped, keys, memory, mask)
+            return context.reshape(rows, -1, context.size(-1)), weights.reshape(
+                rows, -1, weights.size(-1)
+            )
         scores = self.scores(query, keys)
         scores = scores.to(torch.promote_types(scores.dtype, torch.float32))  # bf16 -> fp32
         scores = scores.masked_fill(~mask.unsqueeze(1), float("-inf"))

@@ -26,11 +26,13 @@ from seq2seq.model.quantize import is_plain_lstm
 
 @dataclass
 class DecoderState:
-    """What one search hypothesis carries between steps (batch dim = hypotheses).
+    """What the search hypotheses carry between steps.
 
-    hidden, cell: (L, B, H); feed: (B, O) previous attentional hidden (input feeding) or
-    None; memory: (B, S, M); keys: (B, S, K) precomputed attention keys; mask: (B, S);
-    src: (B, S) source ids, for a copying decoder, else None.
+    hidden, cell: (L, R, H) for R hypotheses; feed: (R, O) previous attentional hidden
+    (input feeding) or None; memory: (B, S, M); keys: (B, S, K) precomputed attention
+    keys; mask: (B, S); src: (B, S) source ids, for a copying decoder, else None. R = B
+    * group: hypotheses i*g ... i*g+g-1 read source i (g = 1 but after ``select`` with
+    ``sources``).
     """
 
     hidden: torch.Tensor
@@ -41,26 +43,40 @@ class DecoderState:
     mask: torch.Tensor
     src: torch.Tensor | None = None
 
-    def select(self, index: torch.Tensor, same_sources: bool = False) -> DecoderState:
-        """Keep (or repeat) rows ``index`` (B',) of every tensor: beam reorder and expansion.
+    def select(
+        self,
+        index: torch.Tensor,
+        same_sources: bool = False,
+        sources: torch.Tensor | None = None,
+    ) -> DecoderState:
+        """Keep (or repeat) hypothesis rows ``index`` (R',): beam reorder and expansion.
 
-        ``same_sources``: row j and row index[j] read the same source (a beam reordering
-        its hypotheses), so what depends on the source alone (memory, keys, mask, ids) is
-        kept as it is rather than copied: at beam 5 x batch 64 that is most of the state.
+        What depends on the source alone (memory, keys, mask, ids) follows ``index`` too,
+        unless: ``same_sources`` (a beam reordering its own hypotheses) keeps it as it is;
+        ``sources`` (B',) keeps those of its rows and groups the hypotheses, R' = B' * g,
+        rows i*g ... i*g+g-1 reading source ``sources[i]``. Grouped, a beam's K
+        hypotheses share one copy of their source's memory: at beam 5 x batch 64 that is
+        most of the state, and attention multiplies K queries by it at once.
         """
         feed = None if self.feed is None else self.feed.index_select(0, index)
         hidden, cell = self.hidden.index_select(1, index), self.cell.index_select(1, index)
         if same_sources:
             return replace(self, hidden=hidden, cell=cell, feed=feed)
+        keep = index if sources is None else sources
         return DecoderState(
             hidden=hidden,
             cell=cell,
             feed=feed,
-            memory=self.memory.index_select(0, index),
-            keys=self.keys.index_select(0, index),
-            mask=self.mask.index_select(0, index),
-            src=None if self.src is None else self.src.index_select(0, index),
+            memory=self.memory.index_select(0, keep),
+            keys=self.keys.index_select(0, keep),
+            mask=self.mask.index_select(0, keep),
+            src=None if self.src is None else self.src.index_select(0, keep),
         )
+
+    @property
+    def group(self) -> int:
+        """Hypotheses per source row: R / B (1 unless selected with ``sources``)."""
+        return self.hidden.size(1) // self.memory.size(0)
 
 
 # Below this many rows a search step runs the LSTM as plain matmuls (``_cell_step``):
@@ -320,7 +336,8 @@ class Decoder(nn.Module):
         gate_in = torch.cat([attentional, context.to(attentional.dtype), embedded], dim=-1)
         p_gen = torch.sigmoid(self.copy_gate(gate_in).float())  # (B, T, 1)
         probs = torch.softmax(logits.float(), dim=-1) * p_gen
-        index = state.src.unsqueeze(1).expand(-1, attn.size(1), -1)  # (B, T, S)
+        src = state.src if state.group == 1 else state.src.repeat_interleave(state.group, 0)
+        index = src.unsqueeze(1).expand(-1, attn.size(1), -1)  # (B, T, S)
         probs = probs.scatter_add(2, index, attn.float() * (1.0 - p_gen))
         return torch.log(probs.clamp_min(1e-12))
 

@@ -4,9 +4,12 @@ Contract (greedy, beam and sampling use nothing else):
     memory = model.encode(src, src_lengths)
     state  = model.init_state(memory)
     log_probs, state, attention = model.step(tokens, state)
-    state  = model.reorder(state, index, same_sources=False)
+    state  = model.reorder(state, index, same_sources=False, sources=None)
 ``same_sources=True`` promises that row j and row index[j] read the same source (a beam
 reordering its own hypotheses): a model may then keep its source-side tensors as they are.
+``sources`` (B',) promises that the R' = B' * g rows of ``index`` come in groups of g
+reading source ``sources[i]`` (a beam's K hypotheses): a model may keep one copy of each
+source's tensors per group. A model is free to ignore both promises.
 """
 
 from __future__ import annotations
@@ -63,11 +66,17 @@ class EncoderDecoder(nn.Module):
         return self.decoder.step(tokens, state)
 
     def reorder(
-        self, state: DecoderState, index: torch.Tensor, same_sources: bool = False
+        self,
+        state: DecoderState,
+        index: torch.Tensor,
+        same_sources: bool = False,
+        sources: torch.Tensor | None = None,
     ) -> DecoderState:
-        """Select (or repeat) hypotheses: index (B',) into the batch dim. ``same_sources``:
-        each row keeps its source (beam reordering), so source-side tensors stay."""
-        return state.select(index, same_sources)
+        """Select (or repeat) hypotheses: index (R',) into the hypothesis dim. The
+        source-side tensors follow ``index``, or stay (``same_sources``: a beam reordering
+        its own), or keep rows ``sources`` (B',) with R' = B' * g hypotheses grouped g per
+        source (see ``DecoderState.select``)."""
+        return state.select(index, same_sources, sources)
 
     # ---- training ----------------------------------------------------------------------
     def forward(

@@ -35,8 +35,13 @@ class EnsembleState:
 
     parts: list[DecoderState]
 
-    def select(self, index: torch.Tensor, same_sources: bool = False) -> EnsembleState:
-        return EnsembleState([part.select(index, same_sources) for part in self.parts])
+    def select(
+        self,
+        index: torch.Tensor,
+        same_sources: bool = False,
+        sources: torch.Tensor | None = None,
+    ) -> EnsembleState:
+        return EnsembleState([part.select(index, same_sources, sources) for part in self.parts])
 
 
 class Ensemble(nn.Module):
@@ -69,7 +74,11 @@ class Ensemble(nn.Module):
         return mean_lp, EnsembleState(parts), torch.stack(attention).mean(0)
 
     def reorder(
-        self, state: EnsembleState, index: torch.Tensor, same_sources: bool = False
+        self,
+        state: EnsembleState,
+        index: torch.Tensor,
+        same_sources: bool = False,
+        sources: torch.Tensor | None = None,
     ) -> EnsembleState:
-        """Select (or repeat) hypotheses: index (B',) into the batch dim of every model."""
-        return state.select(index, same_sources)
+        """Select (or repeat) hypotheses of every model, as ``EncoderDecoder.reorder``."""
+        return state.select(index, same_sources, sources)

@@ -105,13 +105,15 @@ def beam_search(
     batch, k, device = src.size(0), opt.beam_size, src.device
     encoded = model.encode(src, src_lengths)  # type: ignore[operator]
     expand = torch.arange(batch, device=device).repeat_interleave(k)
-    state = model.reorder(model.init_state(encoded), expand)  # type: ignore[operator]
+    # the K hypotheses of a sentence share its source-side tensors
+    everyone = torch.arange(batch, device=device)
+    state = model.reorder(model.init_state(encoded), expand, sources=everyone)  # type: ignore[operator]
     mask = encoded.mask.index_select(0, expand)  # (B*K, S): for the coverage penalty
     scores = torch.full((batch, k), float("-inf"), device=device)
     scores[:, 0] = 0.0  # at the start all K rows are the same: expand only one
     width = src.size(1)
     beams = _Beams(
-        sent=torch.arange(batch, device=device),
+        sent=everyone,
         limit=max_len.to(device),
         scores=scores,
         seqs=torch.zeros(batch * k, 0, dtype=torch.long, device=device),
@@ -163,7 +165,7 @@ def beam_search(
             alive_rows = (alive.unsqueeze(1) * k + torch.arange(k, device=device)).view(-1)
             beams.keep(alive_rows, sentences=alive)
             tokens = tokens.index_select(0, alive_rows)
-            state = model.reorder(state, alive_rows)  # type: ignore[operator]
+            state = model.reorder(state, alive_rows, sources=alive)  # type: ignore[operator]
             mask = mask.index_select(0, alive_rows)
     return [sorted(hyps, key=lambda h: -h.score)[: opt.nbest] for hyps in finished]
 

@@ -212,3 +212,30 @@ def test_reorder_within_sources_keeps_the_source_side_and_moves_the_rest():
     for name in ("hidden", "cell", "feed"):
         assert torch.equal(getattr(kept, name), getattr(full, name))
     assert not torch.equal(kept.hidden, state.hidden)
+
+
+@pytest.mark.parametrize("attention", ["general", "bahdanau"])
+def test_hypotheses_grouped_per_source_step_as_replicated_ones(attention: str):
+    """reorder(..., sources=) keeps one copy of each source for its g hypotheses; stepping
+    them gives what stepping g full copies gives, and so does dropping a source."""
+    model = tiny_model(VOCAB, attention=attention, input_feeding=True, copy=True)
+    model.eval()
+    src, lengths = random_batch(3, VOCAB)
+    expand = torch.arange(3).repeat_interleave(2)  # 2 hypotheses per sentence
+    with torch.no_grad():
+        start = model.init_state(model.encode(src, lengths))
+        grouped = model.reorder(start, expand, sources=torch.arange(3))
+        replicated = model.reorder(start, expand)
+        assert grouped.memory.size(0) == 3 and replicated.memory.size(0) == 6
+        assert grouped.group == 2
+        tokens = torch.arange(4, 10)
+        for t in range(3):
+            lp_g, grouped, attn_g = model.step(tokens, grouped)
+            lp_r, replicated, attn_r = model.step(tokens, replicated)
+            torch.testing.assert_close(lp_g, lp_r)
+            torch.testing.assert_close(attn_g, attn_r)
+            if t == 1:  # sentence 1 finishes: keep the hypotheses of sentences 0 and 2
+                rows, sources = torch.tensor([1, 0, 4, 5]), torch.tensor([0, 2])
+                grouped = model.reorder(grouped, rows, sources=sources)
+                replicated = model.reorder(replicated, rows)
+                tokens = tokens[rows]

@@ -34,7 +34,7 @@ class TableModel:
     def init_state(self, memory):
         return (memory.mask, torch.full((memory.mask.size(0),), BOS_ID))
 
-    def reorder(self, state, index, same_sources=False):
+    def reorder(self, state, index, same_sources=False, sources=None):
         return (state[0].index_select(0, index), state[1].index_select(0, index))
 
     def step(self, tokens, state):
