@@ -22,6 +22,7 @@ from seq2seq.model.attention import Attention
 from seq2seq.model.dropout import Dropout, dropout, dropout_mask
 from seq2seq.model.feeding import InputFeedingLoop
 from seq2seq.model.quantize import is_plain_lstm
+from seq2seq.model.step_lstm import StepWeights, lstm_cell, lstm_step, step_weights
 
 
 @dataclass
@@ -79,20 +80,6 @@ class DecoderState:
         return self.hidden.size(1) // self.memory.size(0)
 
 
-# Below this many rows a search step runs the LSTM as plain matmuls (``_cell_step``):
-# measured on 2 CPU cores, greedy at batch 1 went from 18 to 24.5 sentences/s, while beam
-# 5 at batch 64 (320 rows) was 10% slower than nn.LSTM's one fused call.
-CELL_STEP_MAX_ROWS = 32
-
-
-def lstm_cell(gates: torch.Tensor, cell: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The LSTM update from pre-activations ``gates`` (B, 4H) in ``nn.LSTM``'s order
-    (input, forget, cell, output) and the previous cell (B, H) -> new h, new cell (B, H)."""
-    i, f, g, o = gates.chunk(4, dim=1)
-    cell = torch.sigmoid(f) * cell + torch.sigmoid(i) * torch.tanh(g)
-    return torch.sigmoid(o) * torch.tanh(cell), cell
-
-
 class Decoder(nn.Module):
     def __init__(
         self,
@@ -131,6 +118,7 @@ class Decoder(nn.Module):
         self.copy = copy
         # p_gen = sigmoid(w [o_t; c_t; emb(y_{t-1})]): how much of the output is generated
         self.copy_gate = nn.Linear(self.output_dim + memory_dim + emb_dim, 1) if copy else None
+        self._step_weights: StepWeights | None = None  # laid out for search, see step_lstm
 
     # ---- teacher forcing ---------------------------------------------------------------
     def forward(
@@ -301,20 +289,29 @@ class Decoder(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor, DecoderState]:
         """tokens (B, 1) -> new float32 logits (B, 1, V), attention (B, 1, S), the next state."""
         embedded = self.emb_dropout(self.embedding(tokens))  # (B, 1, E)
-        if self.input_feeding:
-            assert state.feed is not None
-            embedded = torch.cat([embedded, state.feed.unsqueeze(1).to(embedded.dtype)], dim=-1)
-        plain = is_plain_lstm(self.rnn)  # an int8 (quantized) LSTM has no float weights
-        if self.training or tokens.size(0) > CELL_STEP_MAX_ROWS or not plain:
-            hidden, (h, c) = self.rnn(embedded, (state.hidden, state.cell))
+        # an int8 (quantized) LSTM has no float weights: it runs itself
+        if not self.training and is_plain_lstm(self.rnn):
+            self._step_weights = step_weights(self.rnn, self.embedding, self._step_weights)
+            top, h, c = lstm_step(
+                self._step_weights,
+                self.embedding,
+                tokens.squeeze(1),
+                state.feed if self.input_feeding else None,
+                state.hidden,
+                state.cell,
+            )
+            hidden = top.unsqueeze(1)  # (B, 1, H)
         else:
-            hidden, h, c = self._cell_step(embedded.squeeze(1), state.hidden, state.cell)
+            rnn_in = embedded
+            if self.input_feeding:
+                assert state.feed is not None
+                fed = state.feed.unsqueeze(1).to(embedded.dtype)
+                rnn_in = torch.cat([embedded, fed], dim=-1)
+            hidden, (h, c) = self.rnn(rnn_in, (state.hidden, state.cell))
         context, attn = self.attention(hidden, state.keys, state.memory, state.mask)
         attentional = self._attentional(hidden, context)
         feed = attentional.squeeze(1) if self.input_feeding else None
         logits = self._step_logits(self.output_dropout(attentional))
-        if self.copy:  # the word embedding alone, without the fed attentional vector
-            embedded = embedded[..., : self.embedding.embedding_dim]
         logits = self._mix_copy(logits, attentional, context, embedded, attn, state)
         return logits, attn, replace(state, hidden=h, cell=c, feed=feed)
 
@@ -354,23 +351,6 @@ class Decoder(nn.Module):
         index = src.unsqueeze(1).expand(-1, attn.size(1), -1)  # (B, T, S)
         probs = probs.scatter_add(2, index, attn.float() * (1.0 - p_gen))
         return torch.log(probs.clamp_min(1e-12))
-
-    def _cell_step(
-        self, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One time step of ``self.rnn`` (no dropout: inference) as plain matmuls.
-
-        x (B, E); h, c (L, B, H) -> top output (B, 1, H), new h, c (L, B, H). A call of
-        ``nn.LSTM`` on one step costs ~2 ms on CPU whatever the batch (oneDNN sets up its
-        primitive per call); this costs what the arithmetic costs.
-        """
-        new_h, new_c = [], []
-        for layer, (w_ih, w_hh, b_ih, b_hh) in enumerate(self.rnn.all_weights):
-            gates = F.linear(x, w_ih, b_ih) + F.linear(h[layer], w_hh, b_hh)
-            x, cell = lstm_cell(gates, c[layer])
-            new_h.append(x)
-            new_c.append(cell)
-        return x.unsqueeze(1), torch.stack(new_h), torch.stack(new_c)
 
     def _attentional(self, hidden: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         """(B, T, H), (B, T, M) -> o (B, T, O)."""

@@ -6,6 +6,7 @@ import torch
 from helpers import random_batch, tiny_model
 
 from seq2seq.data.tokenizer import BOS_ID
+from seq2seq.model import step_lstm
 from seq2seq.model.encoder import Bridge
 
 VOCAB = 23
@@ -134,20 +135,41 @@ def test_scheduled_sampling_fast_path_uses_teacher_forced_predictions():
     assert not torch.allclose(sampled, forced)
 
 
-@pytest.mark.parametrize("rows", [3, 40])  # below and above CELL_STEP_MAX_ROWS
-def test_plain_matmul_lstm_step_equals_nn_lstm(rows: int):
-    decoder = tiny_model(seed=5, input_feeding=True).decoder
+@pytest.mark.parametrize("input_feeding", [False, True])
+@pytest.mark.parametrize("table", [True, False])
+def test_search_lstm_step_equals_nn_lstm(input_feeding: bool, table: bool, monkeypatch):
+    """The search step's LSTM (gate table, concatenated weights) computes what nn.LSTM
+    does, and notices weights changed in place."""
+    if not table:
+        monkeypatch.setattr(step_lstm, "MAX_TABLE_BYTES", 0)
+    decoder = tiny_model(seed=5, input_feeding=input_feeding).decoder.eval()
     layers, hidden = decoder.rnn.num_layers, decoder.rnn.hidden_size
-    gen = torch.Generator().manual_seed(rows)
-    x = torch.randn(rows, decoder.rnn.input_size, generator=gen)
+    gen = torch.Generator().manual_seed(7)
+    rows = 6
+    tokens = torch.randint(0, decoder.embedding.num_embeddings, (rows,), generator=gen)
+    fed = torch.randn(rows, decoder.output_dim, generator=gen) if input_feeding else None
     h = torch.randn(layers, rows, hidden, generator=gen)
     c = torch.randn(layers, rows, hidden, generator=gen)
-    with torch.no_grad():
-        out, h_ref, c_ref = decoder._cell_step(x, h, c)
+
+    def both():
+        weights = step_lstm.step_weights(decoder.rnn, decoder.embedding, decoder._step_weights)
+        decoder._step_weights = weights
+        assert (weights.table is not None) == table
+        out, h1, c1 = step_lstm.lstm_step(weights, decoder.embedding, tokens, fed, h, c)
+        x = decoder.embedding(tokens)
+        x = x if fed is None else torch.cat([x, fed], dim=1)
         ref, (h2, c2) = decoder.rnn(x.unsqueeze(1), (h, c))
-    torch.testing.assert_close(out, ref, atol=1e-6, rtol=1e-5)
-    torch.testing.assert_close(h_ref, h2, atol=1e-6, rtol=1e-5)
-    torch.testing.assert_close(c_ref, c2, atol=1e-6, rtol=1e-5)
+        torch.testing.assert_close(out, ref.squeeze(1), atol=1e-6, rtol=1e-5)
+        torch.testing.assert_close(h1, h2, atol=1e-6, rtol=1e-5)
+        torch.testing.assert_close(c1, c2, atol=1e-6, rtol=1e-5)
+        return weights
+
+    with torch.no_grad():
+        first = both()
+        assert both() is first  # unchanged weights: laid out once
+        decoder.rnn.weight_ih_l0.mul_(1.5)  # as an optimizer step would
+        decoder.embedding.weight.add_(0.1)
+        assert both() is not first
 
 
 @pytest.mark.parametrize("input_feeding", [False, True])
@@ -239,3 +261,32 @@ def test_hypotheses_grouped_per_source_step_as_replicated_ones(attention: str):
                 grouped = model.reorder(grouped, rows, sources=sources)
                 replicated = model.reorder(replicated, rows)
                 tokens = tokens[rows]
+
+
+@pytest.mark.parametrize("lengths", [[5, 3, 5, 2, 3], [4, 4, 4], [2, 3, 4, 5, 6, 7, 8, 9]])
+def test_encoder_per_length_runs_equal_the_packed_run(lengths: list[int], monkeypatch):
+    """A few lengths run once per length, many are packed: same memory, final states and
+    gradients either way."""
+    from seq2seq.model import encoder as encoder_module
+
+    model = tiny_model(VOCAB, seed=2)
+    src, _ = random_batch(len(lengths), VOCAB, seed=1, min_len=max(lengths), max_len=max(lengths))
+    lengths_t = torch.tensor(lengths)
+    for row, n in enumerate(lengths):
+        src[row, n:] = 0  # PAD after each length
+    results = []
+    for groups in (encoder_module.MAX_LENGTH_GROUPS, 0):
+        monkeypatch.setattr(encoder_module, "MAX_LENGTH_GROUPS", groups)
+        model.zero_grad()
+        memory, (h, c) = model.encoder(src, lengths_t)
+        (memory.square().sum() + h.sum() + c.sum()).backward()
+        grads = [p.grad.clone() for p in model.encoder.rnn.parameters()]
+        results.append((memory, h, c, grads))
+    (m1, h1, c1, g1), (m2, h2, c2, g2) = results
+    torch.testing.assert_close(m1, m2, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(h1, h2, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(c1, c2, atol=1e-6, rtol=1e-5)
+    for a, b in zip(g1, g2, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+    for row, n in enumerate(lengths):
+        assert not m1[row, n:].any()  # zeros at padding
