@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, TextIO
 from seq2seq.checkpoint import CheckpointError
 from seq2seq.config import ConfigError, dump_recipe, load_recipe
 from seq2seq.data.readers import DataError
-from seq2seq.runtime import tune_allocator
+from seq2seq.runtime import tune_allocator, tune_onednn
 from seq2seq.training.faults import TrainingError, TrainingInterrupted
 
 if TYPE_CHECKING:
@@ -42,6 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.quantize:
             args.overrides.append(f"search.precision={args.quantize}")
     tune_allocator()
+    tune_onednn()
     logging.basicConfig(
         level=logging.WARNING if getattr(args, "quiet", False) else logging.INFO,
         format="%(asctime)s %(levelname)s %(message)s",

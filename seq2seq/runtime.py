@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 import sys
 
 TRIM_EVERY_STEPS = 25
+# oneDNN primitives kept (its default is 1,024); see ``tune_onednn``
+ONEDNN_CACHE_CAPACITY = 16384
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
 _libc: ctypes.CDLL | None = None  # set once the thresholds are applied
@@ -49,3 +52,17 @@ def release_memory() -> None:
     """Return free heap pages to the OS (glibc's malloc_trim); needed only when tuned."""
     if _libc is not None:
         _libc.malloc_trim(0)
+
+
+def tune_onednn() -> None:
+    """Let oneDNN keep 16x more primitives than its default (1,024) between calls.
+
+    On CPU, bf16 matrix products (and bf16 LSTMs) run through oneDNN, which compiles a
+    kernel for every new shape (~20 ms for an 8,000-wide product) and keeps the last
+    1,024. Training batches differ in size and lengths, so the default cache thrashes:
+    bf16 Multi30k training made 7,533, 7,125 and 6,738 target tokens/s over three passes
+    of the same 120 batches, and 8,929, 8,996, 8,959 with a larger cache. oneDNN reads
+    ``ONEDNN_PRIMITIVE_CACHE_CAPACITY`` when it creates its first primitive, so this must
+    run before any; a value already in the environment is kept.
+    """
+    os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", str(ONEDNN_CACHE_CAPACITY))

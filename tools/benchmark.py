@@ -40,7 +40,7 @@ from seq2seq.config import load_recipe
 from seq2seq.data.batching import token_batches
 from seq2seq.data.dataset import build_tokenizers, encode_examples, load_corpus
 from seq2seq.model.encoder_decoder import build_model, count_parameters
-from seq2seq.runtime import TRIM_EVERY_STEPS, release_memory, tune_allocator
+from seq2seq.runtime import TRIM_EVERY_STEPS, release_memory, tune_allocator, tune_onednn
 from seq2seq.training.distributed import setup_distributed
 from seq2seq.training.trainer import Trainer
 
@@ -319,6 +319,7 @@ def table(results: dict[str, Any]) -> str:
 
 def main() -> int:
     tune_allocator()
+    tune_onednn()
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

@@ -16,6 +16,9 @@ import torch.nn.functional as F
 
 from seq2seq.data.tokenizer import PAD_ID
 
+# the projected loss pads its last chunk of rows to a multiple of this (see its forward)
+ROW_MULTIPLE = 64
+
 
 class _SmoothedCrossEntropy(torch.autograd.Function):
     @staticmethod
@@ -88,7 +91,7 @@ class _ProjectedCrossEntropy(torch.autograd.Function):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         vocab = weight.size(0)
         w = weight.to(features.dtype)
-        b = None if bias is None else bias.to(features.dtype)
+        bias32 = None if bias is None else bias.float()
         loss = features.new_zeros((), dtype=torch.float32)
         nll = features.new_zeros((), dtype=torch.float32)
         grad_features = torch.empty_like(features) if grads else None
@@ -99,11 +102,23 @@ class _ProjectedCrossEntropy(torch.autograd.Function):
         for start in range(0, features.size(0), chunk_rows):
             rows = features[start : start + chunk_rows]  # (C, O): real tokens only
             gold = target[start : start + chunk_rows].unsqueeze(1)  # (C, 1)
-            log_probs = torch.log_softmax(F.linear(rows, w, b).float(), dim=-1)  # (C, V)
-            token_nll = -log_probs.gather(1, gold).sum()
+            count = rows.size(0)
+            # the last chunk is padded with zero rows to a multiple of ROW_MULTIPLE: a
+            # product of a new shape costs oneDNN a kernel compilation (~20 ms in bf16)
+            padded = -(-count // ROW_MULTIPLE) * ROW_MULTIPLE
+            if padded != count:
+                rows = F.pad(rows, (0, 0, 0, padded - count))
+                gold = F.pad(gold, (0, 0, 0, padded - count))
+            logits = F.linear(rows, w)  # (C', V); the bias is added in float32, in place
+            logits = logits.float() if logits.dtype != torch.float32 else logits
+            if bias32 is not None:
+                logits.add_(bias32)
+            log_probs = torch.log_softmax(logits, dim=-1, out=logits)
+            real = log_probs[:count]
+            token_nll = -real.gather(1, gold[:count]).sum()
             nll += token_nll
             if smoothing > 0.0:
-                smooth = -log_probs.mean(dim=-1).sum()
+                smooth = -real.mean(dim=-1).sum()
                 loss += (1.0 - smoothing) * token_nll + smoothing * smooth
             else:
                 loss += token_nll
@@ -113,8 +128,9 @@ class _ProjectedCrossEntropy(torch.autograd.Function):
             if smoothing > 0.0:
                 grad.sub_(smoothing / vocab)
             grad.scatter_add_(1, gold, grad.new_full(gold.shape, smoothing - 1.0))
+            grad[count:] = 0.0  # padding rows: no gradient
             grad_low = grad.to(features.dtype)
-            grad_features[start : start + chunk_rows] = grad_low @ w  # type: ignore[index]
+            grad_features[start : start + count] = (grad_low @ w)[:count]  # type: ignore[index]
             grad_weight.add_(grad_low.t() @ rows)  # type: ignore[union-attr]
             if grad_bias is not None:
                 grad_bias.add_(grad.sum(0))
