@@ -55,7 +55,7 @@ class DotAttention(Attention):
     scores_are_products = True
 
     def scores(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
-        return torch.bmm(query, keys.transpose(1, 2))
+        return torch.bmm(query.to(keys.dtype), keys.transpose(1, 2))
 
 
 class GeneralAttention(Attention):
@@ -71,7 +71,7 @@ class GeneralAttention(Attention):
         return self.proj(memory)  # (B, S, H)
 
     def scores(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
-        return torch.bmm(query, keys.transpose(1, 2))
+        return torch.bmm(query.to(keys.dtype), keys.transpose(1, 2))
 
 
 class BahdanauAttention(Attention):

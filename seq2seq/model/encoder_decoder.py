@@ -55,9 +55,14 @@ class EncoderDecoder(nn.Module):
         feed = None
         if self.decoder.input_feeding:
             feed = encoded.memory.new_zeros(encoded.memory.size(0), self.decoder.output_dim)
-        keys = self.decoder.attention.keys(encoded.memory)
+        memory, keys = encoded.memory, self.decoder.attention.keys(encoded.memory)
+        if not self.training and memory.dtype != torch.float32:
+            # searching a bf16/fp16 model: the attention products run in float32. Their
+            # shapes change with every batch and step, and each new shape costs oneDNN a
+            # kernel compilation in bf16; float32 products (MKL) compile nothing
+            memory, keys = memory.float(), keys.float()
         src = encoded.src if self.decoder.copy else None
-        return DecoderState(hidden, cell, feed, encoded.memory, keys, encoded.mask, src)
+        return DecoderState(hidden, cell, feed, memory, keys, encoded.mask, src)
 
     def step(
         self, tokens: torch.Tensor, state: DecoderState
