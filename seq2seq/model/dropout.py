@@ -1,13 +1,17 @@
-"""Inverted dropout whose mask is one uniform draw and a comparison.
+"""Inverted dropout whose mask costs 16 random bits per element.
 
-On CPU, torch's dropout draws its mask with ``bernoulli_``, about twice the cost of
-``rand`` + ``>=`` (measured on 2 cores: 12.6 ms against 6.5 ms forward for a 130x30x256
-float32 tensor). Dropout ran on ~5M activations per Multi30k training step, so this saves
-~20 ms of a ~0.7 s step. The distribution is the same: each element is kept with
-probability 1 - p and scaled by 1 / (1 - p). CUDA keeps torch's fused kernel.
+On CPU, torch's dropout draws its mask with ``bernoulli_`` (a float per element, then a
+Bernoulli draw). Here one 64-bit draw makes the mask of four elements: its 16-bit pieces
+are uniform on [-32768, 32767], and an element is kept when its piece is at least
+round(p * 65536) - 32768, i.e. with probability 1 - p, p rounded to a multiple of 2^-16
+(p = 0.3 becomes 0.300003). Measured on 2 cores for a 2x27x146x256 mask: bernoulli_
+16.9 ms, rand + compare 7.1 ms, this 2.7 ms; Multi30k training draws ~4 such masks per
+step. Kept elements are scaled by 1 / (1 - p). CUDA keeps torch's fused kernel.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -20,15 +24,18 @@ def dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
         return x
     if x.device.type != "cpu" or p >= 1.0:
         return F.dropout(x, p, training)
-    keep = torch.rand(x.shape, dtype=x.dtype, device=x.device) >= p
-    return x * keep.to(x.dtype).mul_(1.0 / (1.0 - p))
+    return x * dropout_mask(tuple(x.shape), p, x.dtype, x.device)
 
 
 def dropout_mask(
     shape: tuple[int, ...], p: float, dtype: torch.dtype, device: torch.device
 ) -> torch.Tensor:
     """A mask to multiply by: 0 with probability p, else 1 / (1 - p)."""
-    keep = torch.rand(shape, device=device) >= p
+    count = math.prod(shape)
+    words = torch.empty((count + 3) // 4, dtype=torch.int64, device=device)
+    words.random_(-(2**63), 2**63 - 1)  # 64 uniform bits each
+    pieces = words.view(torch.int16)[:count].view(shape)
+    keep = pieces >= round(p * 65536) - 32768
     return keep.to(dtype).mul_(1.0 / (1.0 - p))
 
 

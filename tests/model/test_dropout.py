@@ -38,3 +38,18 @@ def test_identity_in_eval_and_at_zero():
     assert float(dropout(x, 1.0, training=True).abs().sum()) == 0.0
     with pytest.raises(ValueError, match="dropout probability"):
         Dropout(1.5)
+
+
+def test_the_mask_is_uniform_and_independent_across_its_packed_elements():
+    """Four elements share one 64-bit draw: each position of the four keeps 1 - p, and
+    neighbours are independent (their joint keep rate is the product)."""
+    torch.manual_seed(1)
+    kept = dropout(torch.ones(400_000), 0.3, training=True) != 0
+    lanes = kept.view(-1, 4).float()
+    for lane in range(4):
+        assert float(lanes[:, lane].mean()) == pytest.approx(0.7, abs=0.005)
+    both = (lanes[:, 0] * lanes[:, 1]).mean()
+    assert float(both) == pytest.approx(0.49, abs=0.005)
+    torch.manual_seed(1)
+    again = dropout(torch.ones(400_000), 0.3, training=True) != 0
+    assert torch.equal(kept, again)  # seeded: reproducible
