@@ -120,6 +120,12 @@ class Decoder(nn.Module):
         self.copy_gate = nn.Linear(self.output_dim + memory_dim + emb_dim, 1) if copy else None
         self._step_weights: StepWeights | None = None  # laid out for search, see step_lstm
 
+    def train(self, mode: bool = True) -> Decoder:
+        """Also forgets the weights laid out for search: training changes the weights,
+        and a fused optimizer step does so without bumping their version counters."""
+        self._step_weights = None
+        return super().train(mode)
+
     # ---- teacher forcing ---------------------------------------------------------------
     def forward(
         self,

@@ -47,7 +47,9 @@ class StepWeights:
 
 
 def _key(tensors: list[torch.Tensor]) -> tuple[tuple[int, int, torch.dtype], ...]:
-    """Changes when any tensor is replaced, moved, cast or updated in place."""
+    """Changes when any tensor is replaced, moved, cast or updated in place by an op that
+    bumps its version (``copy_``, ``load_state_dict``). Fused optimizer steps do not bump
+    it: the decoder drops its cached layout whenever it switches between train and eval."""
     return tuple((t.data_ptr(), t._version, t.dtype) for t in tensors)
 
 

@@ -290,3 +290,25 @@ def test_encoder_per_length_runs_equal_the_packed_run(lengths: list[int], monkey
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
     for row, n in enumerate(lengths):
         assert not m1[row, n:].any()  # zeros at padding
+
+
+def test_search_sees_the_weights_after_a_fused_optimizer_step():
+    """A fused Adam step updates the weights without bumping their versions: searching
+    after training must still use the new weights (the decoder re-lays them out)."""
+    model = tiny_model(VOCAB, seed=3, input_feeding=True)
+    src, lengths = random_batch(3, VOCAB, seed=2)
+    tokens = torch.full((3,), BOS_ID)
+
+    def first_step(m):
+        m.eval()
+        with torch.no_grad():
+            return m.step(tokens, m.init_state(m.encode(src, lengths)))[0]
+
+    first_step(model)  # lays the search weights out
+    model.train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.1, fused=True)
+    model(src, lengths, decoder_input(3, 4)).square().mean().backward()
+    optimizer.step()
+    fresh = tiny_model(VOCAB, seed=3, input_feeding=True)
+    fresh.load_state_dict(model.state_dict())
+    torch.testing.assert_close(first_step(model), first_step(fresh))
