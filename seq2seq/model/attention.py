@@ -34,18 +34,19 @@ class Attention(nn.Module):
         source, give context (B*g, 1, M) and weights (B*g, 1, S), the g queries of a
         source multiplied by its memory at once.
         """
-        if query.size(0) != memory.size(0):
-            rows = query.size(0)
-            grouped = query.reshape(memory.size(0), -1, query.size(-1))  # (B, g*T, H)
-            context, weights = self(grouped, keys, memory, mask)
-            return context.reshape(rows, -1, context.size(-1)), weights.reshape(
-                rows, -1, weights.size(-1)
-            )
+        rows = query.size(0)
+        grouped = rows != memory.size(0)
+        if grouped:
+            query = query.reshape(memory.size(0), -1, query.size(-1))  # (B, g*T, H)
         scores = self.scores(query, keys)
         scores = scores.to(torch.promote_types(scores.dtype, torch.float32))  # bf16 -> fp32
         scores = scores.masked_fill(~mask.unsqueeze(1), float("-inf"))
         weights = torch.softmax(scores, dim=-1)
         context = torch.bmm(weights.to(memory.dtype), memory)
+        if grouped:
+            return context.reshape(rows, -1, context.size(-1)), weights.reshape(
+                rows, -1, weights.size(-1)
+            )
         return context, weights
 
 

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from seq2seq.data.tokenizer import PAD_ID
+from seq2seq.model.decoder import float32_logits
 
 # the projected loss pads its last chunk of rows to a multiple of this (see its forward)
 ROW_MULTIPLE = 64
@@ -109,10 +110,7 @@ class _ProjectedCrossEntropy(torch.autograd.Function):
             if padded != count:
                 rows = F.pad(rows, (0, 0, 0, padded - count))
                 gold = F.pad(gold, (0, 0, 0, padded - count))
-            logits = F.linear(rows, w)  # (C', V); the bias is added in float32, in place
-            logits = logits.float() if logits.dtype != torch.float32 else logits
-            if bias32 is not None:
-                logits.add_(bias32)
+            logits = float32_logits(rows, w, bias32)  # (C', V)
             log_probs = torch.log_softmax(logits, dim=-1, out=logits)
             real = log_probs[:count]
             token_nll = -real.gather(1, gold[:count]).sum()
