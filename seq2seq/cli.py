@@ -178,7 +178,7 @@ def _run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--quantize",
         choices=["int8"],
-        help="int8 LSTM and Linear weights (dynamic quantization, CPU): search.precision=int8",
+        help="the decoder's per-step products in int8 (oneDNN, CPU): search.precision=int8",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="log warnings only")
 

@@ -178,8 +178,9 @@ class Search:
     batch_size: int = 64  # sentences per decoding batch
     constrained: bool = False  # follow the task's output grammar (music: chorale harmony)
     # weights' dtype when decoding a trained run: auto = bf16 where the device runs it fast
-    # (CPUs with AVX512-BF16, CUDA with bf16), else fp32; int8 = dynamic quantization of
-    # the LSTM and Linear layers (CPU only; --quantize int8). Log-probs are always fp32.
+    # (CPUs with AVX512-BF16, CUDA with bf16), else fp32; int8 = the decoder's per-step
+    # products (LSTM layers, attentional layer, output projection) in int8 with oneDNN
+    # (CPU only; --quantize int8; model/quantize.py). Log-probs are always fp32.
     precision: Literal["auto", "fp32", "bf16", "int8"] = "auto"
 
 

@@ -242,7 +242,7 @@ class Translator:
         if precision == "auto":
             return "bf16" if resolve_precision("auto", self.device) == "bf16" else "fp32"
         if precision == "int8" and self.device.type != "cpu":
-            raise ConfigError("search.precision=int8 (dynamic quantization) runs on CPU only")
+            raise ConfigError("search.precision=int8 (oneDNN int8 products) runs on CPU only")
         return precision
 
     @property

@@ -191,14 +191,19 @@ def test_int8_decoding_agrees_with_fp32(
     trained: Path, toy_root: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ):
     from seq2seq.inference import Translator
+    from seq2seq.model.int8 import Int8Linear
 
     sources = (toy_root / "toy_reverse" / "test.src").read_text().splitlines()
     translator = Translator.from_checkpoint(trained, overrides=["precision=fp32"])
     full = translator.translate(sources)
-    for beam in (1, 5):  # greedy steps the decoder with the quantized LSTM's own call
+    for beam in (1, 5):
         with translator.using(["precision=int8", f"beam_size={beam}"]):
-            assert not any(isinstance(m, torch.nn.Linear) for m in translator.model.modules())
+            decoder = translator.model.decoder
+            assert isinstance(decoder.project, Int8Linear)
+            assert isinstance(decoder.combine, Int8Linear)
             quantized = translator.translate(sources)
+            assert decoder._step_weights is not None
+            assert isinstance(decoder._step_weights.first, Int8Linear)
         agree = sum(a == b for a, b in zip(full, quantized, strict=True)) / len(sources)
         assert agree > 0.9, (beam, agree)
     assert translator.translate(sources) == full  # the fp32 model was left as it was

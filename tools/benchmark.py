@@ -224,7 +224,7 @@ def precisions(device: str | None) -> list[str]:
 
 
 def decode_precisions(device: str | None) -> list[str]:
-    """fp32 and bf16 weights; on CPU also int8 (dynamic quantization, fbgemm)."""
+    """fp32 and bf16 weights; on CPU also int8 (the decoder's products in int8, oneDNN)."""
     cuda = torch.cuda.is_available() and device != "cpu"
     return ["fp32", "bf16"] if cuda else ["fp32", "bf16", "int8"]
 

@@ -21,7 +21,6 @@ from torch import nn
 from seq2seq.model.attention import Attention
 from seq2seq.model.dropout import Dropout, dropout, dropout_mask
 from seq2seq.model.feeding import InputFeedingLoop
-from seq2seq.model.quantize import is_plain_lstm
 from seq2seq.model.step_lstm import StepWeights, lstm_cell, lstm_step, step_weights
 
 
@@ -132,11 +131,14 @@ class Decoder(nn.Module):
         # p_gen = sigmoid(w [o_t; c_t; emb(y_{t-1})]): how much of the output is generated
         self.copy_gate = nn.Linear(self.output_dim + memory_dim + emb_dim, 1) if copy else None
         self._step_weights: StepWeights | None = None  # laid out for search, see step_lstm
+        self.int8_steps = False  # search multiplies the LSTM weights in int8 (see quantize)
 
     def train(self, mode: bool = True) -> Decoder:
-        """Also forgets the weights laid out for search: training changes the weights,
-        and a fused optimizer step does so without bumping their version counters."""
-        self._step_weights = None
+        """Switching mode also forgets the weights laid out for search: training changes
+        the weights, and a fused optimizer step does so without bumping their version
+        counters. (Staying in eval keeps them: a translator calls ``eval()`` per batch.)"""
+        if mode != self.training:
+            self._step_weights = None
         return super().train(mode)
 
     # ---- teacher forcing ---------------------------------------------------------------
@@ -307,13 +309,14 @@ class Decoder(nn.Module):
         self, tokens: torch.Tensor, state: DecoderState
     ) -> tuple[torch.Tensor, torch.Tensor, DecoderState]:
         """tokens (B, 1) -> new float32 logits (B, 1, V), attention (B, 1, S), the next state."""
-        # an int8 (quantized) LSTM has no float weights: it runs itself
-        laid_out = not self.training and is_plain_lstm(self.rnn)
+        laid_out = not self.training
         embedded = None  # (B, 1, E): the LSTM's input, unless laid out; the copy gate's
         if self.copy or not laid_out:
             embedded = self.emb_dropout(self.embedding(tokens))
         if laid_out:
-            self._step_weights = step_weights(self.rnn, self.embedding, self._step_weights)
+            self._step_weights = step_weights(
+                self.rnn, self.embedding, self._step_weights, self.int8_steps
+            )
             top, h, c = lstm_step(
                 self._step_weights,
                 self.embedding,

@@ -1,0 +1,73 @@
+"""int8 products for CPU inference, with oneDNN's kernels (AMX or VNNI where the CPU has them).
+
+``Int8Linear`` holds a weight as int8, symmetric with one scale per output row, packed once
+for oneDNN. Each call quantizes its input to uint8 with one scale for the whole call (its
+largest magnitude / 127, zero point 128), multiplies in int8, and gets float32 back with
+the bias added in the same kernel: no bf16 -> fp32 cast and no separate bias pass over the
+output, which for the output projection of a search step (320 x 8,000) cost as much as
+the product itself. Measured on this 2-core CPU (``tools/benchmark.py``'s beam 5 x batch
+64 shapes): the (320, 256) x (256, 8,000) projection with bias, float32 out, takes 0.7 ms
+against 1.0 ms in bf16 (product, cast, bias), 1.4 ms with fbgemm's dynamic quantization
+(what int8 used before) and 3.5 ms in float32.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+_ZERO_POINT = 128  # uint8 inputs are symmetric around it
+_LEVELS = 127.0  # int8 weights and uint8 inputs use +-127 steps of their scale
+
+
+def int8_supported() -> bool:
+    """Whether this torch build has oneDNN's int8 linear (x86 CPU builds do)."""
+    return torch.backends.mkldnn.is_available() and hasattr(torch.ops.onednn, "qlinear_pointwise")
+
+
+class Int8Linear(nn.Module):
+    """y = x W^T + b with W (N, K) stored as int8: x (..., K) float32 -> y (..., N) float32.
+
+    Inference only (no autograd). The weight's rows are quantized with their own scale
+    (max |W_n| / 127); the input of each call with one scale. Not saved in state dicts:
+    an int8 model is built from the float32 one whenever it is needed.
+    """
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None = None) -> None:
+        super().__init__()
+        weight = weight.detach().float()
+        self.out_features, self.in_features = weight.shape
+        self.weight_scale = (weight.abs().amax(dim=1) / _LEVELS).clamp_min(1e-12)
+        quantized = torch.round(weight / self.weight_scale.unsqueeze(1)).to(torch.int8)
+        self.weight_zero = torch.zeros(self.out_features, dtype=torch.int64)
+        self.packed = torch.ops.onednn.qlinear_prepack(quantized, None)
+        self.bias = None if bias is None else bias.detach().float().contiguous()
+
+    @torch.no_grad()
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        rows = x.reshape(-1, self.in_features).float()
+        if rows.size(0) == 0:
+            return rows.new_empty(*x.shape[:-1], self.out_features)
+        largest = float(rows.abs().amax())
+        scale = largest / _LEVELS if largest > 0.0 else 1.0
+        # x / scale lies in [-127, 127]; + 128.5 then truncation rounds it to [1, 255]
+        quantized = (rows * (1.0 / scale)).add_(_ZERO_POINT + 0.5).to(torch.uint8)
+        out = torch.ops.onednn.qlinear_pointwise(
+            quantized,
+            scale,
+            _ZERO_POINT,
+            self.packed,
+            self.weight_scale,
+            self.weight_zero,
+            self.bias,
+            1.0,  # output scale and zero point: unused for a float32 output
+            0,
+            torch.float32,
+            "none",
+            [],
+            "",
+        )
+        return out.reshape(*x.shape[:-1], self.out_features)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, int8"

@@ -1,0 +1,74 @@
+"""int8 inference: ``Int8Linear`` stays within its quantization error bound, and an int8
+model's search step follows the float32 one."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from helpers import random_batch, tiny_model
+
+from seq2seq.data.tokenizer import BOS_ID
+from seq2seq.model.int8 import Int8Linear, int8_supported
+from seq2seq.model.quantize import quantize_int8
+
+pytestmark = pytest.mark.skipif(not int8_supported(), reason="needs oneDNN's int8 kernels")
+
+
+def error_bound(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Worst-case |int8 - float| per output (N, out): each factor is off by at most half
+    its quantization step (x: one step for the call, W: one per output row)."""
+    x_step = x.abs().max() / 127
+    w_step = weight.abs().amax(dim=1) / 127  # (out,)
+    first = x.abs().sum(1, keepdim=True) * (w_step / 2)  # |x| . dW
+    second = (x_step / 2) * weight.abs().sum(1)  # dx . |W|
+    return first + second + x.size(1) * (x_step / 2) * (w_step / 2)
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_int8_linear_is_within_its_quantization_bound(bias: bool):
+    gen = torch.Generator().manual_seed(0)
+    weight = torch.randn(37, 50, generator=gen) * torch.rand(37, 1, generator=gen)
+    b = torch.randn(37, generator=gen) if bias else None
+    layer = Int8Linear(weight, b)
+    x = torch.rand(11, 50, generator=gen) * 2 - 1
+    out = layer(x)
+    ref = F.linear(x, weight, b)
+    assert out.dtype == torch.float32 and out.shape == (11, 37)
+    error = (out - ref).abs()
+    assert (error <= error_bound(x, weight) + 1e-5).all(), error.max()
+    assert error.max() < 0.05 * ref.abs().max()  # and it is not trivially loose
+    assert not torch.equal(out, ref)  # it did quantize
+
+
+def test_int8_linear_shapes_and_dtypes():
+    gen = torch.Generator().manual_seed(1)
+    layer = Int8Linear(torch.randn(8, 6, generator=gen), torch.randn(8, generator=gen))
+    x = torch.randn(3, 4, 6, generator=gen)
+    out = layer(x)
+    assert out.shape == (3, 4, 8)
+    torch.testing.assert_close(out[1], layer(x[1]))  # rows are independent given one scale
+    assert layer(x.to(torch.bfloat16)).dtype == torch.float32
+    assert layer(torch.zeros(0, 6)).shape == (0, 8)
+    zeros = layer(torch.zeros(2, 6))  # a zero input has no scale of its own: bias only
+    torch.testing.assert_close(zeros, layer.bias.expand(2, 8))
+
+
+@pytest.mark.parametrize("input_feeding", [False, True])
+def test_int8_model_steps_like_the_float_model(input_feeding: bool):
+    model = tiny_model(seed=3, input_feeding=input_feeding)
+    quantized = quantize_int8(model)
+    assert isinstance(quantized.decoder.project, Int8Linear)
+    assert isinstance(model.decoder.project, torch.nn.Linear)  # the original is untouched
+    src, lengths = random_batch(6, 23, seed=2)
+    tokens = torch.full((6,), BOS_ID)
+    with torch.no_grad():
+        states = [m.init_state(m.encode(src, lengths)) for m in (model, quantized)]
+        for _ in range(5):
+            (ref, states[0], _), (got, states[1], _) = (
+                m.step(tokens, s) for m, s in zip((model, quantized), states, strict=True)
+            )
+            assert got.dtype == torch.float32
+            assert (got - ref).abs().max() < 0.05  # log-probs of a tiny random model
+            assert (got.argmax(-1) == ref.argmax(-1)).float().mean() >= 0.8
+            tokens = ref.argmax(-1)
+    assert quantized.decoder._step_weights is not None
+    assert isinstance(quantized.decoder._step_weights.first, Int8Linear)
