@@ -1,14 +1,14 @@
 """int8 products for CPU inference, with oneDNN's kernels (AMX or VNNI where the CPU has them).
 
 ``Int8Linear`` holds a weight as int8, symmetric with one scale per output row, packed once
-for oneDNN. Each call quantizes its input to uint8 with one scale for the whole call (its
-largest magnitude / 127, zero point 128), multiplies in int8, and gets float32 back with
-the bias added in the same kernel: no bf16 -> fp32 cast and no separate bias pass over the
-output, which for the output projection of a search step (320 x 8,000) cost as much as
-the product itself. Measured on this 2-core CPU (``tools/benchmark.py``'s beam 5 x batch
-64 shapes): the (320, 256) x (256, 8,000) projection with bias, float32 out, takes 0.7 ms
-against 1.0 ms in bf16 (product, cast, bias), 1.4 ms with fbgemm's dynamic quantization
-(what int8 used before) and 3.5 ms in float32.
+for oneDNN. Each call maps its input to uint8 (zero point 128) with a fixed scale, the
+layer's ``input_bound`` / 127, multiplies in int8 (exact integer sums) and gets float32
+back with the bias added in the same kernel: no bf16 -> fp32 cast and no separate bias
+pass over the output, which for the output projection of a search step (320 x 8,000)
+cost as much as the product itself. Measured on this 2-core CPU at beam 5 x batch 64:
+the (320, 256) x (256, 8,000) projection with bias, float32 out, takes 0.7 ms against
+1.0 ms in bf16 (product, cast, bias), 1.4 ms with fbgemm's dynamic quantization (what
+int8 used before) and 3.5 ms in float32.
 """
 
 from __future__ import annotations
@@ -29,12 +29,20 @@ class Int8Linear(nn.Module):
     """y = x W^T + b with W (N, K) stored as int8: x (..., K) float32 -> y (..., N) float32.
 
     Inference only (no autograd). The weight's rows are quantized with their own scale
-    (max |W_n| / 127); the input of each call with one scale. Not saved in state dicts:
-    an int8 model is built from the float32 one whenever it is needed.
+    (max |W_n| / 127); inputs with the fixed scale ``input_bound`` / 127, values beyond
+    the bound clipped to it. A fixed scale (rather than one from each call's largest
+    value) makes a row's result independent of the other rows of its batch (the
+    integer sums are exact), and saves a reduction per call.
+    Not saved in state dicts: an int8 model is built from the float32 one when needed.
     """
 
-    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None = None) -> None:
+    def __init__(
+        self, weight: torch.Tensor, bias: torch.Tensor | None = None, input_bound: float = 1.0
+    ) -> None:
         super().__init__()
+        if not input_bound > 0.0:
+            raise ValueError(f"input_bound must be positive, got {input_bound}")
+        self.input_scale = input_bound / _LEVELS
         weight = weight.detach().float()
         self.out_features, self.in_features = weight.shape
         self.weight_scale = (weight.abs().amax(dim=1) / _LEVELS).clamp_min(1e-12)
@@ -48,13 +56,13 @@ class Int8Linear(nn.Module):
         rows = x.reshape(-1, self.in_features).float()
         if rows.size(0) == 0:
             return rows.new_empty(*x.shape[:-1], self.out_features)
-        largest = float(rows.abs().amax())
-        scale = largest / _LEVELS if largest > 0.0 else 1.0
-        # x / scale lies in [-127, 127]; + 128.5 then truncation rounds it to [1, 255]
-        quantized = (rows * (1.0 / scale)).add_(_ZERO_POINT + 0.5).to(torch.uint8)
+        bound = self.input_scale * _LEVELS
+        # x / scale, clipped to [-127, 127], + 128.5, truncated: rounded into [1, 255]
+        scaled = torch.clamp(rows, -bound, bound).mul_(1.0 / self.input_scale)
+        quantized = scaled.add_(_ZERO_POINT + 0.5).to(torch.uint8)
         out = torch.ops.onednn.qlinear_pointwise(
             quantized,
-            scale,
+            self.input_scale,
             _ZERO_POINT,
             self.packed,
             self.weight_scale,
@@ -70,4 +78,5 @@ class Int8Linear(nn.Module):
         return out.reshape(*x.shape[:-1], self.out_features)
 
     def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}, int8"
+        sizes = f"in_features={self.in_features}, out_features={self.out_features}"
+        return f"{sizes}, int8, |x| <= {self.input_scale * _LEVELS:g}"

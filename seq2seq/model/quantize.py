@@ -2,12 +2,16 @@
 
 A search step multiplies a few hundred hypotheses by the same weights at every target
 position: the LSTM layers' [input; h], the attentional layer and the output projection.
-Those become int8 (one scale per weight row, one per call for the input, float32 out
-with the bias fused). Everything else stays float32: the encoder and the attention keys
-(once per batch), the embedding's share of the first LSTM layer (a float32 table, see
-``step_lstm``), attention scores, softmaxes and the LSTM cell update. Every input of
-the quantized products is a tanh or an LSTM output, so lies in [-1, 1], which one scale
-per call covers well. BLEU change against float32 is reported in the README (Speed).
+Those become int8 (one scale per weight row; float32 out with the bias fused).
+Everything else stays float32: the encoder and the attention keys (once per batch), the
+embedding's share of the first LSTM layer (a float32 table, see ``step_lstm``), attention
+scores, softmaxes and the LSTM cell update.
+
+Every input of those products lies in [-1, 1] by construction: LSTM outputs (o * tanh(c)),
+the attentional hidden (a tanh), and the attention context (a convex combination of the
+encoder's LSTM outputs). So the inputs' scale is fixed at 1/127 (``Int8Linear``'s
+``input_bound``): a hypothesis' int8 products do not depend on the other rows of its
+batch (with one scale per call they would).
 """
 
 from __future__ import annotations
