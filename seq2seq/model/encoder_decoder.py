@@ -43,11 +43,17 @@ class EncoderDecoder(nn.Module):
         self.encoder = encoder
         self.bridge = bridge
         self.decoder = decoder
+        # set where the encoder runs in another dtype than the rest (an int8 model's bf16
+        # encoder, see quantize): its outputs are cast to this
+        self.encoder_output_dtype: torch.dtype | None = None
 
     # ---- the decoder contract ----------------------------------------------------------
     def encode(self, src: torch.Tensor, src_lengths: torch.Tensor) -> EncoderOutput:
         """src (B, S) ids, src_lengths (B,) on CPU."""
         memory, final = self.encoder(src, src_lengths)
+        dtype = self.encoder_output_dtype
+        if dtype is not None:
+            memory, final = memory.to(dtype), (final[0].to(dtype), final[1].to(dtype))
         return EncoderOutput(memory, src != PAD_ID, final, src)
 
     def init_state(self, encoded: EncoderOutput) -> DecoderState:

@@ -3,9 +3,11 @@
 A search step multiplies a few hundred hypotheses by the same weights at every target
 position: the LSTM layers' [input; h], the attentional layer and the output projection.
 Those become int8 (one scale per weight row; float32 out with the bias fused).
-Everything else stays float32: the encoder and the attention keys (once per batch), the
-embedding's share of the first LSTM layer (a float32 table, see ``step_lstm``), attention
-scores, softmaxes and the LSTM cell update.
+Everything else stays float32: the attention keys (once per batch), the embedding's
+share of the first LSTM layer (a float32 table, see ``step_lstm``), attention scores,
+softmaxes and the LSTM cell update; and the encoder, but on a CPU with native bf16
+(AVX512-BF16/AMX) the encoder runs in bf16 (its outputs cast back to float32): it runs
+once per batch, where each new batch shape costs oneDNN a set-up that bf16 halves.
 
 Every input of those products lies in [-1, 1] by construction: LSTM outputs (o * tanh(c)),
 the attentional hidden (a tanh), and the attention context (a convex combination of the
@@ -19,17 +21,21 @@ from __future__ import annotations
 import copy
 from typing import TypeVar
 
+import torch
 from torch import nn
 
 from seq2seq.model.decoder import Decoder
+from seq2seq.model.encoder_decoder import EncoderDecoder
 from seq2seq.model.int8 import Int8Linear, int8_supported
+from seq2seq.training.precision import resolve_precision
 
 M = TypeVar("M", bound=nn.Module)
 
 
-def quantize_int8(model: M) -> M:
+def quantize_int8(model: M, bf16_encoder: bool | None = None) -> M:
     """A float32 copy of ``model`` in eval mode whose decoders step in int8 (see the
-    module docstring); ``model`` itself is untouched."""
+    module docstring); ``model`` itself is untouched. ``bf16_encoder``: None = where the
+    CPU runs bf16 natively."""
     if not int8_supported():
         raise RuntimeError("int8 inference needs a torch build with oneDNN (an x86 CPU build)")
     quantized = copy.deepcopy(model).float().eval()
@@ -39,4 +45,13 @@ def quantize_int8(model: M) -> M:
         decoder.add_module("combine", Int8Linear(decoder.combine.weight))
         decoder.add_module("project", Int8Linear(decoder.project.weight, decoder.project.bias))
         decoder.int8_steps = True
+    if bf16_encoder is None:
+        bf16_encoder = resolve_precision("auto", torch.device("cpu")) == "bf16"
+    if bf16_encoder:
+        pairs = [module for module in quantized.modules() if isinstance(module, EncoderDecoder)]
+        for pair in pairs:
+            if pair.encoder.embedding is pair.decoder.embedding:  # shared: decoder's stays fp32
+                pair.encoder.embedding = copy.deepcopy(pair.encoder.embedding)
+            pair.encoder.to(torch.bfloat16)
+            pair.encoder_output_dtype = torch.float32
     return quantized

@@ -74,3 +74,21 @@ def test_int8_model_steps_like_the_float_model(input_feeding: bool):
             tokens = ref.argmax(-1)
     assert quantized.decoder._step_weights is not None
     assert isinstance(quantized.decoder._step_weights.first, Int8Linear)
+
+
+def test_int8_model_with_a_bf16_encoder_keeps_a_shared_embedding_float32():
+    model = tiny_model(seed=4, share_embeddings=True)
+    assert model.encoder.embedding is model.decoder.embedding
+    quantized = quantize_int8(model, bf16_encoder=True)
+    assert quantized.encoder.embedding.weight.dtype == torch.bfloat16
+    assert quantized.decoder.embedding.weight.dtype == torch.float32
+    assert model.encoder.embedding.weight.dtype == torch.float32  # the original is untouched
+    src, lengths = random_batch(4, 23, seed=5)
+    with torch.no_grad():
+        encoded = quantized.encode(src, lengths)
+        assert encoded.memory.dtype == torch.float32
+        assert all(t.dtype == torch.float32 for t in encoded.final)
+        reference = model.encode(src, lengths)
+        torch.testing.assert_close(encoded.memory, reference.memory, atol=0.05, rtol=0.05)
+        log_probs, _, _ = quantized.step(torch.full((4,), BOS_ID), quantized.init_state(encoded))
+    assert log_probs.dtype == torch.float32 and log_probs.isfinite().all()
