@@ -47,6 +47,8 @@ def test_int8_linear_shapes_and_dtypes():
     assert out.shape == (3, 4, 8)
     # a row's result does not depend on the other rows of the call
     assert torch.equal(out[1], layer(x[1])) and torch.equal(out[2, :1], layer(x[2, :1]))
+    many = torch.rand(45, 6, generator=gen) * 2 - 1  # padded to 64 rows inside
+    assert torch.equal(layer(many)[:10], layer(many[:10])) and layer(many).shape == (45, 8)
     # beyond the bound, inputs are clipped to it
     assert torch.equal(layer(x * 5), layer((x * 5).clamp(-1, 1)))
     assert layer(x.to(torch.bfloat16)).dtype == torch.float32
