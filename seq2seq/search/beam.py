@@ -149,11 +149,12 @@ def beam_search(
             beams.rules = constraint.advance(beams.rules, tokens)
         beams.seqs = torch.cat([beams.seqs, tokens.unsqueeze(1)], dim=1)
         beams.token_scores = torch.cat([beams.token_scores, step_scores], dim=1)
-        step_attn = attn.float().index_select(0, rows)
-        if beams.attn is not None:
-            beams.attn = torch.cat([beams.attn, step_attn.unsqueeze(1)], dim=1)
-        if beams.coverage is not None:
-            beams.coverage = beams.coverage + step_attn
+        if beams.attn is not None or beams.coverage is not None:
+            step_attn = attn.float().index_select(0, rows)
+            if beams.attn is not None:
+                beams.attn = torch.cat([beams.attn, step_attn.unsqueeze(1)], dim=1)
+            if beams.coverage is not None:
+                beams.coverage = beams.coverage + step_attn
         beams.scores = next_scores
         state = model.reorder(state, rows, same_sources=True)  # type: ignore[operator]
 
