@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from seq2seq.data.tokenizer import PAD_ID
-from seq2seq.search.constraint import Constraint, apply
+from seq2seq.search.constraint import Constraint, apply, select
 from seq2seq.search.hypothesis import Hypothesis, collect_outputs, forbid_specials, force_eos
 
 
@@ -23,15 +23,21 @@ def greedy_search(
     """Pick the most likely token at each step (of those ``constraint`` allows). src (B, S);
     max_len (B,) tokens before EOS. Returns one single-hypothesis list per sentence, in
     input order.
+
+    A sentence leaves the batch at its EOS: the rows still decoding are ``alive`` (their
+    batch rows), and each step writes its tokens into (B, T) buffers at those rows.
     """
-    batch = src.size(0)
+    batch, device = src.size(0), src.device
     state = model.init_state(model.encode(src, src_lengths))  # type: ignore[operator]
-    tokens = torch.full((batch,), bos, dtype=torch.long, device=src.device)
-    limit = max_len.to(src.device)
-    done = torch.zeros(batch, dtype=torch.bool, device=src.device)
-    rules = constraint.start(src, torch.arange(batch)) if constraint is not None else None
-    out_tokens, out_scores, out_attn = [], [], []
-    for t in range(int(limit.max()) + 1):
+    tokens = torch.full((batch,), bos, dtype=torch.long, device=device)
+    limit = max_len.to(device)
+    steps = int(limit.max()) + 1
+    alive = torch.arange(batch, device=device)
+    rules = constraint.start(src, alive) if constraint is not None else None
+    out_tokens = torch.full((batch, steps), eos, dtype=torch.long, device=device)
+    out_scores = torch.zeros(batch, steps, device=device)
+    out_attn = torch.zeros(batch, steps, src.size(1), device=device) if return_attention else None
+    for t in range(steps):
         log_probs, state, attn = model.step(tokens, state)  # type: ignore[operator]
         forbid_specials(log_probs, PAD_ID, bos)
         apply(log_probs, constraint, rules, exempt=limit <= t)
@@ -39,11 +45,17 @@ def greedy_search(
         score, tokens = log_probs.max(dim=-1)
         if constraint is not None and rules is not None:
             rules = constraint.advance(rules, tokens)
-        out_tokens.append(tokens)
-        out_scores.append(score)
-        if return_attention:
-            out_attn.append(attn)
-        done |= tokens == eos
-        if bool(done.all()):
+        out_tokens[alive, t] = tokens
+        out_scores[alive, t] = score
+        if out_attn is not None:
+            out_attn[alive, t] = attn.float()
+        ended = tokens == eos
+        if bool(ended.all()):
             break
-    return collect_outputs(torch.stack(out_tokens, 1), torch.stack(out_scores, 1), out_attn, eos)
+        if bool(ended.any()):
+            keep = (~ended).nonzero().squeeze(1)
+            alive, tokens, limit = alive[keep], tokens[keep], limit[keep]
+            state = model.reorder(state, keep)  # type: ignore[operator]
+            rules = select(rules, keep)
+    attention = [] if out_attn is None else list(out_attn[:, : t + 1].unbind(1))
+    return collect_outputs(out_tokens[:, : t + 1], out_scores[:, : t + 1], attention, eos)

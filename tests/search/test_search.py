@@ -30,6 +30,27 @@ def test_beam_of_one_equals_greedy(seed: int, input_feeding: bool):
         assert g[0].score == pytest.approx(b[0].score, abs=1e-5)
 
 
+@pytest.mark.parametrize("input_feeding", [False, True])
+def test_greedy_batched_equals_one_at_a_time(input_feeding: bool):
+    """Greedy drops finished sentences from the batch: what is left must not notice."""
+    model, src, lengths, limits = model_and_batch(0, input_feeding=input_feeding)
+    with torch.no_grad():  # without the EOS boost these end at EOS or their limits
+        model.decoder.project.bias[EOS_ID] -= 1.5
+    batched = greedy_search(model, src, lengths, limits, BOS_ID, EOS_ID, return_attention=True)
+    assert len({len(hyps[0].tokens) for hyps in batched}) > 2  # they end at different steps
+    for row in range(src.size(0)):
+        n = int(lengths[row])
+        one = src[row : row + 1, :n], lengths[row : row + 1], limits[row : row + 1]
+        alone = greedy_search(model, *one, BOS_ID, EOS_ID, return_attention=True)[0][0]
+        hyp = batched[row][0]
+        assert alone.tokens == hyp.tokens
+        assert alone.token_scores == pytest.approx(hyp.token_scores, abs=1e-5)
+        assert alone.attention is not None and hyp.attention is not None
+        assert hyp.attention.shape == (len(hyp.tokens) + 1, src.size(1))
+        torch.testing.assert_close(hyp.attention[:, :n], alone.attention, atol=1e-5, rtol=1e-4)
+        assert not hyp.attention[:, n:].any()  # padding gets no attention
+
+
 @pytest.mark.parametrize("beam_size", [1, 4])
 def test_batched_equals_one_at_a_time(beam_size: int):
     model, src, lengths, limits = model_and_batch(3)
