@@ -94,3 +94,17 @@ def test_int8_model_with_a_bf16_encoder_keeps_a_shared_embedding_float32():
         torch.testing.assert_close(encoded.memory, reference.memory, atol=0.05, rtol=0.05)
         log_probs, _, _ = quantized.step(torch.full((4,), BOS_ID), quantized.init_state(encoded))
     assert log_probs.dtype == torch.float32 and log_probs.isfinite().all()
+
+
+def test_int8_ensemble_of_one_model_twice_steps_like_that_model():
+    from seq2seq.model.ensemble import Ensemble
+
+    model = tiny_model(seed=6, input_feeding=True)
+    single, pair = quantize_int8(model), quantize_int8(Ensemble([model, model]))
+    assert all(isinstance(m.decoder.project, Int8Linear) for m in pair.members)
+    src, lengths = random_batch(3, 23, seed=7)
+    tokens = torch.full((3,), BOS_ID)
+    with torch.no_grad():
+        one, _, _ = single.step(tokens, single.init_state(single.encode(src, lengths)))
+        two, _, _ = pair.step(tokens, pair.init_state(pair.encode(src, lengths)))
+    torch.testing.assert_close(two, one)
