@@ -13,16 +13,33 @@ int8 used before) and 3.5 ms in float32.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import torch
 from torch import nn
 
 _ZERO_POINT = 128  # uint8 inputs are symmetric around it
-_LEVELS = 127.0  # int8 weights and uint8 inputs use +-127 steps of their scale
+_LEVELS = 127.0  # uint8 inputs use +-127 steps of their scale (weights: weight_levels)
 # calls of more rows are padded to a multiple of this: oneDNN sets up a kernel per new
 # row count (~1 ms for the output projection), and a beam's row count changes whenever
 # a sentence finishes; padding cuts the distinct counts of a beam 5 x batch 64 search
 # from 64 to 13 (first pass over test2016: see int8 in the README's Speed section)
 ROW_MULTIPLE = 32
+
+
+@lru_cache(maxsize=1)
+def weight_levels() -> float:
+    """Steps either side of zero for int8 weights: 127, or 63 on x86 CPUs without VNNI or
+    AMX, whose u8 x s8 instruction (vpmaddubsw) adds pairs of products in 16 bits and
+    saturates when both are large (255 x 127 x 2 > 32,767); 7-bit weights cannot."""
+    try:
+        caps = torch.cpu.get_capabilities()
+    except (AttributeError, RuntimeError):
+        return 63.0
+    if caps.get("architecture", "x86_64") not in ("x86_64", "x86", "i386", "AMD64"):
+        return 127.0  # not the x86 instruction; oneDNN's other kernels accumulate in 32 bits
+    fast = caps.get("amx_int8") or caps.get("avx512_vnni") or caps.get("avx_vnni")
+    return 127.0 if fast else 63.0
 
 
 def int8_supported() -> bool:
@@ -34,11 +51,12 @@ class Int8Linear(nn.Module):
     """y = x W^T + b with W (N, K) stored as int8: x (..., K) float32 -> y (..., N) float32.
 
     Inference only (no autograd). The weight's rows are quantized with their own scale
-    (max |W_n| / 127); inputs with the fixed scale ``input_bound`` / 127, values beyond
-    the bound clipped to it. A fixed scale (rather than one from each call's largest
-    value) makes a row's result independent of the other rows of its batch (the
-    integer sums are exact), and saves a reduction per call.
-    Not saved in state dicts: an int8 model is built from the float32 one when needed.
+    (max |W_n| / 127, or / 63 where ``weight_levels`` says so); inputs with the fixed
+    scale ``input_bound`` / 127, values beyond the bound clipped to it. A fixed scale
+    (rather than one from each call's largest value) makes a row's result independent of
+    the other rows of its batch (the integer sums are exact), and saves a reduction per
+    call. Not saved in state dicts: an int8 model is built from the float32 one when
+    needed.
     """
 
     def __init__(
@@ -50,7 +68,7 @@ class Int8Linear(nn.Module):
         self.input_scale = input_bound / _LEVELS
         weight = weight.detach().float()
         self.out_features, self.in_features = weight.shape
-        self.weight_scale = (weight.abs().amax(dim=1) / _LEVELS).clamp_min(1e-12)
+        self.weight_scale = (weight.abs().amax(dim=1) / weight_levels()).clamp_min(1e-12)
         quantized = torch.round(weight / self.weight_scale.unsqueeze(1)).to(torch.int8)
         self.weight_zero = torch.zeros(self.out_features, dtype=torch.int64)
         self.packed = torch.ops.onednn.qlinear_prepack(quantized, None)

@@ -7,24 +7,32 @@ import torch.nn.functional as F
 from helpers import random_batch, tiny_model
 
 from seq2seq.data.tokenizer import BOS_ID
+from seq2seq.model import int8
 from seq2seq.model.int8 import Int8Linear, int8_supported
 from seq2seq.model.quantize import quantize_int8
 
 pytestmark = pytest.mark.skipif(not int8_supported(), reason="needs oneDNN's int8 kernels")
 
 
-def error_bound(x: torch.Tensor, weight: torch.Tensor, input_bound: float) -> torch.Tensor:
+def error_bound(
+    x: torch.Tensor, weight: torch.Tensor, input_bound: float, levels: float = 127.0
+) -> torch.Tensor:
     """Worst-case |int8 - float| per output (N, out): each factor is off by at most half
-    its quantization step (x: input_bound / 127, W: one step per output row)."""
+    its quantization step (x: input_bound / 127, W: max |W_n| / levels per output row)."""
     x_step = input_bound / 127
-    w_step = weight.abs().amax(dim=1) / 127  # (out,)
+    w_step = weight.abs().amax(dim=1) / levels  # (out,)
     first = x.abs().sum(1, keepdim=True) * (w_step / 2)  # |x| . dW
     second = (x_step / 2) * weight.abs().sum(1)  # dx . |W|
     return first + second + x.size(1) * (x_step / 2) * (w_step / 2)
 
 
-@pytest.mark.parametrize("bias,input_bound", [(True, 1.0), (False, 1.0), (True, 3.0)])
-def test_int8_linear_is_within_its_quantization_bound(bias: bool, input_bound: float):
+@pytest.mark.parametrize(
+    "bias,input_bound,levels", [(True, 1.0, 127.0), (False, 1.0, 127.0), (True, 3.0, 63.0)]
+)
+def test_int8_linear_is_within_its_quantization_bound(
+    bias: bool, input_bound: float, levels: float, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(int8, "weight_levels", lambda: levels)  # 63: CPUs without VNNI
     gen = torch.Generator().manual_seed(0)
     weight = torch.randn(37, 50, generator=gen) * torch.rand(37, 1, generator=gen)
     b = torch.randn(37, generator=gen) if bias else None
@@ -34,7 +42,7 @@ def test_int8_linear_is_within_its_quantization_bound(bias: bool, input_bound: f
     ref = F.linear(x, weight, b)
     assert out.dtype == torch.float32 and out.shape == (11, 37)
     error = (out - ref).abs()
-    assert (error <= error_bound(x, weight, input_bound) + 1e-5).all(), error.max()
+    assert (error <= error_bound(x, weight, input_bound, levels) + 1e-5).all(), error.max()
     assert error.max() < 0.05 * ref.abs().max()  # and it is not trivially loose
     assert not torch.equal(out, ref)  # it did quantize
 
