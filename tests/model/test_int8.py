@@ -65,9 +65,17 @@ def test_int8_linear_shapes_and_dtypes():
     torch.testing.assert_close(zeros, layer.bias.expand(2, 8))
 
 
-@pytest.mark.parametrize("input_feeding", [False, True])
-def test_int8_model_steps_like_the_float_model(input_feeding: bool):
-    model = tiny_model(seed=3, input_feeding=input_feeding)
+@pytest.mark.parametrize(
+    "input_feeding,options",
+    [
+        (False, {}),
+        (True, {}),
+        (True, {"attention": "bahdanau", "copy": True}),
+        (False, {"tie_embeddings": True, "attention": "dot"}),
+    ],
+)
+def test_int8_model_steps_like_the_float_model(input_feeding: bool, options: dict):
+    model = tiny_model(seed=3, input_feeding=input_feeding, **options)
     quantized = quantize_int8(model)
     assert isinstance(quantized.decoder.project, Int8Linear)
     assert isinstance(model.decoder.project, torch.nn.Linear)  # the original is untouched
