@@ -6,7 +6,7 @@ import torch
 
 from seq2seq.data.tokenizer import PAD_ID
 from seq2seq.search.constraint import Constraint, apply, select
-from seq2seq.search.hypothesis import Hypothesis, collect_outputs, forbid_specials, force_eos
+from seq2seq.search.hypothesis import Hypothesis, OutputBuffer, forbid_specials, force_eos
 
 
 @torch.no_grad()
@@ -25,7 +25,7 @@ def greedy_search(
     input order.
 
     A sentence leaves the batch at its EOS: the rows still decoding are ``alive`` (their
-    batch rows), and each step writes its tokens into (B, T) buffers at those rows.
+    batch rows), and each step writes its tokens into an ``OutputBuffer`` at those rows.
     """
     batch, device = src.size(0), src.device
     state = model.init_state(model.encode(src, src_lengths))  # type: ignore[operator]
@@ -34,9 +34,7 @@ def greedy_search(
     steps = int(limit.max()) + 1
     alive = torch.arange(batch, device=device)
     rules = constraint.start(src, alive) if constraint is not None else None
-    out_tokens = torch.full((batch, steps), eos, dtype=torch.long, device=device)
-    out_scores = torch.zeros(batch, steps, device=device)
-    out_attn = torch.zeros(batch, steps, src.size(1), device=device) if return_attention else None
+    out = OutputBuffer(batch, steps, src.size(1), eos, device, return_attention)
     for t in range(steps):
         log_probs, state, attn = model.step(tokens, state)  # type: ignore[operator]
         forbid_specials(log_probs, PAD_ID, bos)
@@ -45,10 +43,7 @@ def greedy_search(
         score, tokens = log_probs.max(dim=-1)
         if constraint is not None and rules is not None:
             rules = constraint.advance(rules, tokens)
-        out_tokens[alive, t] = tokens
-        out_scores[alive, t] = score
-        if out_attn is not None:
-            out_attn[alive, t] = attn.float()
+        out.write(alive, t, tokens, score, attn)
         ended = tokens == eos
         if bool(ended.all()):
             break
@@ -57,5 +52,4 @@ def greedy_search(
             alive, tokens, limit = alive[keep], tokens[keep], limit[keep]
             state = model.reorder(state, keep)  # type: ignore[operator]
             rules = select(rules, keep)
-    attention = [] if out_attn is None else list(out_attn[:, : t + 1].unbind(1))
-    return collect_outputs(out_tokens[:, : t + 1], out_scores[:, : t + 1], attention, eos)
+    return out.hypotheses()

@@ -52,6 +52,41 @@ def force_eos(log_probs: torch.Tensor, rows: torch.Tensor, eos: int) -> None:
         log_probs[rows, eos] = eos_scores
 
 
+class OutputBuffer:
+    """Tokens, scores and (optionally) attention of N rows over at most T steps, for
+    searches whose rows leave the batch at EOS: each step writes at its live rows."""
+
+    def __init__(
+        self, rows: int, steps: int, width: int, eos: int, device: torch.device, attention: bool
+    ) -> None:
+        self.eos = eos
+        self.tokens = torch.full((rows, steps), eos, dtype=torch.long, device=device)
+        self.scores = torch.zeros(rows, steps, device=device)
+        self.attn = torch.zeros(rows, steps, width, device=device) if attention else None
+        self.length = 0
+
+    def write(
+        self,
+        alive: torch.Tensor,
+        t: int,
+        tokens: torch.Tensor,
+        scores: torch.Tensor,
+        attn: torch.Tensor,
+    ) -> None:
+        """Step t of rows ``alive`` (n,): tokens, scores (n,), attention (n, S)."""
+        self.tokens[alive, t] = tokens
+        self.scores[alive, t] = scores
+        if self.attn is not None:
+            self.attn[alive, t] = attn.float()
+        self.length = t + 1
+
+    def hypotheses(self) -> list[list[Hypothesis]]:
+        """One hypothesis per row, cut after its first EOS."""
+        steps = self.length
+        attention = [] if self.attn is None else list(self.attn[:, :steps].unbind(1))
+        return collect_outputs(self.tokens[:, :steps], self.scores[:, :steps], attention, self.eos)
+
+
 def collect_outputs(
     tokens: torch.Tensor, scores: torch.Tensor, attn: list[torch.Tensor], eos: int
 ) -> list[list[Hypothesis]]:

@@ -10,7 +10,7 @@ from helpers import random_batch, tiny_model
 from seq2seq.data.tokenizer import BOS_ID, EOS_ID, PAD_ID
 from seq2seq.search import beam_search, greedy_search, max_lengths, sample_search
 from seq2seq.search.beam import BeamOptions
-from seq2seq.search.sampling import filter_logits
+from seq2seq.search.sampling import draw, filter_logits
 
 VOCAB = 19
 A, B, C = 4, 5, 6
@@ -136,10 +136,11 @@ def test_coverage_penalty_is_added_to_the_score():
 
 
 def test_top_k_one_sampling_is_greedy():
+    """Also once samples leave the batch at different steps (their EOS or limit)."""
     model = tiny_model(VOCAB, seed=3)
     src, lengths = random_batch(5, VOCAB, seed=3)
     limits = max_lengths(lengths, 1.5, 3)
-    greedy = greedy_search(model, src, lengths, limits, BOS_ID, EOS_ID)
+    greedy = greedy_search(model, src, lengths, limits, BOS_ID, EOS_ID, return_attention=True)
     sampled = sample_search(
         model,
         src,
@@ -150,9 +151,15 @@ def test_top_k_one_sampling_is_greedy():
         top_k=1,
         num_samples=2,
         generator=torch.Generator().manual_seed(0),
+        return_attention=True,
     )
+    assert len({len(g[0].tokens) for g in greedy}) > 1
     for g, s in zip(greedy, sampled, strict=True):
-        assert all(h.tokens == g[0].tokens for h in s)
+        for h in s:
+            assert h.tokens == g[0].tokens
+            assert h.token_scores == pytest.approx(g[0].token_scores, abs=1e-5)
+            assert h.attention is not None and g[0].attention is not None
+            torch.testing.assert_close(h.attention, g[0].attention, atol=1e-5, rtol=1e-4)
 
 
 def test_seeded_sampling_is_reproducible():
@@ -179,6 +186,27 @@ def test_seeded_sampling_is_reproducible():
     for hyps in sample_search(model, src, lengths, limits, BOS_ID, EOS_ID, num_samples=3):
         scores = [h.score for h in hyps]
         assert scores == sorted(scores, reverse=True)
+
+
+def test_draw_follows_the_distribution_and_never_draws_a_zero():
+    probs = torch.tensor(
+        [[0.5, 0.0, 0.3, 0.2, 0.0], [0.0, 0.0, 0.0, 0.0, 2.0], [1.0, 1.0, 0.0, 0.0, 0.0]]
+    )
+    gen = torch.Generator().manual_seed(3)
+    n = 20_000
+    drawn = torch.stack([draw(probs, gen) for _ in range(n)])  # (n, 3)
+    counts = torch.stack([torch.bincount(drawn[:, row], minlength=5) for row in range(3)])
+    assert not counts[probs == 0].any()  # zero-probability tokens never come out
+    expected = probs / probs.sum(1, keepdim=True) * n
+    # within 5 standard deviations of a binomial count
+    assert ((counts - expected).abs() <= 5 * (expected * (1 - expected / n)).sqrt() + 1).all()
+    again = torch.stack([draw(probs, torch.Generator().manual_seed(3)) for _ in range(3)])
+    assert torch.equal(again[0], drawn[0]) and torch.equal(again[1], again[0])
+    # the largest uniform draw, scaled, may round up to the total: still a positive token
+    top = 1.0 - 2.0**-53
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(torch, "rand", lambda shape, **kw: torch.full(shape, top, dtype=kw["dtype"]))
+        assert draw(torch.tensor([[0.1, 0.7, 0.0], [0.3, 0.0, 0.0]])).tolist() == [1, 0]
 
 
 def test_filter_logits_top_k_and_top_p():
