@@ -292,6 +292,42 @@ def test_encoder_per_length_runs_equal_the_packed_run(lengths: list[int], monkey
         assert not m1[row, n:].any()  # zeros at padding
 
 
+@pytest.mark.parametrize("lengths", [[5, 5, 5], [5, 3, 5, 2, 3], [2, 3, 4, 5, 6, 7, 8, 9]])
+def test_encoder_layer_by_layer_training_equals_nn_lstm(lengths: list[int], monkeypatch):
+    """Training with dropout between layers runs one layer at a time (our mask): with
+    that mask made all ones it computes what nn.LSTM does without dropout (single length,
+    per-length and packed batches; outputs, final states, gradients), and with it the
+    layers above the first see dropped inputs."""
+    from seq2seq.model import encoder as encoder_module
+
+    model = tiny_model(VOCAB, seed=4)
+    encoder = model.encoder.train()
+    src, _ = random_batch(len(lengths), VOCAB, seed=3, min_len=max(lengths), max_len=max(lengths))
+    lengths_t = torch.tensor(lengths)
+    for row, n in enumerate(lengths):
+        src[row, n:] = 0
+
+    def run():
+        encoder.zero_grad()
+        memory, (h, c) = encoder(src, lengths_t)
+        (memory.square().sum() + h.sum() + c.sum()).backward()
+        return memory, h, c, [p.grad.clone() for p in encoder.rnn.parameters()]
+
+    encoder.rnn.dropout = 0.0
+    reference = run()  # nn.LSTM itself (nothing to drop)
+    encoder.rnn.dropout = 0.5
+    monkeypatch.setattr(encoder_module, "dropout", lambda x, p, training: x)
+    layered = run()
+    for a, b in zip(reference[:3], layered[:3], strict=True):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+    for a, b in zip(reference[3], layered[3], strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+    monkeypatch.undo()
+    dropped = run()
+    assert not torch.allclose(dropped[0], reference[0])  # the upper layer saw a mask
+    torch.testing.assert_close(dropped[1][0], reference[1][0])  # the first layer did not
+
+
 def test_search_sees_the_weights_after_a_fused_optimizer_step():
     """A fused Adam step updates the weights without bumping their versions: searching
     after training must still use the new weights (the decoder re-lays them out)."""
