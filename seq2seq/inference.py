@@ -261,7 +261,8 @@ class Translator:
         if precision not in self._models:
             full = self._models["fp32"]
             if precision == "int8":
-                self._models[precision] = quantize_int8(full)
+                native_bf16 = resolve_precision("auto", self.device) == "bf16"
+                self._models[precision] = quantize_int8(full, bf16_encoder=native_bf16)
             else:
                 self._models[precision] = copy.deepcopy(full).to(PRECISION_DTYPES[precision])
         return self._models[precision]

@@ -27,15 +27,14 @@ from torch import nn
 from seq2seq.model.decoder import Decoder
 from seq2seq.model.encoder_decoder import EncoderDecoder
 from seq2seq.model.int8 import Int8Linear, int8_supported
-from seq2seq.training.precision import resolve_precision
 
 M = TypeVar("M", bound=nn.Module)
 
 
-def quantize_int8(model: M, bf16_encoder: bool | None = None) -> M:
+def quantize_int8(model: M, bf16_encoder: bool = False) -> M:
     """A float32 copy of ``model`` in eval mode whose decoders step in int8 (see the
-    module docstring); ``model`` itself is untouched. ``bf16_encoder``: None = where the
-    CPU runs bf16 natively."""
+    module docstring); ``model`` itself is untouched. ``bf16_encoder``: run the encoder
+    in bf16 (where the CPU does so natively)."""
     if not int8_supported():
         raise RuntimeError("int8 inference needs a torch build with oneDNN (an x86 CPU build)")
     quantized = copy.deepcopy(model).float().eval()
@@ -45,8 +44,6 @@ def quantize_int8(model: M, bf16_encoder: bool | None = None) -> M:
         decoder.add_module("combine", Int8Linear(decoder.combine.weight))
         decoder.add_module("project", Int8Linear(decoder.project.weight, decoder.project.bias))
         decoder.int8_steps = True
-    if bf16_encoder is None:
-        bf16_encoder = resolve_precision("auto", torch.device("cpu")) == "bf16"
     if bf16_encoder:
         pairs = [module for module in quantized.modules() if isinstance(module, EncoderDecoder)]
         for pair in pairs:
