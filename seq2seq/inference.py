@@ -18,6 +18,7 @@ from seq2seq.data.dataset import build_tokenizers
 from seq2seq.data.tokenizer import BOS_ID, EOS_ID, PAD_ID, Tokenizer
 from seq2seq.model.encoder_decoder import EncoderDecoder, build_model
 from seq2seq.model.ensemble import Ensemble
+from seq2seq.model.int8 import int8_supported
 from seq2seq.model.quantize import quantize_int8
 from seq2seq.search import Hypothesis, beam_search, greedy_search, max_lengths, sample_search
 from seq2seq.search.beam import BeamOptions
@@ -243,6 +244,11 @@ class Translator:
             return "bf16" if resolve_precision("auto", self.device) == "bf16" else "fp32"
         if precision == "int8" and self.device.type != "cpu":
             raise ConfigError("search.precision=int8 (oneDNN int8 products) runs on CPU only")
+        if precision == "int8" and not int8_supported():
+            raise ConfigError(
+                "search.precision=int8: this torch build has no oneDNN int8 kernels (x86 CPU "
+                "builds do); use fp32 or bf16"
+            )
         return precision
 
     @property

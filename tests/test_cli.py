@@ -187,6 +187,20 @@ def test_bf16_decoding_agrees_with_fp32(trained: Path, toy_root: Path):
     assert translator.translate(sources) == full
 
 
+def test_int8_without_onednn_kernels_is_a_one_line_error(
+    trained: Path, monkeypatch: pytest.MonkeyPatch, capsys
+):
+    from seq2seq import inference
+
+    monkeypatch.setattr(inference, "int8_supported", lambda: False)
+    code, _, err = run_cli(
+        ["translate", str(trained), "-q", "--quantize", "int8"], "1 2 3\n", monkeypatch, capsys
+    )
+    assert code != 0
+    assert "search.precision=int8" in err and "no oneDNN int8 kernels" in err
+    assert "Traceback" not in err
+
+
 def test_int8_decoding_agrees_with_fp32(
     trained: Path, toy_root: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ):
