@@ -100,7 +100,7 @@ class Encoder(nn.Module):
         data = x.data if isinstance(x, PackedSequence) else x
         if not (self.training and rnn.dropout > 0.0 and rnn.num_layers > 1):
             return rnn(x)
-        if data.device.type != "cpu":
+        if data.device.type != "cpu":  # CUDA's dropout is a fused kernel already
             return rnn(x)
         finals_h, finals_c = [], []
         for layer in range(rnn.num_layers):

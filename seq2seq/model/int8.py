@@ -65,6 +65,7 @@ class Int8Linear(nn.Module):
         super().__init__()
         if not input_bound > 0.0:
             raise ValueError(f"input_bound must be positive, got {input_bound}")
+        self.input_bound = input_bound
         self.input_scale = input_bound / _LEVELS
         weight = weight.detach().float()
         self.out_features, self.in_features = weight.shape
@@ -84,7 +85,7 @@ class Int8Linear(nn.Module):
         quantized = rows.new_empty((padded, self.in_features), dtype=torch.uint8)
         if padded != count:
             quantized[count:] = _ZERO_POINT  # zero rows (their outputs are dropped)
-        bound = self.input_scale * _LEVELS
+        bound = self.input_bound
         # x / scale, clipped to [-127, 127], + 128.5, truncated: rounded into [1, 255]
         scaled = torch.clamp(rows, -bound, bound).mul_(1.0 / self.input_scale)
         quantized[:count] = scaled.add_(_ZERO_POINT + 0.5)
@@ -107,4 +108,4 @@ class Int8Linear(nn.Module):
 
     def extra_repr(self) -> str:
         sizes = f"in_features={self.in_features}, out_features={self.out_features}"
-        return f"{sizes}, int8, |x| <= {self.input_scale * _LEVELS:g}"
+        return f"{sizes}, int8, |x| <= {self.input_bound:g}"

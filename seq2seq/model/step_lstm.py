@@ -77,14 +77,12 @@ def step_weights(
     if vocab * gates * w_ih.element_size() <= MAX_TABLE_BYTES:
         # in float32, rounded once to the weights' dtype
         table = F.linear(embedding.weight.float(), word.float(), word_bias.float()).to(w_ih.dtype)
-    first: torch.Tensor | Int8Linear = torch.cat([w_ih[:, emb_dim:], w_hh], dim=1).contiguous()
+    first_weight = torch.cat([w_ih[:, emb_dim:], w_hh], dim=1).contiguous()
+    first = Int8Linear(first_weight) if int8 else first_weight
     upper: list[tuple[torch.Tensor, torch.Tensor] | Int8Linear] = []
     for w_i, w_h, b_i, b_h in rnn.all_weights[1:]:
         weight = torch.cat([w_i, w_h], 1).contiguous()
         upper.append(Int8Linear(weight, b_i + b_h) if int8 else (weight, b_i + b_h))
-    if int8:
-        assert isinstance(first, torch.Tensor)
-        first = Int8Linear(first)
     sources = [t.detach() for t in params]
     per_step = None if table is not None else word.contiguous()
     return StepWeights(key, sources, table, per_step, word_bias, first, upper)

@@ -81,33 +81,20 @@ class OutputBuffer:
         self.length = t + 1
 
     def hypotheses(self) -> list[list[Hypothesis]]:
-        """One hypothesis per row, cut after its first EOS."""
+        """One hypothesis per row, cut after its first EOS (the EOS's score kept)."""
         steps = self.length
-        attention = [] if self.attn is None else list(self.attn[:, :steps].unbind(1))
-        return collect_outputs(self.tokens[:, :steps], self.scores[:, :steps], attention, self.eos)
-
-
-def collect_outputs(
-    tokens: torch.Tensor, scores: torch.Tensor, attn: list[torch.Tensor], eos: int
-) -> list[list[Hypothesis]]:
-    """(B, T) tokens and scores -> hypotheses cut after the first EOS."""
-    tokens_l, scores_l = tokens.tolist(), scores.float().tolist()
-    stacked = torch.stack(attn, 1).float().cpu() if attn else None  # (B, T, S)
-    result = []
-    for row, (toks, scs) in enumerate(zip(tokens_l, scores_l, strict=True)):
-        end = toks.index(eos) if eos in toks else len(toks) - 1
-        token_scores = scs[: end + 1]
-        result.append(
-            [
-                Hypothesis(
-                    tokens=toks[:end],
-                    score=float(sum(token_scores)),
-                    token_scores=token_scores,
-                    attention=None if stacked is None else stacked[row, : end + 1],
-                )
-            ]
-        )
-    return result
+        tokens_l = self.tokens[:, :steps].tolist()
+        scores_l = self.scores[:, :steps].tolist()
+        attn = None if self.attn is None else self.attn[:, :steps].cpu()  # (N, T, S)
+        result = []
+        for row, (toks, scs) in enumerate(zip(tokens_l, scores_l, strict=True)):
+            end = toks.index(self.eos) if self.eos in toks else len(toks) - 1
+            token_scores = scs[: end + 1]
+            attention = None if attn is None else attn[row, : end + 1]
+            result.append(
+                [Hypothesis(toks[:end], float(sum(token_scores)), token_scores, attention)]
+            )
+        return result
 
 
 def length_norm(length: torch.Tensor | int, kind: str, alpha: float) -> torch.Tensor | float:
