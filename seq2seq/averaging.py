@@ -12,7 +12,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from seq2seq.checkpoint import CheckpointError, RunDir, atomic_write, atomic_write_text
+from seq2seq.checkpoint import CheckpointError, RunDir
+from seq2seq.data.files import atomic_write, atomic_write_text
 
 _STEP = re.compile(r"step-(\d+)\.safetensors$")
 

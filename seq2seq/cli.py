@@ -12,13 +12,15 @@ from typing import TYPE_CHECKING, TextIO
 
 from seq2seq.checkpoint import CheckpointError
 from seq2seq.config import ConfigError, dump_recipe, load_recipe
-from seq2seq.data.readers import DataError
+from seq2seq.data.files import check_output_path, output_file
+from seq2seq.data.readers import DataError, iter_lines
 from seq2seq.runtime import tune_allocator, tune_onednn
 from seq2seq.training.faults import TrainingError, TrainingInterrupted
 
 if TYPE_CHECKING:
     from seq2seq.inference import Translator
     from seq2seq.search import Hypothesis
+    from seq2seq.tasks import Task
 
 log = logging.getLogger("seq2seq")
 
@@ -223,45 +225,61 @@ def _chunks(lines: Iterator[str], size: int) -> Iterator[list[str]]:
 
 
 def _translate(args: argparse.Namespace) -> int:
-    translator = _translator(args)
-    png_dir = Path(args.attention_png) if args.attention_png else None
-    if png_dir:
-        from seq2seq.visualize import pyplot
-
-        pyplot()  # fail before translating anything if matplotlib is missing
-        png_dir.mkdir(parents=True, exist_ok=True)
-    source: TextIO = open(args.input, encoding="utf-8") if args.input else sys.stdin  # noqa: SIM115
-    sink: TextIO = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
-    prefix_file: TextIO | None = open(args.prefix, encoding="utf-8") if args.prefix else None  # noqa: SIM115
-    try:
-        lines = (line.rstrip("\r\n") for line in source)
+    png_dir = _attention_dir(args.attention_png)
+    with output_file(args.output, inputs=[args.input, args.prefix]) as sink:
+        translator = _translator(args)
+        lines = iter_lines(args.input)
+        prefixes = iter_lines(args.prefix) if args.prefix else None
         done = 0
         for chunk in _chunks(lines, 1000):
-            prefixes = _read_prefixes(prefix_file, args.prefix, len(chunk), done)
-            results = translator.hypotheses(chunk, bool(png_dir), prefixes)
+            chunk_prefixes = _take_prefixes(prefixes, args.prefix, len(chunk), done)
+            results = translator.hypotheses(chunk, bool(png_dir), chunk_prefixes)
             for i, (line, hyps) in enumerate(zip(chunk, results, strict=True), start=done):
                 outputs = translator.distinct(hyps)
                 if args.nbest:
-                    sink.writelines(f"{i}\t{hyp.score:.4f}\t{text}\n" for text, hyp in outputs)
+                    sink.writelines(
+                        f"{i}\t{hyp.score:.4f}\t{_one_line(text)}\n" for text, hyp in outputs
+                    )
                 else:
-                    sink.write((outputs[0][0] if outputs else "") + "\n")
+                    sink.write((_one_line(outputs[0][0]) if outputs else "") + "\n")
                 if png_dir and outputs:
                     _attention_png(translator, png_dir / f"{i + 1:06d}.png", line, *outputs[0])
             sink.flush()
             done += len(chunk)
-        if prefix_file is not None and prefix_file.readline():
+        if prefixes is not None and next(prefixes, None) is not None:
             raise DataError(f"{args.prefix}: more prefix lines than the {done} input lines")
-    finally:
-        for handle, owned in ((source, args.input), (sink, args.output), (prefix_file, True)):
-            if owned and handle is not None:
-                handle.close()
     return 0
 
 
-def _read_prefixes(handle: TextIO | None, name: str, count: int, done: int) -> list[str] | None:
-    if handle is None:
+def _one_line(text: str) -> str:
+    """An output as one line: a line break inside it (a model can emit one) is a space,
+    so that input line i always gives output line i."""
+    return text.replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
+
+
+def _attention_dir(name: str | None) -> Path | None:
+    """The folder for attention maps, made now (before any work), or None."""
+    if name is None:
         return None
-    prefixes = [line.rstrip("\r\n") for line in islice(handle, count)]
+    from seq2seq.visualize import pyplot
+
+    pyplot()  # fail before translating anything if matplotlib is missing
+    folder = Path(name)
+    if folder.exists() and not folder.is_dir():
+        raise DataError(f"--attention-png {name}: is a file; give a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise DataError(f"--attention-png {name}: cannot make the folder: {err.strerror}") from None
+    return folder
+
+
+def _take_prefixes(
+    lines: Iterator[str] | None, name: str, count: int, done: int
+) -> list[str] | None:
+    if lines is None:
+        return None
+    prefixes = list(islice(lines, count))
     if len(prefixes) < count:
         raise DataError(f"{name}: {done + len(prefixes)} prefix lines for more input lines")
     return prefixes
@@ -289,25 +307,36 @@ def _evaluate(args: argparse.Namespace) -> int:
     from seq2seq.data.readers import read_parallel_text
     from seq2seq.evaluate import score
 
+    if args.src and not args.ref:
+        raise ConfigError("--src needs --ref")
+    if args.ref and not args.src:
+        raise ConfigError("--ref goes with --src (with --split the references are the split's)")
+    if args.limit < 0:
+        raise ConfigError(f"--limit must be 0 (all) or more, got {args.limit}")
+    if args.hyp_out:
+        check_output_path(args.hyp_out, [args.src, args.ref])
     translator = _translator(args)
     if args.split and translator.recipe.task != "translation":
         from seq2seq.tasks import get_task, metrics_json, metrics_line
 
+        if args.hyp_out:
+            raise ConfigError(f"--hyp-out is for translation runs, not {translator.recipe.task}")
         metrics = get_task(translator.recipe.task).evaluate(translator, args.split, args.limit)
         print(metrics_json(metrics) if args.json else metrics_line(metrics))
         return 0
     if args.split:
         corpus = load_corpus(translator.recipe, args.split)
     else:
-        if not args.ref:
-            raise ConfigError("--src needs --ref")
         corpus = read_parallel_text(Path(args.src), Path(args.ref), "files")
     assert corpus.tgt is not None
-    hypotheses = translator.translate(list(corpus.src))
+    sources, references = list(corpus.src), list(corpus.tgt)
+    if args.limit:
+        sources, references = sources[: args.limit], references[: args.limit]
+    hypotheses = translator.translate(sources)
     if args.hyp_out:
-        with open(args.hyp_out, "w", encoding="utf-8") as handle:
-            handle.writelines(h + "\n" for h in hypotheses)
-    result = score(hypotheses, list(corpus.tgt))
+        with output_file(args.hyp_out, inputs=[args.src, args.ref]) as handle:
+            handle.writelines(_one_line(h) + "\n" for h in hypotheses)
+    result = score(hypotheses, references)
     print(result.json() if args.json else result.line())
     return 0
 
@@ -315,6 +344,12 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _generate(args: argparse.Namespace) -> int:
     from seq2seq.tasks import get_task
 
+    if args.count < 0:
+        raise ConfigError(f"-n must be 0 (all) or more, got {args.count}")
+    if args.max_len is not None and args.max_len < 1:
+        raise ConfigError(f"--max-len must be at least 1, got {args.max_len}")
+    if args.count and not args.split:
+        raise ConfigError("-n goes with --split (the first N examples of the split)")
     translator = _translator(args)
     task = get_task(translator.recipe.task)
     if task.name == "music":
@@ -323,47 +358,50 @@ def _generate(args: argparse.Namespace) -> int:
         return generate_music(translator, args)
     if args.split:
         raise ConfigError("--split is for music runs; give --prompt or -i FILE")
+    with output_file(args.output, inputs=[args.input]) as sink:
+        if task.name == "text_generation" and args.prompt is not None:
+            _stream_text(translator, args.prompt, args.max_len, sink)
+            return 0
+        prompts = [args.prompt] if args.prompt is not None else _prompt_lines(args.input)
+        for output in _generate_outputs(translator, task, prompts, args.max_len):
+            sink.write(output.replace("\\", "\\\\").replace("\n", "\\n") + "\n")
+    return 0
+
+
+def _stream_text(translator: Translator, prompt: str, max_len: int | None, sink: TextIO) -> None:
+    from seq2seq.generation import stream
+
+    sink.write(prompt)
+    for piece in stream(translator, prompt, max_len or int(translator.search.max_len_b)):
+        sink.write(piece)
+        sink.flush()
+    sink.write("\n")
+
+
+def _generate_outputs(
+    translator: Translator, task: Task, prompts: list[str], max_len: int | None
+) -> list[str]:
+    """One output per prompt; a blank prompt gives an empty output (lines stay aligned)."""
+    given = [i for i, p in enumerate(prompts) if p.strip()]
+    outputs = [""] * len(prompts)
     if task.name == "text_generation":
         from seq2seq.generation import stream
 
-        max_tokens = args.max_len or int(translator.search.max_len_b)
-        if args.prompt is not None:
-            sink: TextIO = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
-            try:
-                sink.write(args.prompt)
-                for piece in stream(translator, args.prompt, max_tokens):
-                    sink.write(piece)
-                    sink.flush()
-                sink.write("\n")
-            finally:
-                if args.output:
-                    sink.close()
-            return 0
-        prompts = _prompt_lines(args.input)
-        outputs = ["".join(stream(translator, p, max_tokens)) for p in prompts]
-    else:
-        if args.max_len:
-            translator.configure(["max_len_a=0", f"max_len_b={args.max_len}"])
-        prompts = [args.prompt] if args.prompt is not None else _prompt_lines(args.input)
-        sources = [task.source_from_prompt(translator, p) for p in prompts]
-        outputs = translator.translate(sources)
-    text = "".join(o.replace("\\", "\\\\").replace("\n", "\\n") + "\n" for o in outputs)
-    if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
-    else:
-        sys.stdout.write(text)
-    return 0
+        limit = max_len or int(translator.search.max_len_b)
+        for i in given:
+            outputs[i] = "".join(stream(translator, prompts[i], limit))
+        return outputs
+    if max_len:
+        translator.configure(["max_len_a=0", f"max_len_b={max_len}"])
+    sources = [task.source_from_prompt(translator, prompts[i]) for i in given]
+    for i, output in zip(given, translator.translate(sources), strict=True):
+        outputs[i] = output
+    return outputs
 
 
 def _prompt_lines(path: str | None) -> list[str]:
     """Prompts from a file (or stdin), one per line; ``\\n`` stands for a newline."""
-    handle: TextIO = open(path, encoding="utf-8") if path else sys.stdin  # noqa: SIM115
-    try:
-        lines = [line.rstrip("\r\n") for line in handle]
-    finally:
-        if path:
-            handle.close()
-    return [line.replace("\\n", "\n") for line in lines if line.strip()]
+    return [line.replace("\\n", "\n") for line in iter_lines(path)]
 
 
 def _expand(args: argparse.Namespace) -> int:

@@ -13,12 +13,13 @@ import contextlib
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TextIO, TypeVar
 
 from seq2seq.config import ConfigError
+from seq2seq.data.readers import MAX_LINE_BYTES, DataError
 from seq2seq.inference import Translator
 from seq2seq.search import Hypothesis
 from seq2seq.tasks import Task, get_task
@@ -89,41 +90,50 @@ class Shell:
         self._initial = asdict(translator.search)  # what ``:maxlen auto`` goes back to
 
     # ---- the loop ------------------------------------------------------------------
-    def run(self, lines: Iterable[str] | None = None) -> None:
+    def run(self, lines: Iterable[str | DataError] | None = None) -> None:
         """Serve ``lines`` (default: the terminal with a prompt, or stdin) until the end,
         ``:quit`` or Ctrl-D."""
         if lines is None:
-            lines = self._terminal_lines() if self.interactive else sys.stdin
+            lines = self._terminal_lines() if self.interactive else _piped_lines()
         if self.interactive:
             self._show(f"seq2seq shell: type a line to {self._verb()}; :help lists the commands")
         for raw in lines:
+            if isinstance(raw, DataError):  # a line that is not text: say so, go on
+                self._error(str(raw))
+                self._show("")  # its output line, so outputs stay aligned with inputs
+                continue
             self.handle(raw.rstrip("\r\n"))
             if not self._running:
                 break
 
     def handle(self, line: str) -> None:
-        """One line: a ``:command``, a request, or nothing (blank)."""
+        """One line: a ``:command``, a request, or nothing (blank: in a pipe, an empty
+        output line, as ``translate`` gives)."""
         if not line.strip():
+            if not self.interactive:
+                self._show("")
             return
         try:
             if line.lstrip().startswith(":"):
                 self._command(line.strip()[1:])
             else:
                 self._request(line)
-        except (ShellError, ConfigError) as err:
+        except (ShellError, ConfigError, DataError) as err:
             self._error(str(err))
         except KeyboardInterrupt:  # Ctrl-C cancels this request; in a pipe it stops
             if not self.interactive:
                 raise
             self._error("cancelled")
 
-    def _terminal_lines(self) -> Iterable[str]:
+    def _terminal_lines(self) -> Iterable[str | DataError]:
         _setup_readline()
         while True:
             try:
                 yield input(PROMPT)
             except KeyboardInterrupt:  # Ctrl-C at the prompt: a fresh prompt, like Python's
                 print(file=self.out)
+            except UnicodeDecodeError:  # the terminal sent bytes that are not UTF-8
+                self._error("the line is not UTF-8 text; type it again")
             except EOFError:  # Ctrl-D
                 print(file=self.out)
                 return
@@ -284,6 +294,25 @@ class Shell:
 
     def _error(self, text: str) -> None:
         print(f"error: {text}", file=self.err)
+
+
+def _piped_lines() -> Iterator[str | DataError]:
+    """Lines of stdin in a pipe; a line that is not UTF-8 (or too long) comes as the
+    ``DataError`` that names it, so the session reports it and goes on."""
+    binary = getattr(sys.stdin, "buffer", None)
+    if binary is None:  # a text stream in place of stdin
+        yield from sys.stdin
+        return
+    for number, raw in enumerate(iter(lambda: binary.readline(MAX_LINE_BYTES + 2), b""), 1):
+        if not raw.endswith(b"\n") and len(raw) > MAX_LINE_BYTES:
+            while raw and not raw.endswith(b"\n"):  # skip the rest of the line
+                raw = binary.readline(MAX_LINE_BYTES)
+            yield DataError(f"<stdin>:{number}: line longer than {MAX_LINE_BYTES:,} bytes")
+            continue
+        try:
+            yield raw.decode("utf-8").rstrip("\r\n")
+        except UnicodeDecodeError as err:
+            yield DataError(f"<stdin>:{number}: invalid UTF-8 (byte {raw[err.start]:#04x})")
 
 
 def _parse(arg: str, kind: Callable[[str], T], what: str) -> T:

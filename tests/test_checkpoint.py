@@ -4,7 +4,8 @@ import pytest
 import torch
 from helpers import random_batch, tiny_model
 
-from seq2seq.checkpoint import CheckpointError, RunDir, atomic_write, atomic_write_text
+from seq2seq.checkpoint import CheckpointError, RunDir
+from seq2seq.data.files import atomic_write, atomic_write_text
 
 
 def test_save_then_load_gives_identical_outputs(tmp_path: Path):

@@ -27,7 +27,7 @@ def test_piped_session_answers_each_line_and_obeys_commands(translator: Translat
     script = "\n".join(
         [
             "1 2 3",
-            "",  # blank: nothing happens
+            "",  # blank: an empty output line, as translate gives
             ":beam 1",
             "4 5 6 7",
             ":nbest 3",  # raises the beam to 3 as well
@@ -39,12 +39,12 @@ def test_piped_session_answers_each_line_and_obeys_commands(translator: Translat
     )
     out, err = drive(translator, script)
     lines = out.splitlines()
-    assert lines[0] == "3 2 1" and lines[1] == "7 6 5 4"  # the tiny model learned to reverse
-    nbest = [line.split("\t") for line in lines[2:5]]
+    assert lines[:3] == ["3 2 1", "", "7 6 5 4"]  # the tiny model learned to reverse
+    nbest = [line.split("\t") for line in lines[3:6]]
     assert [row[0] for row in nbest] == ["2", "2", "2"] and nbest[0][2] == "2 1"
     scores = [float(row[1]) for row in nbest]
     assert scores == sorted(scores, reverse=True) and len({row[2] for row in nbest}) == 3
-    settings = dict(line.split(None, 1) for line in lines[5:])
+    settings = dict(line.split(None, 1) for line in lines[6:])
     assert settings["beam_size"] == "3" and settings["nbest"] == "3"
     assert "8 9" not in out and "9 8" not in out
     assert "beam_size=1" in err and "nbest=3, beam_size=3" in err  # acknowledgements

@@ -328,7 +328,7 @@ def test_generate_from_a_file_writes_one_escaped_line_per_prompt(
     text_run: Path, tmp_path: Path, monkeypatch, capsys
 ) -> None:
     prompts = tmp_path / "prompts.txt"
-    prompts.write_text("abcd ef\n\nefgh\\nabc\n")  # a blank line is skipped; \n is a newline
+    prompts.write_text("abcd ef\n\nefgh\\nabc\n")  # a blank line gives an empty line; \n: newline
     code, out, _ = run_cli(
         ["generate", str(text_run), "-i", str(prompts), "--max-len", "6", "-q", "sampling=false"],
         "",
@@ -337,6 +337,6 @@ def test_generate_from_a_file_writes_one_escaped_line_per_prompt(
     )
     assert code == 0
     lines = out.splitlines()
-    assert len(lines) == 2
+    assert len(lines) == 3 and lines[1] == ""
     assert lines[0] == (PATTERN * 2)[7:13].replace("\n", "\\n")
-    assert lines[1] == (PATTERN * 2)[3:9].replace("\n", "\\n")
+    assert lines[2] == (PATTERN * 2)[3:9].replace("\n", "\\n")

@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from seq2seq.checkpoint import atomic_write_text
 from seq2seq.config import Data
+from seq2seq.data.files import atomic_write_text
 from seq2seq.data.readers import Corpus, DataError, data_root
 
 log = logging.getLogger(__name__)

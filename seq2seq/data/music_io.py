@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from seq2seq.config import ConfigError, Data
 from seq2seq.data import abc, music
 from seq2seq.data.music import Check, Chorale, MusicError
+from seq2seq.data.readers import DataError, iter_lines
 
 if TYPE_CHECKING:
     from seq2seq.inference import Translator
@@ -140,16 +141,15 @@ def generate_music(translator: Translator, args: argparse.Namespace) -> int:
     elif args.prompt is not None:
         sources = [source_from_prompt(data, args.prompt)]
     else:
-        handle = open(args.input, encoding="utf-8") if args.input else sys.stdin  # noqa: SIM115
-        try:
-            lines = [line.strip().replace("\\n", "\n") for line in handle if line.strip()]
-        finally:
-            if args.input:
-                handle.close()
+        lines = [
+            line.strip().replace("\\n", "\n") for line in iter_lines(args.input) if line.strip()
+        ]
         sources = [source_from_prompt(data, line) for line in lines]
     outputs = translator.translate(sources)
     folder = Path(args.output) if args.output else None
     if folder:
+        if folder.exists() and not folder.is_dir():
+            raise DataError(f"-o {folder}: is a file; music outputs go to a folder")
         folder.mkdir(parents=True, exist_ok=True)
     valid = 0
     for i, (source, output) in enumerate(zip(sources, outputs, strict=True)):

@@ -8,11 +8,13 @@ and is read in slices.
 
 from __future__ import annotations
 
+import itertools
 import os
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, TextIO
 
 
 class DataError(ValueError):
@@ -39,23 +41,75 @@ def data_root(root: str) -> Path:
     return Path(os.environ.get("SEQ2SEQ_DATA", "data")) / path
 
 
+# A line longer than this is refused: one unterminated line must not fill the memory
+MAX_LINE_BYTES = 1 << 20
+
+
 def read_lines(path: str | Path) -> list[str]:
     """All lines of a UTF-8 file, newline stripped. Raises ``DataError`` naming file and line."""
     path = Path(path)
     if not path.is_file():
+        if path.is_dir():
+            raise DataError(f"{path}: is a directory, not a file")
         raise DataError(f"{path}: file not found (is SEQ2SEQ_DATA set? it is {_data_env()})")
-    data = path.read_bytes()
+    return list(iter_lines(path, limit=None))
+
+
+def iter_lines(path: str | Path | None, limit: int | None = MAX_LINE_BYTES) -> Iterator[str]:
+    """The lines of a UTF-8 file (or of stdin when ``path`` is None), one at a time.
+
+    The one line reader of every command: lines end at ``\n`` only (with an optional
+    ``\r`` before it), so a line holding ``\r``, form feeds, NUL or U+2028 stays one line
+    and gives one output. A BOM at the start is dropped. Invalid UTF-8 or a line longer
+    than ``limit`` bytes (None: no limit, for data files) raises ``DataError`` naming
+    the file and line.
+    """
+    name = str(path) if path is not None else "<stdin>"
+    if path is None:
+        binary = getattr(sys.stdin, "buffer", None)
+        if binary is None:  # a text stream put in place of stdin (tests, embedding)
+            yield from _text_lines(sys.stdin, name, limit)
+            return
+        yield from _decoded_lines(binary, name, limit)
+        return
     try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        line = data.count(b"\n", 0, err.start) + 1
-        raise DataError(f"{path}:{line}: invalid UTF-8 (byte {data[err.start]:#04x})") from None
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return [line.rstrip("\r") for line in lines]
+        handle = open(path, "rb")  # noqa: SIM115 - closed below, also when the caller stops early
+    except OSError as err:
+        raise DataError(f"{path}: cannot read: {err.strerror or err}") from None
+    with handle:
+        yield from _decoded_lines(handle, name, limit)
+
+
+def _decoded_lines(handle: BinaryIO, name: str, limit: int | None) -> Iterator[str]:
+    for number in itertools.count(1):
+        try:
+            # room for "\r\n" after a line of ``limit`` bytes
+            raw = handle.readline(-1 if limit is None else limit + 2)
+        except OSError as err:  # e.g. a directory given as the file
+            raise DataError(f"{name}: cannot read: {err.strerror or err}") from None
+        if not raw:
+            return
+        raw = raw[:-1] if raw.endswith(b"\n") else raw
+        raw = raw[:-1] if raw.endswith(b"\r") else raw
+        if limit is not None and len(raw) > limit:
+            raise DataError(f"{name}:{number}: line longer than {limit:,} bytes")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise DataError(
+                f"{name}:{number}: invalid UTF-8 "
+                f"(byte {raw[err.start]:#04x} at byte {err.start + 1})"
+            ) from None
+        yield text[1:] if number == 1 and text.startswith("\ufeff") else text
+
+
+def _text_lines(handle: TextIO, name: str, limit: int | None) -> Iterator[str]:
+    for number, line in enumerate(handle, start=1):
+        line = line[:-1] if line.endswith("\n") else line
+        line = line[:-1] if line.endswith("\r") else line
+        if limit is not None and len(line) > limit:
+            raise DataError(f"{name}:{number}: line longer than {limit:,} characters")
+        yield line
 
 
 def read_parallel_text(src_path: Path, tgt_path: Path | None, name: str) -> Corpus:

@@ -11,7 +11,7 @@ import argparse
 import random
 from pathlib import Path
 
-from seq2seq.checkpoint import atomic_write_text
+from seq2seq.data.files import atomic_write_text
 
 
 def reverse_pairs(count: int, min_len: int, max_len: int, seed: int) -> list[tuple[str, str]]:

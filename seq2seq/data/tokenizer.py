@@ -18,7 +18,7 @@ from typing import Protocol
 
 import sentencepiece as spm
 
-from seq2seq.checkpoint import atomic_write_bytes
+from seq2seq.data.files import atomic_write_bytes
 
 PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from seq2seq.checkpoint import atomic_write_text
+from seq2seq.data.files import atomic_write_text
 
 SPECIALS = ["<pad>", "<unk>", "<s>", "</s>"]
 UNK = 1

@@ -16,10 +16,11 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from seq2seq.checkpoint import CheckpointError, RunDir, atomic_write_text
+from seq2seq.checkpoint import CheckpointError, RunDir
 from seq2seq.config import Recipe, dump_recipe
 from seq2seq.data.batching import make_batch, token_batches
 from seq2seq.data.dataset import Examples
+from seq2seq.data.files import atomic_write_text
 from seq2seq.data.tokenizer import Tokenizer
 from seq2seq.evaluate import score
 from seq2seq.inference import decode_ids
