@@ -8,16 +8,25 @@
       best, last               one-line pointer files naming a checkpoint
       trainer_state.pt         optimizer, schedule, scaler, step, data position, RNG,
                                early stopping; read with torch.load(weights_only=True)
-      metrics.jsonl            one JSON object per validation
-      train.log                the training log
+      metrics.jsonl            one JSON object per validation (appended)
+      train.log                the training log (appended)
+      train.lock               held by the training that writes the run (see ``lock``)
 
-Every write goes to a temporary file in the same folder, is fsynced, then renamed over
-the target, so a crash or kill at any moment leaves the last good checkpoint intact.
+Every other write goes to a temporary file in the same folder, is fsynced, then renamed
+over the target, so a crash or kill at any moment leaves the last good checkpoint
+intact; a kill can only cut the last line of the two appended files, which readers skip.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import os
+import socket
+import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +41,25 @@ class CheckpointError(RuntimeError):
     """A run directory is missing a piece or holds a corrupt file (named in the message)."""
 
 
+# what a failed write of a checkpoint raises: OSError (the recipe, pointers, tokenizer),
+# torch.save's RuntimeError and safetensors' SafetensorError (weights), e.g. on a full disk
+WRITE_ERRORS = (OSError, RuntimeError, SafetensorError)
+
+
+def describe_write_error(err: BaseException) -> str:
+    """One line for a failed write: the OS's reason when there is one."""
+    if isinstance(err, OSError) and err.strerror:
+        return err.strerror
+    text = _first_line(err)
+    for errno_name, reason in (
+        ("ENOSPC", "No space left on device"),
+        ("EDQUOT", "Disk quota exceeded"),
+    ):
+        if errno_name in text or reason.lower() in text.lower():
+            return reason
+    return text[:200]
+
+
 class RunDir:
     """Paths and safe reads/writes of one run directory."""
 
@@ -43,6 +71,40 @@ class RunDir:
         self.trainer_state = self.path / "trainer_state.pt"
         self.metrics = self.path / "metrics.jsonl"
         self.log = self.path / "train.log"
+        self.lock_file = self.path / "train.lock"
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the run exclusively while training writes it: a second training of the
+        same output_dir gets a ``CheckpointError`` naming the holder. The lock is the
+        kernel's (``flock``), so it ends with its process however that ends: a lock left
+        by a killed training is free. It needs a file system with working ``flock``
+        (local disks do; some network file systems do not)."""
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as err:
+            raise CheckpointError(f"{self.path}: cannot write here: {err.strerror}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.read(fd, 512).decode("utf-8", "replace").strip() or "another process"
+            os.close(fd)
+            raise CheckpointError(
+                f"{self.path} is being trained by {holder}; wait for it to end "
+                "or choose another output_dir"
+            ) from None
+        try:
+            os.ftruncate(fd, 0)
+            command = " ".join(os.path.basename(a) if i == 0 else a for i, a in enumerate(sys.argv))
+            os.write(
+                fd,
+                f"pid {os.getpid()} on {socket.gethostname()} since "
+                f"{time.strftime('%Y-%m-%d %H:%M:%S')} ({command[:200]})\n".encode(),
+            )
+            yield
+        finally:
+            os.close(fd)  # releases the lock
 
     # ---- weights -----------------------------------------------------------------------
     def save_weights(self, model: torch.nn.Module, step: int) -> str:
@@ -114,8 +176,11 @@ class RunDir:
         return state
 
     def append_metrics(self, record: dict[str, Any]) -> None:
-        with open(self.metrics, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record) + "\n")
+        try:
+            with open(self.metrics, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(record) + "\n")
+        except OSError as err:
+            raise CheckpointError(f"{self.metrics}: cannot write: {err.strerror}") from None
 
     def read_metrics(self) -> list[dict[str, Any]]:
         if not self.metrics.is_file():

@@ -61,6 +61,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("seq2seq: interrupted", file=sys.stderr)
         return 130
+    except OSError as err:  # the file system refused (disk full, permissions) where not caught
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"seq2seq: error: {where}{err.strerror or err}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("seq2seq: error: out of memory (a smaller model, batch or input?)", file=sys.stderr)
+        return 2
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -75,6 +82,7 @@ def _parser() -> argparse.ArgumentParser:
         "overrides", nargs="*", metavar="key=value", help="e.g. train.lr=3e-4 model.emb_dim=128"
     )
     p.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda when available")
+    p.add_argument("-q", "--quiet", action="store_true", help="log warnings only")
     p.set_defaults(func=_train)
 
     p = sub.add_parser(

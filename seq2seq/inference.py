@@ -20,6 +20,7 @@ from seq2seq.model.encoder_decoder import EncoderDecoder, build_model
 from seq2seq.model.ensemble import Ensemble
 from seq2seq.model.int8 import int8_supported
 from seq2seq.model.quantize import quantize_int8
+from seq2seq.runtime import pick_device
 from seq2seq.search import Hypothesis, beam_search, greedy_search, max_lengths, sample_search
 from seq2seq.search.beam import BeamOptions
 from seq2seq.search.constraint import Constraint
@@ -197,6 +198,7 @@ class Translator:
         paths = [run_dirs] if isinstance(run_dirs, str | Path) else list(run_dirs)
         if not paths:
             raise ConfigError("no run directory given")
+        dev = pick_device(device)
         loaded = [_load_run(path, which) for path in paths]
         model, recipe, src_tok, tgt_tok = loaded[0]
         for path, (_, _, other_src, other_tgt) in zip(paths[1:], loaded[1:], strict=True):
@@ -209,11 +211,6 @@ class Translator:
                         f"{path}: its {side} vocabulary differs from {paths[0]}'s; "
                         "an ensemble needs models that share their vocabularies"
                     )
-        dev = (
-            torch.device(device)
-            if device
-            else torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        )
         members = [entry[0] for entry in loaded]
         combined: EncoderDecoder | Ensemble = model if len(members) == 1 else Ensemble(members)
         max_input_len = min(entry[1].data.max_len for entry in loaded)

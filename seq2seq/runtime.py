@@ -19,6 +19,10 @@ import ctypes.util
 import os
 import sys
 
+import torch
+
+from seq2seq.config import ConfigError
+
 TRIM_EVERY_STEPS = 25
 # oneDNN primitives kept (its default is 1,024); see ``tune_onednn``
 ONEDNN_CACHE_CAPACITY = 16384
@@ -67,3 +71,14 @@ def tune_onednn() -> None:
     run before any; a value already in the environment is kept.
     """
     os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", str(ONEDNN_CACHE_CAPACITY))
+
+
+def pick_device(name: str | torch.device | None) -> torch.device:
+    """The device a command runs on: ``name``, or CUDA when available, else the CPU.
+    Asking for CUDA where there is none is a ``ConfigError``, not a silent CPU run."""
+    if name is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"--device {name}: this machine has no CUDA device torch can use")
+    return device

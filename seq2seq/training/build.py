@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import shutil
+import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -23,7 +27,8 @@ from seq2seq.training.distributed import (
     cleanup_distributed,
     setup_distributed,
 )
-from seq2seq.training.trainer import Trainer
+from seq2seq.training.faults import TrainingError
+from seq2seq.training.trainer import Progress, Trainer, finished_reason
 
 log = logging.getLogger(__name__)
 
@@ -32,19 +37,64 @@ _FIXED_ON_RESUME = ("task", "data", "tokenizer", "model")
 
 
 def run_training(recipe: Recipe, device: str | None = None) -> RunDir:
-    """Train (or resume) the run ``recipe.output_dir``; returns it."""
+    """Train (or resume) the run ``recipe.output_dir``; returns it. Rank 0 holds the run
+    directory's lock for the whole training: a second training of it is refused."""
     dist_info = setup_distributed(device)
     if not dist_info.is_main:  # rank 0 alone reports progress; the others warn only
         logging.getLogger().setLevel(max(logging.getLogger().level, logging.WARNING))
     if recipe.train.num_threads:
         torch.set_num_threads(recipe.train.num_threads)
     run = RunDir(recipe.output_dir)
-    source = _resume_source(recipe, run) if dist_info.is_main else None  # rank 0 decides
-    if dist_info.is_main:
-        run.path.mkdir(parents=True, exist_ok=True)
-        _log_to_file(run.log)
-        if source is not None and source.path != run.path and not run.tokenizer_dir.exists():
-            shutil.copytree(source.tokenizer_dir, run.tokenizer_dir)  # ids must not change
+    try:
+        with contextlib.ExitStack() as hold:
+            source = None
+            failure: Exception | None = None
+            if dist_info.is_main:  # rank 0 decides; the others learn of a refusal
+                try:
+                    hold.enter_context(run.lock())
+                    source = _resume_source(recipe, run)
+                except (CheckpointError, ConfigError) as err:
+                    failure = err
+            reason = broadcast_object(str(failure) if failure else None, dist_info.device)
+            if failure is not None:
+                raise failure
+            if reason is not None:
+                raise TrainingError(f"rank 0 refused to train: {reason}")
+            state = source.load_trainer_state() if source is not None else None
+            finished = broadcast_object(
+                finished_reason(recipe.train, Progress.from_state(state)) if state else None,
+                dist_info.device,
+            )
+            if finished:
+                log.warning(
+                    "%s is finished (%s): nothing to train. Raise that limit to train on, "
+                    "or choose another output_dir to start afresh",
+                    run.path,
+                    finished,
+                )
+                return run
+            if dist_info.is_main:
+                hold.enter_context(_log_to_file(run.log))
+            _train(recipe, run, source, state, dist_info)
+            _barrier(dist_info)  # the others wait for rank 0's last validation and save
+    finally:
+        cleanup_distributed()  # a rank that exits with gloo threads alive aborts (SIGABRT)
+    return run
+
+
+def _train(
+    recipe: Recipe,
+    run: RunDir,
+    source: RunDir | None,
+    state: dict[str, Any] | None,
+    dist_info: DistInfo,
+) -> None:
+    """Build everything from the recipe and fit, from ``source``'s checkpoint (its
+    trainer ``state``, read on rank 0) if given."""
+    fresh_copy = source is not None and source.path != run.path and not run.tokenizer_dir.exists()
+    if dist_info.is_main and fresh_copy:
+        assert source is not None
+        shutil.copytree(source.tokenizer_dir, run.tokenizer_dir)  # ids must not change
     _seed(recipe.seed + dist_info.rank)
 
     train_corpus = load_corpus(recipe, "train")
@@ -60,9 +110,7 @@ def run_training(recipe: Recipe, device: str | None = None) -> RunDir:
     )
 
     model = build_model(recipe.model, len(tokenizers[0]), len(tokenizers[1]))
-    state = None
-    if source is not None:  # rank 0 reads; DDP then copies its weights to every rank
-        state = source.load_trainer_state()
+    if source is not None and state is not None:  # rank 0; DDP copies its weights to all
         source.load_weights(model, state["weights"])
         log.info("resuming from %s at step %d", source.path, state["step"])
     state = broadcast_object(state, dist_info.device)
@@ -70,12 +118,7 @@ def run_training(recipe: Recipe, device: str | None = None) -> RunDir:
     if state is not None:
         trainer.load_state_dict(state)
     trainer.write_recipe()
-    try:
-        trainer.fit()
-        _barrier(dist_info)  # the others wait for rank 0's last validation and save
-    finally:
-        cleanup_distributed()  # a rank that exits with gloo threads alive aborts (SIGABRT)
-    return run
+    trainer.fit()
 
 
 def _resume_source(recipe: Recipe, run: RunDir) -> RunDir | None:
@@ -149,13 +192,27 @@ def _barrier(info: DistInfo) -> None:
         dist.barrier()
 
 
-def _log_to_file(path: Path) -> None:
+@contextlib.contextmanager
+def _log_to_file(path: Path) -> Iterator[None]:
+    """Copy the log to ``path`` (appended) while the block runs."""
     root = logging.getLogger()
-    if any(
-        isinstance(h, logging.FileHandler) and Path(h.baseFilename) == path.resolve()
-        for h in root.handlers
-    ):
-        return
-    handler = logging.FileHandler(path, encoding="utf-8")
+    handler = _QuietFileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        handler.close()
+
+
+class _QuietFileHandler(logging.FileHandler):
+    """train.log: a failed write (disk full) stops the file log with one line on stderr
+    instead of logging's traceback per record; training goes on (or fails at its save)."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        logging.getLogger().removeHandler(self)
+        print(
+            f"seq2seq: warning: {self.baseFilename}: cannot write; log to file stopped",
+            file=sys.stderr,
+        )

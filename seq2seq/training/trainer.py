@@ -16,8 +16,9 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from seq2seq.checkpoint import CheckpointError, RunDir
+from seq2seq.checkpoint import WRITE_ERRORS, CheckpointError, RunDir, describe_write_error
 from seq2seq.config import Recipe, dump_recipe
+from seq2seq.config import Train as TrainConfig
 from seq2seq.data.batching import make_batch, token_batches
 from seq2seq.data.dataset import Examples
 from seq2seq.data.files import atomic_write_text
@@ -48,6 +49,36 @@ class Progress:
     history: list[float] = field(default_factory=list)
     nonfinite_in_row: int = 0  # updates skipped for a NaN/inf loss since the last good one
     nonfinite_total: int = 0
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Progress:
+        """The progress a trainer state (``Trainer.state_dict``) holds."""
+        return cls(
+            step=int(state["step"]),
+            epoch=int(state["epoch"]),
+            position=int(state["position"]),
+            elapsed=float(state["elapsed"]),
+            best=None if state["best"] is None else float(state["best"]),
+            bad_validations=int(state["bad_validations"]),
+            history=[float(v) for v in state["history"]],
+            nonfinite_total=int(state.get("nonfinite_total", 0)),
+        )
+
+
+def finished_reason(cfg: TrainConfig, p: Progress) -> str | None:
+    """Why a run at ``p`` has nothing left to train (the limit it reached), or None."""
+    if cfg.max_steps is not None and p.step >= cfg.max_steps:
+        return f"step {p.step} of train.max_steps={cfg.max_steps}"
+    if cfg.max_epochs is not None and p.epoch >= cfg.max_epochs:
+        return f"epoch {p.epoch} of train.max_epochs={cfg.max_epochs}"
+    if cfg.max_minutes is not None and p.elapsed >= cfg.max_minutes * 60:
+        return f"{p.elapsed / 60:.1f} minutes of train.max_minutes={cfg.max_minutes}"
+    if cfg.early_stop.patience and p.bad_validations >= cfg.early_stop.patience:
+        return (
+            f"early stopping after {p.bad_validations} validations without improvement, "
+            f"train.early_stop.patience={cfg.early_stop.patience}"
+        )
+    return None
 
 
 class Trainer:
@@ -369,16 +400,25 @@ class Trainer:
         return improved
 
     def save(self, best: bool) -> None:
-        """Weights, trainer state, then the pointers (in that order, each atomic)."""
+        """Weights, trainer state, then the pointers (in that order, each atomic). A failed
+        write (disk full) is one ``CheckpointError``; the previous checkpoint stays whole
+        and weights no trainer state names are removed."""
         if not self.dist.is_main:
             return
+        name = None
+        state_saved = False
         try:
             name = self.run.save_weights(self.model, self.progress.step)
             self.run.save_trainer_state(self.state_dict(name))
+            state_saved = True
             if best or self.run.read_pointer("best") is None:
                 self.run.set_pointer("best", name)
             self.run.set_pointer("last", name)
-        except OSError as err:
+        except CheckpointError:
+            raise
+        except WRITE_ERRORS as err:
+            if name is not None and not state_saved:
+                (self.run.path / name).unlink(missing_ok=True)
             previous = self.run.read_pointer("last")
             kept = (
                 f"the previous checkpoint ({previous}) is intact"
@@ -387,7 +427,7 @@ class Trainer:
             )
             raise CheckpointError(
                 f"{self.run.path}: cannot save step {self.progress.step}: "
-                f"{err.strerror or err}; {kept}"
+                f"{describe_write_error(err)}; {kept}"
             ) from None
         if not self.cfg.keep_all_checkpoints:
             self.run.prune()
@@ -436,16 +476,7 @@ class Trainer:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.progress = Progress(
-            step=int(state["step"]),
-            epoch=int(state["epoch"]),
-            position=int(state["position"]),
-            elapsed=float(state["elapsed"]),
-            best=state["best"],
-            bad_validations=int(state["bad_validations"]),
-            history=[float(v) for v in state["history"]],
-            nonfinite_total=int(state.get("nonfinite_total", 0)),
-        )
+        self.progress = Progress.from_state(state)
         self.optimizer.load_state_dict(state["optimizer"])
         self.schedule.load_state_dict(state["schedule"])
         if state["scaler"]:
@@ -461,8 +492,14 @@ class Trainer:
         random.setstate(_as_tuple(state["rng_python"]))
 
     def write_recipe(self) -> None:
-        if self.dist.is_main:
+        if not self.dist.is_main:
+            return
+        try:
             atomic_write_text(self.run.recipe, dump_recipe(self.recipe))
+        except OSError as err:
+            raise CheckpointError(
+                f"{self.run.recipe}: cannot write: {describe_write_error(err)}"
+            ) from None
 
     # ---- logging -------------------------------------------------------------------------
     def _lr_now(self) -> float:

@@ -1,0 +1,175 @@
+"""A run directory loses nothing: a second training of it is refused while the first
+holds it (and not after the first died), a finished run trains no further, and a full
+disk during a save is one line that leaves the previous checkpoint whole."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from helpers import TOY_RECIPE, run_cli
+
+from seq2seq.checkpoint import RunDir
+
+FAST = ["train.valid_bleu=false", "train.progress=false", "-q"]
+
+
+def tree_hash(folder: Path, skip: tuple[str, ...] = ("train.lock",)) -> dict[str, str]:
+    """Every file under ``folder`` (but ``skip``) with the SHA-256 of its bytes."""
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name not in skip
+    }
+
+
+def train_args(run: Path, *extra: str) -> list[str]:
+    return ["train", str(TOY_RECIPE), f"output_dir={run}", *FAST, *extra]
+
+
+@pytest.fixture
+def small_run(toy_env: Path, tmp_path: Path, monkeypatch, capsys) -> Path:
+    run = tmp_path / "run"
+    code, _, err = run_cli(
+        train_args(run, "train.max_steps=4", "train.validate_every=2"), "", monkeypatch, capsys
+    )
+    assert code == 0, err
+    return run
+
+
+def test_a_second_training_of_a_held_run_is_refused_and_changes_nothing(
+    small_run: Path, monkeypatch, capsys
+):
+    before = tree_hash(small_run)
+    with RunDir(small_run).lock():  # the first training, still running
+        code, _, err = run_cli(train_args(small_run, "train.max_steps=8"), "", monkeypatch, capsys)
+    assert code == 2
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert f"{small_run} is being trained by pid {os.getpid()}" in err
+    assert tree_hash(small_run) == before
+
+
+def test_the_lock_of_a_killed_training_is_free(small_run: Path, monkeypatch, capsys):
+    holder = subprocess.run(  # takes the lock, then dies without releasing it
+        [
+            sys.executable,
+            "-c",
+            "import os, sys; from seq2seq.checkpoint import RunDir\n"
+            f"RunDir({str(small_run)!r}).lock().__enter__(); os._exit(9)",
+        ],
+        check=False,
+    )
+    assert holder.returncode == 9 and "pid" in (small_run / "train.lock").read_text()
+    code, _, err = run_cli(train_args(small_run, "train.max_steps=6"), "", monkeypatch, capsys)
+    assert code == 0, err
+    assert RunDir(small_run).load_trainer_state()["step"] == 6
+
+
+def test_two_trainings_started_together_one_trains_one_is_refused(toy_root: Path, tmp_path):
+    run = tmp_path / "run"
+    env = {**os.environ, "SEQ2SEQ_DATA": str(toy_root), "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "seq2seq", *train_args(run, "train.max_steps=30")]
+    first, second = (
+        subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for _ in range(2)
+    )
+    results = [(p.wait(timeout=300), p.stderr.read().decode()) for p in (first, second)]  # type: ignore[union-attr]
+    codes = sorted(code for code, _ in results)
+    assert codes == [0, 2], results
+    refused = next(err for code, err in results if code == 2)
+    assert refused.count("\n") == 1 and "is being trained by pid" in refused
+    state = RunDir(run).load_trainer_state()
+    assert state["step"] == 30
+    assert [m["step"] for m in RunDir(run).read_metrics()] == [30]  # one run's metrics only
+
+
+def test_rerunning_a_finished_run_is_a_no_op_that_says_so(
+    small_run: Path, monkeypatch, capsys, caplog
+):
+    before = tree_hash(small_run)
+    for _ in range(2):
+        code, out, _ = run_cli(train_args(small_run, "train.max_steps=4"), "", monkeypatch, capsys)
+        assert code == 0 and "run directory" in out
+    assert "is finished (step 4 of train.max_steps=4): nothing to train" in caplog.text
+    assert tree_hash(small_run) == before
+    code, _, _ = run_cli(train_args(small_run, "train.max_steps=6"), "", monkeypatch, capsys)
+    assert code == 0 and RunDir(small_run).load_trainer_state()["step"] == 6  # raised: trains on
+
+
+def test_an_early_stopped_run_is_finished_too(toy_env: Path, tmp_path: Path, monkeypatch, capsys):
+    run = tmp_path / "run"
+    args = train_args(  # lr 0: the loss never improves, so patience 1 stops at the 2nd check
+        run,
+        "train.max_steps=50",
+        "train.validate_every=2",
+        "train.lr=1e-9",
+        "train.early_stop.metric=loss",
+        "train.early_stop.patience=1",
+    )
+    assert run_cli(args, "", monkeypatch, capsys)[0] == 0
+    step = RunDir(run).load_trainer_state()["step"]
+    assert step < 50
+    before = tree_hash(run)
+    assert run_cli(args, "", monkeypatch, capsys)[0] == 0
+    assert tree_hash(run) == before and RunDir(run).load_trainer_state()["step"] == step
+
+
+def _can_mount_tmpfs(tmp: Path) -> bool:
+    if shutil.which("unshare") is None:
+        return False
+    probe = tmp / "probe"
+    probe.mkdir()
+    command = f"mount -t tmpfs -o size=64k tmpfs {probe} && touch {probe}/x"
+    result = subprocess.run(["unshare", "-rm", "sh", "-c", command], capture_output=True)
+    return result.returncode == 0
+
+
+def test_disk_full_during_a_save_is_one_line_and_keeps_the_last_checkpoint(
+    small_run: Path, toy_root: Path, tmp_path: Path
+):
+    """On a real full file system (a tmpfs sized to the run plus a little, mounted in a
+    private mount namespace): the next save fails; one stderr line; nothing is lost."""
+    if not _can_mount_tmpfs(tmp_path):
+        pytest.skip("cannot mount a tmpfs here (needs unshare -rm and mount in a namespace)")
+    used = sum(p.stat().st_size for p in small_run.rglob("*") if p.is_file())
+    weights = max(p.stat().st_size for p in small_run.rglob("*.safetensors"))
+    size_kb = (used + weights // 2) // 1024 + 16 * 4  # 4 KB pages per file, a few files
+    mount, after = tmp_path / "mnt", tmp_path / "after"
+    mount.mkdir()
+    script = textwrap.dedent(
+        f"""
+        set -u
+        mount -t tmpfs -o size={size_kb}k tmpfs {mount}
+        cp -a {small_run} {mount}/run
+        SEQ2SEQ_DATA={toy_root} {sys.executable} -m seq2seq train {TOY_RECIPE} \\
+            output_dir={mount}/run train.max_steps=40 train.validate_every=2 {" ".join(FAST)} \\
+            2> {tmp_path}/stderr.txt
+        echo $? > {tmp_path}/code.txt
+        cp -a {mount}/run {after}
+        """
+    )
+    subprocess.run(["unshare", "-rm", "sh", "-c", script], check=True)
+    code = int((tmp_path / "code.txt").read_text())
+    err = (tmp_path / "stderr.txt").read_text()
+    lines = [line for line in err.splitlines() if not line.startswith("seq2seq: warning:")]
+    assert code == 2, err
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert "cannot save step" in err and "No space left on device" in err and "intact" in err
+    run = RunDir(after)
+    state = run.load_trainer_state()
+    assert state["weights"] == run.resolve("last")
+    named = {run.resolve("last"), run.resolve("best")}
+    on_disk = {f"checkpoints/{p.name}" for p in run.checkpoints.iterdir()}
+    assert on_disk == named  # no orphan weights, no temporary files
+    assert not [p for p in after.rglob("*") if p.name.startswith(".")]
+    from seq2seq.inference import Translator
+
+    assert Translator.from_checkpoint(after, "last").translate(["1 2 3"])  # loads and works
+    assert json.loads((after / "metrics.jsonl").read_text().splitlines()[-1])["step"] >= 4
