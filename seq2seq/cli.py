@@ -422,8 +422,8 @@ def _expand(args: argparse.Namespace) -> int:
         raise ConfigError(f"{args.run_dirs[0]}: expand needs a query_expansion run")
     if not args.query.strip():
         raise ConfigError("--query is empty")
-    if args.n < 1:
-        raise ConfigError("-n must be at least 1")
+    if not 1 <= args.n <= 1000:
+        raise ConfigError(f"-n must be between 1 and 1,000, got {args.n}")
     result = expand(translator, [(args.query, args.context)], n=args.n)[0]
     print(json.dumps(result.as_dict(), indent=2) if args.json else result.text())
     return 0

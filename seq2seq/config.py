@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
+import reprlib
 import types
 import typing
 from dataclasses import dataclass, field
@@ -25,13 +27,49 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
+class Range:
+    """The values a number field accepts: ``lo <= x`` (``lo < x`` when ``open_lo``) and
+    ``x <= hi`` (``x < hi`` when ``open_hi``). The upper bounds are far above any sane
+    setting; they stop a typo from asking for terabytes or a search without end."""
+
+    lo: float | None = None
+    hi: float | None = None
+    open_lo: bool = False
+    open_hi: bool = False
+
+    def admits(self, x: float) -> bool:
+        low_ok = self.lo is None or (x > self.lo if self.open_lo else x >= self.lo)
+        high_ok = self.hi is None or (x < self.hi if self.open_hi else x <= self.hi)
+        return low_ok and high_ok
+
+    def __str__(self) -> str:
+        low = "" if self.lo is None else f"{_num(self.lo)} {'<' if self.open_lo else '<='} "
+        high = "" if self.hi is None else f" {'<' if self.open_hi else '<='} {_num(self.hi)}"
+        return f"{low}x{high}"
+
+
+def ranged(default: Any, lo: float | None = None, hi: float | None = None, **opts: bool) -> Any:
+    """A dataclass field with its default and its ``Range`` (checked when a recipe loads)."""
+    return field(default=default, metadata={"range": Range(lo, hi, **opts)})
+
+
+def _num(x: float) -> str:
+    return f"{int(x):,}" if float(x).is_integer() else f"{x:g}"
+
+
+BIG_COUNT = 1_000_000_000  # steps, sentences: far beyond any run
+
+
+@dataclass(frozen=True)
 class Windows:
     """format: windows -- a text file cut into (preceding context -> next span) examples."""
 
-    context: int = 256  # characters of preceding text in the source, at most
-    span: int = 128  # characters in the target
-    stride: int = 64  # characters between the starts of consecutive training windows
-    short_context: float = 0.25  # share of training windows whose context is cut short
+    context: int = ranged(256, 1, 1_000_000)  # characters of preceding text in the source, at most
+    span: int = ranged(128, 1, 100_000)  # characters in the target
+    # characters between the starts of consecutive training windows
+    stride: int = ranged(64, 1, 1_000_000)
+    # share of training windows whose context is cut short
+    short_context: float = ranged(0.25, 0.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -52,12 +90,16 @@ class Data:
     src_lang: str = "src"
     tgt_lang: str = "tgt"
     splits: dict[str, str] = field(default_factory=lambda: {"train": "train", "valid": "valid"})
-    max_len: int = 100  # training pairs with more tokens on either side are dropped (and counted)
+    # training pairs with more tokens on either side are dropped (and counted)
+    max_len: int = ranged(100, 1, 100_000)
     files: str = ""  # windows / chorales / abc: the file (or glob) under root
-    holdout: float = 0.1  # share held out as 'valid' (and again as 'test') where no split exists
+    # share held out as 'valid' (and again as 'test') where no split exists
+    holdout: float = ranged(0.1, 0.0, 0.5, open_hi=True)
     windows: Windows = field(default_factory=Windows)
-    context_turns: int = 3  # canard: previous questions of the dialog added to the source
-    transpose: tuple[int, int] = (0, 0)  # chorales/abc training split: semitone shifts added
+    # canard: previous questions of the dialog added to the source
+    context_turns: int = ranged(3, 0, 100)
+    # chorales/abc training split: semitone shifts added
+    transpose: tuple[int, int] = ranged((0, 0), -24, 24)
 
 
 @dataclass(frozen=True)
@@ -68,11 +110,11 @@ class Tokenizer:
     # unigram/bpe/char/word: sentencepiece. characters/symbols: an exact vocabulary of
     # characters or of whitespace-separated symbols (seq2seq/data/vocab.py)
     model_type: Literal["unigram", "bpe", "char", "word", "characters", "symbols"] = "unigram"
-    vocab_size: int = 8000
+    vocab_size: int = ranged(8000, 8, 1_000_000)
     vocab_file: str | None = None  # symbols: a hand-written vocabulary (tokenizers/*.yaml)
     joint: bool = True  # one model for source and target
-    character_coverage: float = 1.0
-    max_sentences: int = 1_000_000  # sentences sampled to train the tokenizer
+    character_coverage: float = ranged(1.0, 0.0, 1.0, open_lo=True)
+    max_sentences: int = ranged(1_000_000, 1, BIG_COUNT)  # sentences sampled to train the tokenizer
     byte_fallback: bool = False
     # sentencepiece: no normalisation, spaces kept as typed, newline and tab are pieces
     # (text generation needs the layout back); default: NFKC and collapsed whitespace
@@ -81,17 +123,17 @@ class Tokenizer:
 
 @dataclass(frozen=True)
 class Encoder:
-    hidden_dim: int = 256  # per direction
-    layers: int = 2
-    dropout: float = 0.3
+    hidden_dim: int = ranged(256, 1, 16_384)  # per direction
+    layers: int = ranged(2, 1, 32)
+    dropout: float = ranged(0.3, 0.0, 1.0, open_hi=True)
     bidirectional: bool = True
 
 
 @dataclass(frozen=True)
 class Decoder:
-    hidden_dim: int = 512
-    layers: int = 2
-    dropout: float = 0.3
+    hidden_dim: int = ranged(512, 1, 16_384)
+    layers: int = ranged(2, 1, 32)
+    dropout: float = ranged(0.3, 0.0, 1.0, open_hi=True)
     attention: Literal["general", "dot", "bahdanau"] = "general"
     input_feeding: bool = False
     bridge: Literal["linear", "copy", "zero"] = "linear"
@@ -102,14 +144,14 @@ class Decoder:
 
 @dataclass(frozen=True)
 class Model:
-    emb_dim: int = 256
+    emb_dim: int = ranged(256, 1, 16_384)
     share_embeddings: bool = False  # one source/target embedding table (needs a joint vocabulary)
     tie_embeddings: bool = True  # target embedding table is also the output projection
-    emb_dropout: float = 0.3
-    output_dropout: float = 0.3
+    emb_dropout: float = ranged(0.3, 0.0, 1.0, open_hi=True)
+    output_dropout: float = ranged(0.3, 0.0, 1.0, open_hi=True)
     # every weight drawn from U(-init_uniform, init_uniform) (OpenNMT-py's param_init);
     # 0 = torch's per-layer defaults, embeddings N(0, 1/emb_dim)
-    init_uniform: float = 0.0
+    init_uniform: float = ranged(0.0, 0.0, 1.0)
     encoder: Encoder = field(default_factory=Encoder)
     decoder: Decoder = field(default_factory=Decoder)
 
@@ -117,43 +159,49 @@ class Model:
 @dataclass(frozen=True)
 class EarlyStop:
     metric: Literal["bleu", "loss", "ppl"] = "bleu"
-    patience: int = 0  # validations without improvement before stopping; 0 = never stop early
+    # validations without improvement before stopping; 0 = never stop early
+    patience: int = ranged(0, 0, BIG_COUNT)
 
 
 @dataclass(frozen=True)
 class Train:
-    batch_tokens: int = 4096  # padded tokens of the longer side per update
+    batch_tokens: int = ranged(4096, 1, 10_000_000)  # padded tokens of the longer side per update
     optimizer: Literal["adam", "adamw"] = "adam"
-    lr: float = 1.0e-3
-    betas: tuple[float, float] = (0.9, 0.999)
-    weight_decay: float = 0.0
+    lr: float = ranged(1.0e-3, 0.0, 10.0, open_lo=True)
+    betas: tuple[float, float] = ranged((0.9, 0.999), 0.0, 1.0, open_hi=True)
+    weight_decay: float = ranged(0.0, 0.0, 10.0)
     schedule: Literal["constant", "inverse_sqrt", "plateau"] = "plateau"
-    warmup_steps: int = 0
-    plateau_factor: float = 0.5
-    plateau_patience: int = 1  # validations without improvement before the LR is cut
-    min_lr: float = 1.0e-5
-    clip_norm: float = 1.0  # 0 disables clipping
-    label_smoothing: float = 0.1
-    teacher_forcing: float = 1.0  # final probability of feeding the gold token
+    warmup_steps: int = ranged(0, 0, BIG_COUNT)
+    plateau_factor: float = ranged(0.5, 0.0, 1.0, open_lo=True)
+    # validations without improvement before the LR is cut
+    plateau_patience: int = ranged(1, 0, BIG_COUNT)
+    min_lr: float = ranged(1.0e-5, 0.0, 10.0)
+    clip_norm: float = ranged(1.0, 0.0, 1e6)  # 0 disables clipping
+    label_smoothing: float = ranged(0.1, 0.0, 1.0, open_hi=True)
+    teacher_forcing: float = ranged(1.0, 0.0, 1.0)  # final probability of feeding the gold token
     teacher_forcing_schedule: Literal["constant", "linear", "inverse_sigmoid"] = "linear"
-    teacher_forcing_steps: int = 4000  # steps over which the ratio falls from 1 to its final value
+    # steps over which the ratio falls from 1 to its final value
+    teacher_forcing_steps: int = ranged(4000, 0, BIG_COUNT)
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
-    max_steps: int | None = None
-    max_epochs: int | None = None
-    max_minutes: float | None = None
-    validate_every: int = 500
+    max_steps: int | None = ranged(None, 1, BIG_COUNT)
+    max_epochs: int | None = ranged(None, 1, 1_000_000)
+    max_minutes: float | None = ranged(None, 0.0, 1e7, open_lo=True)
+    validate_every: int = ranged(500, 1, BIG_COUNT)
     valid_bleu: bool = True
-    valid_beam_size: int = 1
+    valid_beam_size: int = ranged(1, 1, 1000)
     early_stop: EarlyStop = field(default_factory=EarlyStop)
     # auto: continue from output_dir's last checkpoint if there is one; never: refuse an
     # output_dir that holds one; require: refuse to start fresh; a path: start from that run
     # directory's last checkpoint (output_dir's own, once it has one, wins on a rerun)
     resume: str = "auto"
-    accumulate: int = 1  # batches per update (per rank): effective batch = tokens x ranks x this
-    max_nonfinite_steps: int = 5  # NaN/inf losses in a row before training stops with an error
+    # batches per update (per rank): effective batch = tokens x ranks x this
+    accumulate: int = ranged(1, 1, 10_000)
+    # NaN/inf losses in a row before training stops with an error
+    max_nonfinite_steps: int = ranged(5, 1, BIG_COUNT)
     keep_all_checkpoints: bool = False  # else only best and last stay on disk
-    log_every: int = 50
-    num_threads: int | None = None  # torch intra-op threads on CPU; None = torch's default
+    log_every: int = ranged(50, 1, BIG_COUNT)
+    # torch intra-op threads on CPU; None = torch's default
+    num_threads: int | None = ranged(None, 1, 4096)
     progress: bool = True
 
 
@@ -161,21 +209,21 @@ class Train:
 class Search:
     """Decoding settings; the same keys in translate, evaluate, the shell and validation."""
 
-    beam_size: int = 5  # 1 = greedy
-    nbest: int = 1  # outputs per input (beam: best n; sampling: n samples)
+    beam_size: int = ranged(5, 1, 1000)  # 1 = greedy
+    nbest: int = ranged(1, 1, 1000)  # outputs per input (beam: best n; sampling: n samples)
     length_norm: Literal["gnmt", "average", "none"] = "gnmt"
-    length_penalty: float = 0.6  # GNMT alpha, with length_norm: gnmt
-    coverage_penalty: float = 0.0  # GNMT beta; 0 = off
-    min_len: int = 0  # no EOS before this many tokens
-    no_repeat_ngram: int = 0  # forbid repeating an n-gram of this size; 0 = off
-    max_len_a: float = 1.5  # output at most a * source tokens + b
-    max_len_b: int = 10
+    length_penalty: float = ranged(0.6, 0.0, 100.0)  # GNMT alpha, with length_norm: gnmt
+    coverage_penalty: float = ranged(0.0, 0.0, 100.0)  # GNMT beta; 0 = off
+    min_len: int = ranged(0, 0, 100_000)  # no EOS before this many tokens
+    no_repeat_ngram: int = ranged(0, 0, 1000)  # forbid repeating an n-gram of this size; 0 = off
+    max_len_a: float = ranged(1.5, 0.0, 1000.0)  # output at most a * source tokens + b
+    max_len_b: int = ranged(10, 0, 100_000)
     sampling: bool = False  # draw outputs instead of searching
-    temperature: float = 1.0
-    top_k: int = 0  # 0 = no top-k cut
-    top_p: float = 1.0  # 1 = no nucleus cut
-    seed: int | None = None  # sampling seed; None = a fresh draw each time
-    batch_size: int = 64  # sentences per decoding batch
+    temperature: float = ranged(1.0, 0.0, 1000.0, open_lo=True)
+    top_k: int = ranged(0, 0, 1_000_000)  # 0 = no top-k cut
+    top_p: float = ranged(1.0, 0.0, 1.0, open_lo=True)  # 1 = no nucleus cut
+    seed: int | None = ranged(None, 0, 2**32 - 1)  # sampling seed; None = a fresh draw each time
+    batch_size: int = ranged(64, 1, 100_000)  # sentences per decoding batch
     constrained: bool = False  # follow the task's output grammar (music: chorale harmony)
     # weights' dtype when decoding a trained run: auto = bf16 where the device runs it fast
     # (CPUs with AVX512-BF16, CUDA with bf16), else fp32; int8 = the decoder's per-step
@@ -187,7 +235,7 @@ class Search:
 @dataclass(frozen=True)
 class Recipe:
     task: Literal["translation", "text_generation", "music", "query_expansion"] = "translation"
-    seed: int = 1
+    seed: int = ranged(1, 0, 2**32 - 1)
     output_dir: str = "runs/default"
     data: Data = field(default_factory=Data)
     tokenizer: Tokenizer = field(default_factory=Tokenizer)
@@ -225,17 +273,17 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str] | tuple[str, ...])
     for item in overrides:
         key, sep, text = item.partition("=")
         if not sep or not key:
-            raise ConfigError(f"override {item!r}: expected key=value, e.g. train.lr=3e-4")
+            raise ConfigError(f"override {_short(item)}: expected key=value, e.g. train.lr=3e-4")
         try:
             value = yaml.safe_load(text) if text else None
-        except yaml.YAMLError:
+        except (yaml.YAMLError, ValueError):  # ValueError: an integer of over 4,300 digits
             value = text
         node = raw
         parts = key.split(".")
         for part in parts[:-1]:
             child = node.setdefault(part, {})
             if not isinstance(child, dict):
-                raise ConfigError(f"override {item!r}: {part} is not a section")
+                raise ConfigError(f"override {_short(item)}: {_short(part)} is not a section")
             node = child
         node[parts[-1]] = value
 
@@ -283,47 +331,26 @@ def validate(recipe: Recipe) -> None:
                 f"model.decoder.{key}: {value} needs decoder.hidden_dim ({m.decoder.hidden_dim}) "
                 f"== encoder output size ({memory_dim}); use {other}"
             )
-    checks: list[tuple[str, bool]] = [
-        ("train.teacher_forcing", 0.0 <= tr.teacher_forcing <= 1.0),
-        ("train.label_smoothing", 0.0 <= tr.label_smoothing < 1.0),
-        ("train.batch_tokens", tr.batch_tokens > 0),
-        ("train.lr", tr.lr > 0),
-        ("train.validate_every", tr.validate_every > 0),
-        ("train.accumulate", tr.accumulate >= 1),
-        ("train.max_nonfinite_steps", tr.max_nonfinite_steps >= 1),
-        ("train.resume", bool(tr.resume.strip())),
-        ("tokenizer.vocab_size", tok.vocab_size >= 8),
-        ("data.max_len", recipe.data.max_len > 0),
-        ("data.holdout", 0.0 <= recipe.data.holdout < 0.5),
-        ("data.windows.context", recipe.data.windows.context > 0),
-        ("data.windows.span", recipe.data.windows.span > 0),
-        ("data.windows.stride", recipe.data.windows.stride > 0),
-        ("data.windows.short_context", 0.0 <= recipe.data.windows.short_context <= 1.0),
-        ("data.context_turns", recipe.data.context_turns >= 0),
-        ("data.transpose", recipe.data.transpose[0] <= 0 <= recipe.data.transpose[1]),
-        ("search.beam_size", se.beam_size >= 1),
-        ("search.nbest", se.nbest >= 1 and (se.sampling or se.nbest <= se.beam_size)),
-        ("search.length_penalty", se.length_penalty >= 0),
-        ("search.coverage_penalty", se.coverage_penalty >= 0),
-        ("search.temperature", se.temperature > 0),
-        ("search.top_k", se.top_k >= 0),
-        ("search.top_p", 0 < se.top_p <= 1),
-        ("search.min_len", se.min_len >= 0),
-        ("search.no_repeat_ngram", se.no_repeat_ngram >= 0),
-        ("search.batch_size", se.batch_size >= 1),
-        ("model.emb_dim", m.emb_dim > 0),
-        ("model.init_uniform", 0.0 <= m.init_uniform <= 1.0),
+    # each field's own range is checked where it is declared (``ranged``); these relate fields
+    checks: list[tuple[bool, str]] = [
+        (bool(tr.resume.strip()), "train.resume: empty; give auto, never, require or a run"),
+        (
+            recipe.data.transpose[0] <= 0 <= recipe.data.transpose[1],
+            f"data.transpose: {list(recipe.data.transpose)} must be [down <= 0, up >= 0]",
+        ),
+        (
+            se.sampling or se.nbest <= se.beam_size,
+            f"search.nbest: {se.nbest} outputs need search.beam_size >= {se.nbest} "
+            f"(it is {se.beam_size}) unless search.sampling",
+        ),
+        (
+            se.max_len_a > 0 or se.max_len_b >= 1,
+            "search.max_len_a and search.max_len_b: both 0 leaves no room for any output",
+        ),
     ]
-    for name, dropout in [
-        ("model.emb_dropout", m.emb_dropout),
-        ("model.output_dropout", m.output_dropout),
-        ("model.encoder.dropout", m.encoder.dropout),
-        ("model.decoder.dropout", m.decoder.dropout),
-    ]:
-        checks.append((name, 0.0 <= dropout < 1.0))
-    for name, ok in checks:
+    for ok, message in checks:
         if not ok:
-            raise ConfigError(f"{name}: value out of range ({_lookup(recipe, name)!r})")
+            raise ConfigError(message)
     if (
         tok.model_type == "symbols"
         and tok.vocab_file is not None
@@ -365,7 +392,9 @@ def _read_yaml_mapping(path: Path, what: str) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {_one_line(err)}") from None
+        raise ConfigError(f"{path}: not valid YAML: {_one_line(err)[:300]}") from None
+    except ValueError as err:  # e.g. an integer of over 4,300 digits
+        raise ConfigError(f"{path}: unreadable value: {_one_line(err)[:200]}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text") from None
     if not isinstance(data, dict):
@@ -387,21 +416,45 @@ def _build(cls: type, raw: Any, prefix: str) -> Any:
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: expected a section (mapping), got {raw!r}")
+        raise ConfigError(f"{where}: expected a section (mapping), got {_short(raw)}")
     hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
+    fields = {f.name: f for f in dataclasses.fields(cls)}
     kwargs = {}
     for key, value in raw.items():
-        if key not in names:
-            near = difflib.get_close_matches(str(key), names, n=1, cutoff=0.5)
+        if key not in fields:
+            shown = str(key)[:100]  # a key can be any size: keep the message (and search) small
+            near = difflib.get_close_matches(shown, list(fields), n=1, cutoff=0.5)
             hint = (
                 f"; did you mean '{prefix}{near[0]}'?"
                 if near
-                else f"; valid keys: {', '.join(names)}"
+                else f"; valid keys: {', '.join(fields)}"
             )
-            raise ConfigError(f"unknown key '{prefix}{key}'{hint}")
+            raise ConfigError(f"unknown key '{prefix}{shown}'{hint}")
         kwargs[key] = _convert(hints[key], value, f"{prefix}{key}")
+        _check_range(fields[key], kwargs[key], f"{prefix}{key}")
     return cls(**kwargs)
+
+
+def _check_range(spec: dataclasses.Field, value: Any, key: str) -> None:
+    """``value`` (a number, or each number of a tuple; None passes) within the field's
+    ``Range``, else a ``ConfigError`` naming the key, the value and the range."""
+    bounds = spec.metadata.get("range")
+    if bounds is None or value is None:
+        return
+    for x in value if isinstance(value, tuple) else (value,):
+        if not (math.isfinite(x) and bounds.admits(x)):
+            raise ConfigError(f"{key}: {_short(x)} is out of range (needs {bounds})")
+
+
+def _short(value: Any) -> str:
+    """A value for an error message: bounded in size and in the time it takes, whatever
+    the value (a YAML alias bomb can nest a billion references)."""
+    return _REPR.repr(value)
+
+
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = 60
+_REPR.maxlevel = 3
 
 
 def _convert(tp: Any, value: Any, key: str) -> Any:
@@ -417,15 +470,17 @@ def _convert(tp: Any, value: Any, key: str) -> Any:
         return _convert(inner[0], value, key)
     if origin is Literal:
         if value not in args:
-            raise ConfigError(f"{key}: expected one of {', '.join(map(repr, args))}, got {value!r}")
+            raise ConfigError(
+                f"{key}: expected one of {', '.join(map(repr, args))}, got {_short(value)}"
+            )
         return value
     if origin is dict:
         if not isinstance(value, dict):
-            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
+            raise ConfigError(f"{key}: expected a mapping, got {_short(value)}")
         return {str(k): _convert(args[1], v, f"{key}.{k}") for k, v in value.items()}
     if origin is tuple:
         if not isinstance(value, list | tuple) or len(value) != len(args):
-            raise ConfigError(f"{key}: expected a list of {len(args)} values, got {value!r}")
+            raise ConfigError(f"{key}: expected a list of {len(args)} values, got {_short(value)}")
         return tuple(_convert(a, v, key) for a, v in zip(args, value, strict=True))
     return _convert_scalar(tp, value, key)
 
@@ -453,4 +508,4 @@ def _convert_scalar(tp: Any, value: Any, key: str) -> Any:
         if isinstance(value, int | float) and not isinstance(value, bool):
             return str(value)
     name = getattr(tp, "__name__", str(tp))
-    raise ConfigError(f"{key}: expected {name}, got {value!r} ({type(value).__name__})")
+    raise ConfigError(f"{key}: expected {name}, got {_short(value)} ({type(value).__name__})")

@@ -14,11 +14,13 @@ source's tensors per group. A model is free to ignore both promises.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from seq2seq.config import ConfigError
 from seq2seq.config import Model as ModelConfig
 from seq2seq.data.tokenizer import PAD_ID
 from seq2seq.model.attention import build_attention
@@ -123,7 +125,30 @@ class EncoderDecoder(nn.Module):
 
 
 def build_model(cfg: ModelConfig, src_vocab: int, tgt_vocab: int) -> EncoderDecoder:
-    """The model the recipe's ``model`` section describes."""
+    """The model the recipe's ``model`` section describes. Sizes whose float32 weights
+    alone would not fit in this machine's memory are a ``ConfigError`` (counted on the
+    meta device, which allocates nothing), not an allocator's traceback."""
+    with torch.device("meta"):
+        size = count_parameters(_assemble(cfg, src_vocab, tgt_vocab))
+    memory = _physical_memory()
+    if memory and size * 4 > memory:
+        raise ConfigError(
+            f"model: {size:,} parameters need {size * 4 / 2**30:,.1f} GiB for the weights "
+            f"alone; this machine has {memory / 2**30:,.1f} GiB (smaller emb_dim, hidden_dim, "
+            "layers or tokenizer.vocab_size?)"
+        )
+    return _assemble(cfg, src_vocab, tgt_vocab)
+
+
+def _physical_memory() -> int:
+    """Bytes of RAM, or 0 where the platform does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def _assemble(cfg: ModelConfig, src_vocab: int, tgt_vocab: int) -> EncoderDecoder:
     src_emb = nn.Embedding(src_vocab, cfg.emb_dim, padding_idx=PAD_ID)
     if cfg.share_embeddings:
         if src_vocab != tgt_vocab:

@@ -110,6 +110,7 @@ def test_an_early_stopped_run_is_finished_too(toy_env: Path, tmp_path: Path, mon
         "train.max_steps=50",
         "train.validate_every=2",
         "train.lr=1e-9",
+        "train.min_lr=0",
         "train.early_stop.metric=loss",
         "train.early_stop.patience=1",
     )
