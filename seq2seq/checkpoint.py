@@ -23,6 +23,7 @@ import contextlib
 import fcntl
 import json
 import os
+import pickle
 import socket
 import sys
 import time
@@ -31,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_model, save_model
 
 from seq2seq.data.files import atomic_write, atomic_write_text
@@ -114,11 +115,22 @@ class RunDir:
         return name
 
     def load_weights(self, model: torch.nn.Module, which: str = "best") -> str:
-        """Load the checkpoint that pointer ``which`` (best|last) or a file name names."""
-        name = self.resolve(which)
-        path = self.path / name
+        """Load the checkpoint that pointer ``which`` (best|last) or a file name names.
+
+        Every tensor must have the model's dtype and shape (a cast would load garbage
+        silently). A checkpoint pruned by a training between reading its pointer and
+        opening it is looked up again, so a run can be read while it trains."""
+        for attempt in range(3):
+            name = self.resolve(which)
+            path = self.path / name
+            if path.is_file() or which not in ("best", "last") or attempt == 2:
+                break
+        if not path.is_file():
+            raise CheckpointError(f"{path}: checkpoint file not found")
+        target = _unwrap(model)
+        _check_dtypes(path, target)
         try:
-            missing, unexpected = load_model(_unwrap(model), str(path), strict=False, device="cpu")
+            missing, unexpected = load_model(target, str(path), strict=False, device="cpu")
         except (SafetensorError, OSError, RuntimeError) as err:
             raise CheckpointError(f"{path}: cannot load weights: {_first_line(err)}") from None
         if unexpected or any(not _is_tied(model, k) for k in missing):
@@ -129,6 +141,8 @@ class RunDir:
         return name
 
     def resolve(self, which: str) -> str:
+        """The checkpoint file (relative to the run) that ``which`` names: a pointer
+        (best falls back to last) or a file name given by the user."""
         if which in ("best", "last"):
             name = self.read_pointer(which) or (
                 self.read_pointer("last") if which == "best" else None
@@ -141,13 +155,28 @@ class RunDir:
         return which
 
     def read_pointer(self, which: str) -> str | None:
+        """The checkpoint a pointer file names, or None when there is no pointer. The name
+        must be a ``.safetensors`` file inside this run: a pointer is never followed out."""
         pointer = self.path / which
         if not pointer.is_file():
             return None
-        name = pointer.read_text(encoding="utf-8").strip()
+        try:
+            with open(pointer, "rb") as handle:
+                name = handle.read(4096).decode("utf-8").strip()
+        except (OSError, UnicodeDecodeError) as err:
+            raise CheckpointError(f"{pointer}: unreadable pointer ({_first_line(err)})") from None
+        self.check_inside(name, str(pointer))
         if not (self.path / name).is_file():
             raise CheckpointError(f"{pointer}: names {name}, which does not exist")
         return name
+
+    def check_inside(self, name: str, where: str) -> None:
+        """``name`` must be a relative path to a ``.safetensors`` file under this run."""
+        inside = (self.path / name).resolve().is_relative_to(self.path.resolve())
+        if not name or Path(name).is_absolute() or ".." in Path(name).parts or not inside:
+            raise CheckpointError(f"{where}: names {name[:100]!r}, which is not a file in the run")
+        if not name.endswith(".safetensors"):
+            raise CheckpointError(f"{where}: names {name[:100]!r}, not a .safetensors file")
 
     def set_pointer(self, which: str, name: str) -> None:
         atomic_write_text(self.path / which, name + "\n")
@@ -165,14 +194,40 @@ class RunDir:
         atomic_write(self.trainer_state, lambda tmp: torch.save(state, tmp))
 
     def load_trainer_state(self) -> dict[str, Any]:
+        """The exact-resume state, checked key by key against ``TRAINER_STATE`` (and its
+        ``weights`` against the run), so a tampered or foreign file is one clear error."""
+        if not self.trainer_state.is_file():
+            raise CheckpointError(f"{self.trainer_state}: not found")
         try:
             state = torch.load(self.trainer_state, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as err:
+            if "unsupported global" not in str(err).lower():  # garbage, not a class
+                raise CheckpointError(
+                    f"{self.trainer_state}: cannot load: not a torch file of tensors and values"
+                ) from None
+            raise CheckpointError(
+                f"{self.trainer_state}: not a seq2seq trainer state (it holds objects that "
+                "only unpickling could build, and seq2seq never unpickles)"
+            ) from None
         except Exception as err:  # torch raises several types for a corrupt or foreign file
             raise CheckpointError(
-                f"{self.trainer_state}: cannot load: {_first_line(err)}"
+                f"{self.trainer_state}: cannot load: {_first_line(err)[:200]}"
             ) from None
-        if not isinstance(state, dict) or "step" not in state:
+        if not isinstance(state, dict):
             raise CheckpointError(f"{self.trainer_state}: not a seq2seq trainer state")
+        for key, kinds in TRAINER_STATE.items():
+            if key not in state:
+                raise CheckpointError(f"{self.trainer_state}: key '{key}' is missing")
+            value = state[key]
+            if not isinstance(value, kinds) or isinstance(value, bool):
+                raise CheckpointError(
+                    f"{self.trainer_state}: key '{key}' holds a {type(value).__name__}, "
+                    f"expected {' or '.join(k.__name__ for k in kinds)}"
+                )
+        for key in ("step", "epoch", "position", "bad_validations"):
+            if state[key] < 0:
+                raise CheckpointError(f"{self.trainer_state}: key '{key}' is negative")
+        self.check_inside(state["weights"], f"{self.trainer_state} (key 'weights')")
         return state
 
     def append_metrics(self, record: dict[str, Any]) -> None:
@@ -194,6 +249,60 @@ class RunDir:
                 if number < len(lines) and line.strip():  # only the last may be cut by a kill
                     raise CheckpointError(f"{self.metrics}:{number}: not a JSON line") from None
         return records
+
+
+# what a trainer state holds (Trainer.state_dict), key by key, with the accepted types
+TRAINER_STATE: dict[str, tuple[type, ...]] = {
+    "weights": (str,),
+    "step": (int,),
+    "epoch": (int,),
+    "position": (int,),
+    "elapsed": (float, int),
+    "best": (float, int, type(None)),
+    "bad_validations": (int,),
+    "history": (list,),
+    "optimizer": (dict,),
+    "schedule": (dict,),
+    "scaler": (dict,),
+    "rng_torch": (torch.Tensor,),
+    "rng_cuda": (list,),
+    "rng_python": (tuple, list),
+}
+
+
+def _check_dtypes(path: Path, model: torch.nn.Module) -> None:
+    """Each stored tensor has the dtype and shape of the model's tensor of that name."""
+    expected = {**dict(model.named_buffers()), **dict(model.named_parameters())}
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as stored:
+            for key in stored.keys():  # noqa: SIM118 - safe_open is not a mapping
+                if key not in expected:
+                    continue  # load_model reports unexpected keys
+                piece = stored.get_slice(key)
+                dtype, shape = _DTYPES.get(piece.get_dtype()), tuple(piece.get_shape())
+                mine = expected[key]
+                if dtype != mine.dtype or shape != tuple(mine.shape):
+                    raise CheckpointError(
+                        f"{path}: weights do not fit the model: tensor '{key}' is "
+                        f"{piece.get_dtype()} {list(shape)}, the model's is "
+                        f"{str(mine.dtype).removeprefix('torch.')} {list(mine.shape)} "
+                        "(refusing to cast or reshape)"
+                    )
+    except (SafetensorError, OSError) as err:
+        raise CheckpointError(f"{path}: cannot load weights: {_first_line(err)}") from None
+
+
+_DTYPES = {
+    "F32": torch.float32,
+    "F16": torch.float16,
+    "BF16": torch.bfloat16,
+    "F64": torch.float64,
+    "I64": torch.int64,
+    "I32": torch.int32,
+    "I8": torch.int8,
+    "U8": torch.uint8,
+    "BOOL": torch.bool,
+}
 
 
 def _unwrap(model: torch.nn.Module) -> torch.nn.Module:

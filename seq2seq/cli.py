@@ -208,14 +208,11 @@ def _check(args: argparse.Namespace) -> int:
     recipe = load_recipe(args.recipe, args.overrides)
     print(dump_recipe(recipe), end="")
     # the real vocabulary is only known after training the tokenizer; its bound is exact enough
-    vocab = recipe.tokenizer.vocab_size
-    if recipe.tokenizer.model_type == "symbols" and recipe.tokenizer.vocab_file:
-        from seq2seq.config import resolve_project_path
-        from seq2seq.data.vocab import SPECIALS, read_symbol_file
+    from seq2seq.data.dataset import hand_written_pieces
+    from seq2seq.data.vocab import SPECIALS
 
-        path = resolve_project_path(recipe.tokenizer.vocab_file)
-        assert path is not None  # validated with the recipe
-        vocab = len(SPECIALS) + len(read_symbol_file(path))
+    symbols = hand_written_pieces(recipe.tokenizer)
+    vocab = recipe.tokenizer.vocab_size if symbols is None else len(SPECIALS) + len(symbols)
     model = build_model(recipe.model, vocab, vocab)
     print(f"# parameters: {count_parameters(model):,} (with a {vocab:,}-piece vocabulary)")
     return 0

@@ -12,6 +12,7 @@ import numpy as np
 
 from seq2seq.checkpoint import CheckpointError
 from seq2seq.config import Recipe, resolve_project_path
+from seq2seq.config import Tokenizer as TokenizerConfig
 from seq2seq.data.batching import IdArray
 from seq2seq.data.readers import Corpus, DataError, read_split
 from seq2seq.data.tokenizer import SentencePieceTokenizer, Tokenizer, train_tokenizer
@@ -114,15 +115,20 @@ def _first_line(err: BaseException) -> str:
 def _exact_pieces(recipe: Recipe, texts: Iterable[str]) -> list[str]:
     """The pieces of an exact vocabulary: the hand-written file's, or the training text's."""
     cfg = recipe.tokenizer
-    if cfg.model_type == "symbols" and cfg.vocab_file:
-        path = resolve_project_path(cfg.vocab_file)
-        if path is None:
-            raise DataError(f"tokenizer.vocab_file: file not found: {cfg.vocab_file}")
-        try:
-            return read_symbol_file(path)
-        except ValueError as err:
-            raise DataError(str(err)) from None
+    hand_written = hand_written_pieces(cfg)
+    if hand_written is not None:
+        return hand_written
     return learn_pieces(texts, cfg.model_type, cfg.vocab_size)
+
+
+def hand_written_pieces(cfg: TokenizerConfig) -> list[str] | None:
+    """The symbols of ``tokenizer.vocab_file`` (model_type symbols), or None without one."""
+    if cfg.model_type != "symbols" or not cfg.vocab_file:
+        return None
+    path = resolve_project_path(cfg.vocab_file)
+    if path is None:
+        raise DataError(f"tokenizer.vocab_file: file not found: {cfg.vocab_file}")
+    return read_symbol_file(path)
 
 
 def encode_examples(

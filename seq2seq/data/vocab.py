@@ -23,10 +23,12 @@ from typing import Any
 import yaml
 
 from seq2seq.data.files import atomic_write_text
+from seq2seq.data.readers import DataError
 
 SPECIALS = ["<pad>", "<unk>", "<s>", "</s>"]
 UNK = 1
 KINDS = ("characters", "symbols")
+MAX_SYMBOLS = 1_000_000  # as tokenizer.vocab_size: a hand-written list is never longer
 
 
 class VocabTokenizer:
@@ -95,24 +97,32 @@ def read_symbol_file(path: Path) -> list[str]:
     """
     try:
         data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as err:
-        raise ValueError(f"{path}: cannot read the vocabulary ({err})") from None
+    except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError) as err:
+        reason = " ".join(str(err).split())[:200]
+        raise DataError(f"{path}: cannot read the vocabulary ({reason})") from None
     if not isinstance(data, dict) or not isinstance(data.get("groups"), list):
-        raise ValueError(f"{path}: a vocabulary file needs a 'groups' list")
+        raise DataError(f"{path}: a vocabulary file needs a 'groups' list")
     out: list[str] = []
     for i, group in enumerate(data["groups"]):
         if not isinstance(group, dict):
-            raise ValueError(f"{path}: groups[{i}] is not a mapping")
+            raise DataError(f"{path}: groups[{i}] is not a mapping")
         if "symbols" in group:
+            if not isinstance(group["symbols"], list):
+                raise DataError(f"{path}: groups[{i}].symbols must be a list")
             out.extend(str(s) for s in group["symbols"])
         elif "range" in group:
             r = group["range"]
             try:
-                out.extend(f"{r['prefix']}{n}" for n in range(int(r["from"]), int(r["to"]) + 1))
+                first, last, prefix = int(r["from"]), int(r["to"]), str(r["prefix"])
             except (KeyError, TypeError, ValueError):
-                raise ValueError(f"{path}: groups[{i}].range needs prefix, from and to") from None
+                raise DataError(f"{path}: groups[{i}].range needs prefix, from and to") from None
+            if not 0 <= last - first < MAX_SYMBOLS:
+                raise DataError(f"{path}: groups[{i}].range: from {first} to {last} is not a range")
+            out.extend(f"{prefix}{n}" for n in range(first, last + 1))
         else:
-            raise ValueError(f"{path}: groups[{i}] has neither 'symbols' nor 'range'")
+            raise DataError(f"{path}: groups[{i}] has neither 'symbols' nor 'range'")
+        if len(out) > MAX_SYMBOLS:
+            raise DataError(f"{path}: more than {MAX_SYMBOLS:,} symbols")
     if any(not s or any(c.isspace() for c in s) for s in out):
-        raise ValueError(f"{path}: a symbol is empty or contains whitespace")
+        raise DataError(f"{path}: a symbol is empty or contains whitespace")
     return out
