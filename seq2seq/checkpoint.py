@@ -237,6 +237,26 @@ class RunDir:
         except OSError as err:
             raise CheckpointError(f"{self.metrics}: cannot write: {err.strerror}") from None
 
+    def remove_debris(self) -> None:
+        """Delete the temporary files of writes a crash cut short (``.NAME.*.tmp``); call
+        only while holding ``lock``, when no other process writes here."""
+        for folder in (self.path, self.checkpoints, self.tokenizer_dir):
+            if folder.is_dir():
+                for tmp in folder.glob(".*.tmp"):
+                    tmp.unlink(missing_ok=True)
+
+    def trim_metrics(self, step: int) -> None:
+        """Drop the metrics of validations after ``step``: a run resumed from there (its
+        last save was lost to a crash) measures them again."""
+        records = self.read_metrics()
+        kept = [r for r in records if int(r.get("step", 0)) <= step]
+        if len(kept) < len(records):
+            text = "".join(json.dumps(r) + "\n" for r in kept)
+            try:
+                atomic_write_text(self.metrics, text)
+            except OSError as err:
+                raise CheckpointError(f"{self.metrics}: cannot write: {err.strerror}") from None
+
     def read_metrics(self) -> list[dict[str, Any]]:
         if not self.metrics.is_file():
             return []

@@ -52,6 +52,7 @@ def run_training(recipe: Recipe, device: str | None = None) -> RunDir:
             if dist_info.is_main:  # rank 0 decides; the others learn of a refusal
                 try:
                     hold.enter_context(run.lock())
+                    run.remove_debris()
                     source = _resume_source(recipe, run)
                 except (CheckpointError, ConfigError) as err:
                     failure = err
@@ -112,6 +113,8 @@ def _train(
     model = build_model(recipe.model, len(tokenizers[0]), len(tokenizers[1]))
     if source is not None and state is not None:  # rank 0; DDP copies its weights to all
         source.load_weights(model, state["weights"])
+        if source.path == run.path:
+            run.trim_metrics(state["step"])
         log.info("resuming from %s at step %d", source.path, state["step"])
     state = broadcast_object(state, dist_info.device)
     trainer = Trainer(recipe, run, model, tokenizers, train, valid, dist_info)
