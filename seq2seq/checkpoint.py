@@ -152,7 +152,12 @@ class RunDir:
                     f"{self.path}: no '{which}' checkpoint (is this a run directory?)"
                 )
             return name
-        return which
+        name = which
+        if Path(which).is_absolute():  # a file of this run named by its full path
+            full, root = Path(which).resolve(), self.path.resolve()
+            name = str(full.relative_to(root)) if full.is_relative_to(root) else which
+        self.check_inside(name, f"--checkpoint {which}")
+        return name
 
     def read_pointer(self, which: str) -> str | None:
         """The checkpoint a pointer file names, or None when there is no pointer. The name

@@ -414,13 +414,13 @@ def _expand(args: argparse.Namespace) -> int:
 
     from seq2seq.expansion import expand
 
-    translator = _translator(args)
-    if translator.recipe.task != "query_expansion":
-        raise ConfigError(f"{args.run_dirs[0]}: expand needs a query_expansion run")
     if not args.query.strip():
         raise ConfigError("--query is empty")
     if not 1 <= args.n <= 1000:
         raise ConfigError(f"-n must be between 1 and 1,000, got {args.n}")
+    translator = _translator(args)
+    if translator.recipe.task != "query_expansion":
+        raise ConfigError(f"{args.run_dirs[0]}: expand needs a query_expansion run")
     result = expand(translator, [(args.query, args.context)], n=args.n)[0]
     print(json.dumps(result.as_dict(), indent=2) if args.json else result.text())
     return 0

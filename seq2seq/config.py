@@ -344,6 +344,16 @@ def validate(recipe: Recipe) -> None:
             f"(it is {se.beam_size}) unless search.sampling",
         ),
         (
+            not (se.sampling and se.no_repeat_ngram),
+            "search.no_repeat_ngram: not applied when sampling; set it to 0 "
+            "or search.sampling=false",
+        ),
+        (
+            not (se.sampling and se.coverage_penalty),
+            "search.coverage_penalty: a beam search score, not applied when sampling; "
+            "set it to 0 or search.sampling=false",
+        ),
+        (
             se.max_len_a > 0 or se.max_len_b >= 1,
             "search.max_len_a and search.max_len_b: both 0 leaves no room for any output",
         ),

@@ -123,6 +123,9 @@ def read_parallel_text(src_path: Path, tgt_path: Path | None, name: str) -> Corp
         )
     if not src:
         raise DataError(f"{src_path}: empty split '{name}'")
+    for path, lines in ((src_path, src), (tgt_path, tgt)):
+        if lines is not None and not any(line.strip() for line in lines):
+            raise DataError(f"{path}: every line of split '{name}' is empty or whitespace")
     return Corpus(name=name, src=src, tgt=tgt)
 
 

@@ -19,6 +19,7 @@ from typing import Protocol
 import sentencepiece as spm
 
 from seq2seq.data.files import atomic_write_bytes
+from seq2seq.data.readers import DataError
 
 PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
 
@@ -89,8 +90,34 @@ def train_tokenizer(
     if len(sample) > max_sentences:
         sample = random.Random(seed).sample(sample, max_sentences)
     if not sample:
-        raise ValueError(f"{out_path}: no non-empty training text for the tokenizer")
+        raise DataError(f"{out_path}: no non-empty training text for the tokenizer")
     model = io.BytesIO()
+    try:
+        _train_sentencepiece(
+            sample,
+            model,
+            model_type,
+            vocab_size,
+            character_coverage,
+            byte_fallback,
+            keep_whitespace,
+        )
+    except RuntimeError as err:  # sentencepiece's own refusals, e.g. too few characters
+        reason = " ".join(str(err).split())[:200]
+        raise DataError(f"{out_path}: sentencepiece cannot train on this text: {reason}") from None
+    atomic_write_bytes(out_path, model.getvalue())
+    return SentencePieceTokenizer(out_path)
+
+
+def _train_sentencepiece(
+    sample: list[str],
+    model: io.BytesIO,
+    model_type: str,
+    vocab_size: int,
+    character_coverage: float,
+    byte_fallback: bool,
+    keep_whitespace: bool,
+) -> None:
     spm.SentencePieceTrainer.train(
         sentence_iterator=iter(sample),
         model_writer=model,
@@ -111,5 +138,3 @@ def train_tokenizer(
         add_dummy_prefix=not keep_whitespace,
         user_defined_symbols=["\n", "\t"] if keep_whitespace else [],
     )
-    atomic_write_bytes(out_path, model.getvalue())
-    return SentencePieceTokenizer(out_path)
