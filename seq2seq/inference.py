@@ -160,6 +160,10 @@ def _load_run(
     return model, recipe, src_tok, tgt_tok
 
 
+# lines (and prefixes) are cut at this many times the longest the model was trained on
+INPUT_CAP = 4
+
+
 class Translator:
     """A trained model (or an ensemble of several) with its tokenizers and search settings.
 
@@ -308,19 +312,19 @@ class Translator:
 
     def encode_source(self, lines: Sequence[str], truncate: bool = False) -> list[list[int]]:
         """Source ids per line. A line longer than the model's ``data.max_len`` gets a
-        warning and, with ``truncate``, is cut to that many tokens."""
+        warning and, with ``truncate``, is cut to that many tokens; without, it is cut at
+        ``INPUT_CAP`` times that, so that no line can make a search without end."""
         ids = self.src_tok.encode(list(lines))
-        limit = self.max_input_len
+        limit = self.max_input_len if truncate else self.max_input_len * INPUT_CAP
         for i, seq in enumerate(ids):
-            if len(seq) > limit:
+            if len(seq) > self.max_input_len:
                 action = (
                     f"truncated to {limit}"
-                    if truncate
-                    else f"more than the {limit} seen in training"
+                    if len(seq) > limit
+                    else f"more than the {self.max_input_len} seen in training"
                 )
                 log.warning("line %d has %d tokens: %s", i + 1, len(seq), action)
-                if truncate:
-                    ids[i] = seq[:limit]
+                ids[i] = seq[:limit]
         return ids
 
     def hypotheses(
@@ -338,7 +342,15 @@ class Translator:
         ids = self.encode_source([lines[i] for i in keep], truncate)
         prefix_ids = None
         if prefixes is not None:
-            prefix_ids = IdArray.from_lists(self.tgt_tok.encode([prefixes[i] for i in keep]))
+            encoded = self.tgt_tok.encode([prefixes[i] for i in keep])
+            cap = self.max_input_len * INPUT_CAP
+            for i, prefix in zip(keep, encoded, strict=True):
+                if len(prefix) > cap:
+                    raise ConfigError(
+                        f"prefix of line {i + 1}: {len(prefix)} tokens, more than {cap} "
+                        f"({INPUT_CAP} x data.max_len)"
+                    )
+            prefix_ids = IdArray.from_lists(encoded)
         decoded = decode_ids(
             self.model,
             IdArray.from_lists(ids),

@@ -180,3 +180,24 @@ def test_the_shell_reports_a_bad_line_and_answers_the_next(trained: Path, monkey
     assert code == 0
     assert captured.out.splitlines() == ["2 1", "", "4 3"]
     one_error(captured.err, "<stdin>:2", "invalid UTF-8")
+
+
+def test_a_huge_line_or_prefix_cannot_make_an_endless_search(
+    trained: Path, tmp_path: Path, monkeypatch, capsys, caplog
+):
+    """A line of 400,000 tokens is cut at 4 x data.max_len (a warning, one output line);
+    a prefix longer than that is one error line; a line over 1 MiB is one error line."""
+    from seq2seq.cli import main
+
+    binary_stdin(monkeypatch, b"1 2 " * 200_000 + b"\n3 4\n")
+    assert main(["translate", str(trained)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.count("\n") == 2 and "truncated to 80" in caplog.text
+    prefixes = tmp_path / "prefixes.txt"
+    prefixes.write_text("1 " * 10_000 + "\n")
+    binary_stdin(monkeypatch, b"1 2\n")
+    assert main(["translate", str(trained), "--prefix", str(prefixes), "-q"]) == 2
+    one_error(capsys.readouterr().err, "prefix of line 1", "more than 80")
+    binary_stdin(monkeypatch, b"1" * (1 << 21) + b"\n")
+    assert main(["translate", str(trained), "-q"]) == 2
+    one_error(capsys.readouterr().err, "<stdin>:1: line longer than 1,048,576 bytes")
