@@ -53,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except _EXPECTED_ERRORS as err:
-        print(f"seq2seq: error: {err}", file=sys.stderr)
+        print(f"seq2seq: error: {_one_error_line(err)}", file=sys.stderr)
         return 2
     except TrainingInterrupted as stop:  # a signal: the step finished and was saved
         print(f"seq2seq: {stop}", file=sys.stderr)
@@ -63,11 +63,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except OSError as err:  # the file system refused (disk full, permissions) where not caught
         where = f"{err.filename}: " if err.filename else ""
-        print(f"seq2seq: error: {where}{err.strerror or err}", file=sys.stderr)
+        print(
+            f"seq2seq: error: {_one_error_line(where + (err.strerror or str(err)))}",
+            file=sys.stderr,
+        )
         return 2
     except MemoryError:
         print("seq2seq: error: out of memory (a smaller model, batch or input?)", file=sys.stderr)
         return 2
+
+
+def _one_error_line(err: object, limit: int = 1000) -> str:
+    """An error as one line of bounded length, whatever text it carries."""
+    text = " ".join(str(err).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _parser() -> argparse.ArgumentParser:

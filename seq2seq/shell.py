@@ -13,13 +13,13 @@ import contextlib
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TextIO, TypeVar
 
 from seq2seq.config import ConfigError
-from seq2seq.data.readers import MAX_LINE_BYTES, DataError
+from seq2seq.data.readers import DataError, iter_lines_reporting
 from seq2seq.inference import Translator
 from seq2seq.search import Hypothesis
 from seq2seq.tasks import Task, get_task
@@ -94,7 +94,7 @@ class Shell:
         """Serve ``lines`` (default: the terminal with a prompt, or stdin) until the end,
         ``:quit`` or Ctrl-D."""
         if lines is None:
-            lines = self._terminal_lines() if self.interactive else _piped_lines()
+            lines = self._terminal_lines() if self.interactive else iter_lines_reporting(None)
         if self.interactive:
             self._show(f"seq2seq shell: type a line to {self._verb()}; :help lists the commands")
         for raw in lines:
@@ -293,26 +293,8 @@ class Shell:
         print(text, file=self.out if self.interactive else self.err)
 
     def _error(self, text: str) -> None:
-        print(f"error: {text}", file=self.err)
-
-
-def _piped_lines() -> Iterator[str | DataError]:
-    """Lines of stdin in a pipe; a line that is not UTF-8 (or too long) comes as the
-    ``DataError`` that names it, so the session reports it and goes on."""
-    binary = getattr(sys.stdin, "buffer", None)
-    if binary is None:  # a text stream in place of stdin
-        yield from sys.stdin
-        return
-    for number, raw in enumerate(iter(lambda: binary.readline(MAX_LINE_BYTES + 2), b""), 1):
-        if not raw.endswith(b"\n") and len(raw) > MAX_LINE_BYTES:
-            while raw and not raw.endswith(b"\n"):  # skip the rest of the line
-                raw = binary.readline(MAX_LINE_BYTES)
-            yield DataError(f"<stdin>:{number}: line longer than {MAX_LINE_BYTES:,} bytes")
-            continue
-        try:
-            yield raw.decode("utf-8").rstrip("\r\n")
-        except UnicodeDecodeError as err:
-            yield DataError(f"<stdin>:{number}: invalid UTF-8 (byte {raw[err.start]:#04x})")
+        line = " ".join(text.split())  # one line, of bounded length, whatever was typed
+        print(f"error: {line if len(line) <= 300 else line[:297] + '...'}", file=self.err)
 
 
 def _parse(arg: str, kind: Callable[[str], T], what: str) -> T:

@@ -138,3 +138,45 @@ def test_shell_command_reads_stdin(trained: Path, monkeypatch, capsys):
     )
     assert code == 0 and out.splitlines()[0] == "3 2 1"
     assert "  beam_size        2" in out
+
+
+def test_each_setting_command_changes_its_search_key(translator: Translator):
+    script = ":topk 3\n:topp 0.5\n:lenpen 1.5\n:temp 0.7\n:set min_len=1 no_repeat_ngram=2\n:q"
+    drive(translator, script)
+    search = translator.search
+    assert (search.top_k, search.top_p, search.length_penalty, search.temperature) == (
+        3,
+        0.5,
+        1.5,
+        0.7,
+    )
+    assert (search.min_len, search.no_repeat_ngram) == (1, 2)
+
+
+@pytest.mark.parametrize(
+    "command,message",
+    [
+        (":beam 1000000", "search.beam_size"),
+        (":maxlen 0", ":maxlen needs a positive"),
+        (":maxlen 1000000000", "search.max_len_b"),
+        (":topp 2", "search.top_p"),
+        (":seed -1", "search.seed"),
+        (":prefix", ":prefix takes"),
+        (":" + "x" * 100_000, "unknown command"),
+        (":set beam_size=" + "9" * 100_000, "search.beam_size"),
+    ],
+)
+def test_out_of_range_commands_are_one_short_line(
+    translator: Translator, command: str, message: str
+):
+    out, err = drive(translator, f"{command}\n1 2 3")
+    assert message in err and err.count("\n") == 1 and len(err) < 400
+    assert out.splitlines() == ["3 2 1"]
+
+
+def test_quit_and_its_aliases_stop_the_session(translator: Translator):
+    for word in (":quit", ":q", ":exit"):
+        out, _ = drive(translator, f"1 2\n{word}\n3 4")
+        assert out.splitlines() == ["2 1"]
+    out, _ = drive(translator, ":help")
+    assert all(f":{name}" in out for name in ("beam", "topk", "topp", "lenpen", "seed", "set"))

@@ -64,6 +64,17 @@ def iter_lines(path: str | Path | None, limit: int | None = MAX_LINE_BYTES) -> I
     than ``limit`` bytes (None: no limit, for data files) raises ``DataError`` naming
     the file and line.
     """
+    for line in iter_lines_reporting(path, limit):
+        if isinstance(line, DataError):
+            raise line
+        yield line
+
+
+def iter_lines_reporting(
+    path: str | Path | None, limit: int | None = MAX_LINE_BYTES
+) -> Iterator[str | DataError]:
+    """``iter_lines``, but a bad line comes as the ``DataError`` naming it and reading
+    goes on with the next (the shell reports it and answers the next line)."""
     name = str(path) if path is not None else "<stdin>"
     if path is None:
         binary = getattr(sys.stdin, "buffer", None)
@@ -80,35 +91,45 @@ def iter_lines(path: str | Path | None, limit: int | None = MAX_LINE_BYTES) -> I
         yield from _decoded_lines(handle, name, limit)
 
 
-def _decoded_lines(handle: BinaryIO, name: str, limit: int | None) -> Iterator[str]:
+def _decoded_lines(handle: BinaryIO, name: str, limit: int | None) -> Iterator[str | DataError]:
     for number in itertools.count(1):
-        try:
-            # room for "\r\n" after a line of ``limit`` bytes
-            raw = handle.readline(-1 if limit is None else limit + 2)
-        except OSError as err:  # e.g. a directory given as the file
-            raise DataError(f"{name}: cannot read: {err.strerror or err}") from None
+        raw = _read_line(handle, name, limit)
         if not raw:
             return
-        raw = raw[:-1] if raw.endswith(b"\n") else raw
+        ended = raw.endswith(b"\n")
+        raw = raw[:-1] if ended else raw
         raw = raw[:-1] if raw.endswith(b"\r") else raw
         if limit is not None and len(raw) > limit:
-            raise DataError(f"{name}:{number}: line longer than {limit:,} bytes")
+            while not ended and (rest := _read_line(handle, name, limit)):  # skip the rest
+                ended = rest.endswith(b"\n")
+            yield DataError(f"{name}:{number}: line longer than {limit:,} bytes")
+            continue
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as err:
-            raise DataError(
+            yield DataError(
                 f"{name}:{number}: invalid UTF-8 "
                 f"(byte {raw[err.start]:#04x} at byte {err.start + 1})"
-            ) from None
+            )
+            continue
         yield text[1:] if number == 1 and text.startswith("\ufeff") else text
 
 
-def _text_lines(handle: TextIO, name: str, limit: int | None) -> Iterator[str]:
+def _read_line(handle: BinaryIO, name: str, limit: int | None) -> bytes:
+    try:
+        # room for "\r\n" after a line of ``limit`` bytes
+        return handle.readline(-1 if limit is None else limit + 2)
+    except OSError as err:  # e.g. a directory given as the file
+        raise DataError(f"{name}: cannot read: {err.strerror or err}") from None
+
+
+def _text_lines(handle: TextIO, name: str, limit: int | None) -> Iterator[str | DataError]:
     for number, line in enumerate(handle, start=1):
         line = line[:-1] if line.endswith("\n") else line
         line = line[:-1] if line.endswith("\r") else line
         if limit is not None and len(line) > limit:
-            raise DataError(f"{name}:{number}: line longer than {limit:,} characters")
+            yield DataError(f"{name}:{number}: line longer than {limit:,} characters")
+            continue
         yield line
 
 
