@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from seq2seq.checkpoint import CheckpointError
-from seq2seq.config import ConfigError, dump_recipe, load_recipe
+from seq2seq.config import ConfigError, dump_recipe, load_recipe, parse_overrides
 from seq2seq.data.files import check_output_path, output_file
 from seq2seq.data.readers import DataError, iter_lines
 from seq2seq.runtime import tune_allocator, tune_onednn
@@ -230,7 +230,8 @@ def _check(args: argparse.Namespace) -> int:
 def _translator(args: argparse.Namespace) -> Translator:
     from seq2seq.inference import Translator
 
-    return Translator.from_checkpoint(args.run_dirs, args.checkpoint, args.overrides, args.device)
+    search = parse_overrides(args.overrides, "search")
+    return Translator.from_checkpoint(args.run_dirs, args.checkpoint, search, args.device)
 
 
 def _chunks(lines: Iterator[str], size: int) -> Iterator[list[str]]:
@@ -312,7 +313,9 @@ def _attention_png(
 def _shell(args: argparse.Namespace) -> int:
     from seq2seq.shell import run_shell
 
-    run_shell(args.run_dirs, args.checkpoint, args.overrides, args.device)
+    run_shell(
+        args.run_dirs, args.checkpoint, parse_overrides(args.overrides, "search"), args.device
+    )
     return 0
 
 
@@ -406,7 +409,7 @@ def _generate_outputs(
             outputs[i] = "".join(stream(translator, prompts[i], limit))
         return outputs
     if max_len:
-        translator.configure(["max_len_a=0", f"max_len_b={max_len}"])
+        translator.configure(max_len_a=0.0, max_len_b=max_len)
     sources = [task.source_from_prompt(translator, prompts[i]) for i in given]
     for i, output in zip(given, translator.translate(sources), strict=True):
         outputs[i] = output

@@ -15,6 +15,7 @@ import math
 import reprlib
 import types
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -274,10 +275,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str] | tuple[str, ...])
         key, sep, text = item.partition("=")
         if not sep or not key:
             raise ConfigError(f"override {_short(item)}: expected key=value, e.g. train.lr=3e-4")
-        try:
-            value = yaml.safe_load(text) if text else None
-        except (yaml.YAMLError, ValueError):  # ValueError: an integer of over 4,300 digits
-            value = text
+        value = _yaml_value(text)
         node = raw
         parts = key.split(".")
         for part in parts[:-1]:
@@ -305,13 +303,56 @@ def dump_recipe(recipe: Recipe) -> str:
     return yaml.safe_dump(recipe_to_dict(recipe), sort_keys=False, allow_unicode=True)
 
 
-def replace_section(recipe: Recipe, section: str, overrides: list[str]) -> Recipe:
-    """Return ``recipe`` with ``section.*`` overrides applied (e.g. search keys at decode time)."""
-    raw = recipe_to_dict(recipe)
-    apply_overrides(
-        raw, [o if o.startswith(section + ".") else f"{section}.{o}" for o in overrides]
-    )
-    return recipe_from_dict(raw, source="overrides")
+def with_search(recipe: Recipe, **changes: Any) -> Recipe:
+    """``recipe`` with ``search`` fields changed, each converted and range-checked as a
+    recipe file's would be, then the cross-field rules checked: the typed way to change
+    decoding (``with_search(recipe, beam_size=5, nbest=2)``). Nothing changes on error."""
+    search = replace_checked(recipe.search, "search.", **changes)
+    updated = dataclasses.replace(recipe, search=search)
+    validate(updated)
+    return updated
+
+
+def replace_checked(obj: Any, prefix: str = "", **changes: Any) -> Any:
+    """``dataclasses.replace`` for a config section, with each changed field checked:
+    an unknown name (with the nearest), a wrong type, a value out of range raise."""
+    hints = typing.get_type_hints(type(obj))
+    fields = {f.name: f for f in dataclasses.fields(obj)}
+    converted = {}
+    for key, value in changes.items():
+        if key not in fields:
+            near = difflib.get_close_matches(key[:100], list(fields), n=1, cutoff=0.5)
+            hint = f"; did you mean '{prefix}{near[0]}'?" if near else ""
+            raise ConfigError(f"unknown key '{prefix}{key[:100]}'{hint}")
+        converted[key] = _convert(hints[key], value, f"{prefix}{key}")
+        _check_range(fields[key], converted[key], f"{prefix}{key}")
+    return dataclasses.replace(obj, **converted)
+
+
+def parse_overrides(overrides: Sequence[str], section: str) -> dict[str, Any]:
+    """``key=value`` strings of one section (``beam_size=3`` or ``search.beam_size=3``;
+    values read as YAML) -> ``{key: value}``, for the faces that take such strings."""
+    parsed: dict[str, Any] = {}
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"override {_short(item)}: expected key=value, e.g. beam_size=5")
+        name = key.removeprefix(section + ".")
+        if "." in name:
+            raise ConfigError(
+                f"override {_short(item)}: only {section}.* keys apply here, e.g. beam_size=5"
+            )
+        parsed[name] = _yaml_value(text)
+    return parsed
+
+
+def _yaml_value(text: str) -> Any:
+    """A ``key=value`` override's value: YAML (``3``, ``true``, ``null``, ``[1, 2]``), or
+    the text itself where it is not valid YAML."""
+    try:
+        return yaml.safe_load(text) if text else None
+    except (yaml.YAMLError, ValueError):  # ValueError: an integer of over 4,300 digits
+        return text
 
 
 def validate(recipe: Recipe) -> None:

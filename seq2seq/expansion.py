@@ -111,11 +111,13 @@ def expand(
     """Expansions of (query, context) pairs, searched in batches."""
     rewrite_src = [source_text("rewrite", q, list(c)) for q, c in queries]
     terms_src = [source_text("terms", q, list(c)) for q, c in queries]
-    beam = [f"beam_size={max(n, translator.search.beam_size)}", f"nbest={n}", "sampling=false"]
-    with translator.using(beam):
+    beam = {"beam_size": max(n, translator.search.beam_size), "nbest": n, "sampling": False}
+    with translator.using(**beam):
         beam_rewrites = translator.hypotheses(rewrite_src)
         beam_terms = translator.hypotheses(terms_src)
-    with translator.using(["sampling=true", f"nbest={n}", f"top_p={top_p}"]):
+    # sampling has no n-gram blocking or coverage (validation refuses them there)
+    draws = {"sampling": True, "nbest": n, "top_p": top_p, "no_repeat_ngram": 0}
+    with translator.using(**draws, coverage_penalty=0.0):
         sampled = translator.hypotheses(rewrite_src)
     out = []
     for i, (query, context) in enumerate(queries):

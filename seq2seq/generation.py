@@ -28,7 +28,7 @@ def window_tokens(
     cfg = translator.search
     ids = translator.encode_source([source], truncate=True)[0]
     if not cfg.sampling and cfg.beam_size > 1:
-        with translator.using(["max_len_a=0", f"max_len_b={limit}"]):
+        with translator.using(max_len_a=0.0, max_len_b=limit):
             hyps = translator.hypotheses([source], truncate=True)[0]
         yield from (hyps[0].tokens if hyps else [])
         return

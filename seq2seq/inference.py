@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from seq2seq.checkpoint import CheckpointError, RunDir
-from seq2seq.config import ConfigError, Recipe, Search, load_recipe, replace_section
+from seq2seq.config import ConfigError, Recipe, Search, load_recipe, with_search
 from seq2seq.data.batching import IdArray, make_batch, sentence_batches
 from seq2seq.data.dataset import build_tokenizers
 from seq2seq.data.tokenizer import BOS_ID, EOS_ID, PAD_ID, Tokenizer
@@ -193,12 +194,12 @@ class Translator:
         cls,
         run_dirs: str | Path | Sequence[str | Path],
         which: str = "best",
-        overrides: Sequence[str] = (),
+        search: Mapping[str, Any] | None = None,
         device: str | torch.device | None = None,
     ) -> Translator:
         """Load one run directory, or several as an ensemble (their source and target
-        vocabularies must be identical; search settings come from the first run).
-        ``overrides`` are ``search.*`` keys (prefix optional)."""
+        vocabularies must be identical; search settings come from the first run, then
+        ``search`` changes fields of it, e.g. ``{"beam_size": 1}``)."""
         paths = [run_dirs] if isinstance(run_dirs, str | Path) else list(run_dirs)
         if not paths:
             raise ConfigError("no run directory given")
@@ -219,7 +220,7 @@ class Translator:
         combined: EncoderDecoder | Ensemble = model if len(members) == 1 else Ensemble(members)
         max_input_len = min(entry[1].data.max_len for entry in loaded)
         translator = cls(combined, recipe, src_tok, tgt_tok, dev, max_input_len)
-        translator.configure(overrides)
+        translator.configure(**(search or {}))
         return translator
 
     @property
@@ -274,21 +275,26 @@ class Translator:
                 self._models[precision] = copy.deepcopy(full).to(PRECISION_DTYPES[precision])
         return self._models[precision]
 
-    def configure(self, overrides: Sequence[str]) -> None:
-        """Apply ``search.*`` overrides (``beam_size=3`` or ``search.beam_size=3``); a bad
-        one raises ConfigError and changes nothing."""
-        if not overrides:
-            return
-        bad = [o for o in overrides if "." in o.split("=")[0] and not o.startswith("search.")]
-        if bad:
-            raise ConfigError(f"override {bad[0]!r}: only search.* keys apply at decode time")
-        self.recipe = replace_section(self.recipe, "search", list(overrides))
+    def with_search(self, **changes: Any) -> Translator:
+        """A translator sharing this one's model with ``search`` fields changed, each
+        checked as in a recipe (``with_search(beam_size=5, nbest=2)``); this one is left
+        as it is."""
+        other = copy.copy(self)
+        other.recipe = with_search(self.recipe, **changes)
+        other._constraint = None
+        return other
+
+    def configure(self, **changes: Any) -> None:
+        """Change ``search`` fields of this translator (checked; nothing changes on error)."""
+        self.recipe = with_search(self.recipe, **changes)
+        if "constrained" in changes:
+            self._constraint = None
 
     @contextmanager
-    def using(self, overrides: Sequence[str]) -> Iterator[Translator]:
-        """Search with ``overrides`` inside the block, then restore the settings."""
+    def using(self, **changes: Any) -> Iterator[Translator]:
+        """Search with ``changes`` inside the block, then restore the settings."""
         saved = self.recipe
-        self.configure(overrides)
+        self.configure(**changes)
         try:
             yield self
         finally:

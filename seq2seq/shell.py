@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TextIO, TypeVar
 
-from seq2seq.config import ConfigError
+from seq2seq.config import ConfigError, parse_overrides
 from seq2seq.data.readers import DataError, iter_lines_reporting
 from seq2seq.inference import Translator
 from seq2seq.search import Hypothesis
@@ -182,13 +182,13 @@ class Shell:
             raise ShellError(f"unknown command ':{name}'; :help lists the commands")
         self.commands[name][0](arg.strip())
 
-    def _configure(self, *overrides: str) -> None:
-        self.translator.configure(overrides)
-        self._ack(", ".join(overrides))
+    def _configure(self, **changes: object) -> None:
+        self.translator.configure(**changes)
+        self._ack(", ".join(f"{k}={_shown(v)}" for k, v in changes.items()))
 
     def _setter(self, key: str, kind: Callable[[str], object]) -> Callable[[str], None]:
         def set_value(arg: str) -> None:
-            self._configure(f"{key}={_parse(arg, kind, key)}")
+            self._configure(**{key: _parse(arg, kind, key)})
 
         return set_value
 
@@ -196,17 +196,17 @@ class Shell:
         size = _parse(arg, int, "beam size")
         search = self.translator.search
         if not search.sampling and search.nbest > size:
-            self._configure(f"beam_size={size}", f"nbest={size}")
+            self._configure(beam_size=size, nbest=size)
         else:
-            self._configure(f"beam_size={size}")
+            self._configure(beam_size=size)
 
     def _nbest(self, arg: str) -> None:
         n = _parse(arg, int, "n-best")
         search = self.translator.search
         if not search.sampling and n > search.beam_size:
-            self._configure(f"nbest={n}", f"beam_size={n}")
+            self._configure(nbest=n, beam_size=n)
         else:
-            self._configure(f"nbest={n}")
+            self._configure(nbest=n)
 
     def _sample(self, arg: str) -> None:
         if arg.lower() not in ("on", "off"):
@@ -214,27 +214,26 @@ class Shell:
         on = arg.lower() == "on"
         search = self.translator.search
         if not on and search.nbest > search.beam_size:
-            self._configure("sampling=false", f"beam_size={search.nbest}")
+            self._configure(sampling=False, beam_size=search.nbest)
         else:
-            self._configure(f"sampling={str(on).lower()}")
+            self._configure(sampling=on)
 
     def _maxlen(self, arg: str) -> None:
         if arg.lower() == "auto":
             self._configure(
-                f"max_len_a={self._initial['max_len_a']}",
-                f"max_len_b={self._initial['max_len_b']}",
+                max_len_a=self._initial["max_len_a"], max_len_b=self._initial["max_len_b"]
             )
             return
         n = _parse(arg, int, "max length")
         if n < 1:
             raise ShellError(":maxlen needs a positive number of tokens")
-        self._configure("max_len_a=0", f"max_len_b={n}")
+        self._configure(max_len_a=0.0, max_len_b=n)
 
     def _seed(self, arg: str) -> None:
         if arg.lower() == "off":
-            self._configure("seed=null")
+            self._configure(seed=None)
         else:
-            self._configure(f"seed={_parse(arg, int, 'seed')}")
+            self._configure(seed=_parse(arg, int, "seed"))
 
     def _prefix(self, arg: str) -> None:
         if not arg:
@@ -265,8 +264,8 @@ class Shell:
         self._show(f"  {hyp.log_prob:8.3f}  total ({_describe(hyp)})")
 
     def _set(self, arg: str) -> None:
-        if arg:
-            self._configure(*arg.split())
+        if arg:  # typed text: key=value words, values read as in a recipe
+            self._configure(**parse_overrides(arg.split(), "search"))
             return
         for key, value in asdict(self.translator.search).items():
             self._show(f"  {key:<16} {value}")
@@ -306,6 +305,13 @@ def _parse(arg: str, kind: Callable[[str], T], what: str) -> T:
         ) from None
 
 
+def _shown(value: object) -> str:
+    """A setting as typed back to the user: YAML's spelling (true, null)."""
+    if value is None:
+        return "null"
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
 def _describe(hyp: Hypothesis) -> str:
     return f"score {hyp.score:.3f} | log-prob {hyp.log_prob:.2f} | {len(hyp.tokens)} tokens"
 
@@ -328,6 +334,8 @@ def _setup_readline() -> None:
     atexit.register(save)
 
 
-def run_shell(run_dirs: list[str], which: str, overrides: list[str], device: str | None) -> None:
-    translator = Translator.from_checkpoint(run_dirs, which, overrides, device)
+def run_shell(
+    run_dirs: list[str], which: str, search: dict[str, object], device: str | None
+) -> None:
+    translator = Translator.from_checkpoint(run_dirs, which, search, device)
     Shell(translator, interactive=sys.stdin.isatty()).run()

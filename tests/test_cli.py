@@ -176,14 +176,14 @@ def test_bf16_decoding_agrees_with_fp32(trained: Path, toy_root: Path):
     from seq2seq.inference import Translator
 
     sources = (toy_root / "toy_reverse" / "test.src").read_text().splitlines()
-    translator = Translator.from_checkpoint(trained, overrides=["precision=fp32"])
+    translator = Translator.from_checkpoint(trained, search={"precision": "fp32"})
     full = translator.translate(sources)
-    translator.configure(["precision=bf16"])
+    translator.configure(precision="bf16")
     assert next(translator.model.parameters()).dtype == torch.bfloat16
     half = translator.translate(sources)
     agree = sum(a == b for a, b in zip(full, half, strict=True)) / len(sources)
     assert agree > 0.9, agree
-    translator.configure(["precision=fp32"])  # the fp32 weights were kept, not re-cast
+    translator.configure(precision="fp32")  # the fp32 weights were kept, not re-cast
     assert translator.translate(sources) == full
 
 
@@ -208,10 +208,10 @@ def test_int8_decoding_agrees_with_fp32(
     from seq2seq.model.int8 import Int8Linear
 
     sources = (toy_root / "toy_reverse" / "test.src").read_text().splitlines()
-    translator = Translator.from_checkpoint(trained, overrides=["precision=fp32"])
+    translator = Translator.from_checkpoint(trained, search={"precision": "fp32"})
     full = translator.translate(sources)
     for beam in (1, 5):
-        with translator.using(["precision=int8", f"beam_size={beam}"]):
+        with translator.using(precision="int8", beam_size=beam):
             decoder = translator.model.decoder
             assert isinstance(decoder.project, Int8Linear)
             assert isinstance(decoder.combine, Int8Linear)
@@ -225,5 +225,5 @@ def test_int8_decoding_agrees_with_fp32(
         ["translate", str(trained), "-q", "--quantize", "int8"], "1 2 3\n", monkeypatch, capsys
     )
     assert code == 0, err
-    with translator.using(["precision=int8"]):
+    with translator.using(precision="int8"):
         assert out.strip() == translator.translate(["1 2 3"])[0]

@@ -8,8 +8,9 @@ from seq2seq.config import (
     apply_overrides,
     dump_recipe,
     load_recipe,
+    parse_overrides,
     recipe_from_dict,
-    replace_section,
+    with_search,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,11 +86,26 @@ def test_resolved_recipe_round_trips_without_the_spec(tmp_path: Path):
     assert load_recipe(saved) == recipe
 
 
-def test_replace_section_accepts_bare_keys():
+def test_parse_overrides_accepts_bare_and_prefixed_keys():
+    parsed = parse_overrides(["beam_size=2", "search.length_penalty=0", "seed=null"], "search")
+    assert parsed == {"beam_size": 2, "length_penalty": 0, "seed": None}
+    with pytest.raises(ConfigError, match="only search"):
+        parse_overrides(["train.lr=1"], "search")
+
+
+def test_with_search_checks_each_field_like_a_recipe():
     recipe = load_recipe(RECIPE)
-    changed = replace_section(recipe, "search", ["beam_size=2", "search.length_penalty=0"])
+    changed = with_search(recipe, beam_size=2, length_penalty=0)
     assert changed.search.beam_size == 2 and changed.search.length_penalty == 0.0
-    assert changed.model == recipe.model
+    assert isinstance(changed.search.length_penalty, float) and changed.model == recipe.model
+    for bad, message in [
+        ({"beam_size": 0}, "search.beam_size: 0 is out of range"),
+        ({"beem_size": 2}, "did you mean 'search.beam_size'"),
+        ({"top_p": "high"}, "search.top_p: expected float"),
+        ({"nbest": 9}, "search.nbest"),  # more than the beam, without sampling
+    ]:
+        with pytest.raises(ConfigError, match=message):
+            with_search(recipe, **bad)
 
 
 def test_malformed_override():

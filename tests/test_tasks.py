@@ -93,7 +93,7 @@ def test_generation_streams_token_by_token_and_sampling_is_seeded(text_run: Path
     from seq2seq.generation import stream
     from seq2seq.inference import Translator
 
-    translator = Translator.from_checkpoint(text_run, overrides=["seed=3", "temperature=1.5"])
+    translator = Translator.from_checkpoint(text_run, search={"seed": 3, "temperature": 1.5})
     pieces = list(stream(translator, "abcd", 20))
     assert len(pieces) == len("".join(pieces)) <= 20  # characters: one piece per token
     assert list(stream(translator, "abcd", 20)) == pieces

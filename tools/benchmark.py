@@ -36,7 +36,7 @@ from typing import Any
 
 import torch
 
-from seq2seq.config import load_recipe
+from seq2seq.config import load_recipe, parse_overrides
 from seq2seq.data.batching import token_batches
 from seq2seq.data.dataset import build_tokenizers, encode_examples, load_corpus
 from seq2seq.model.encoder_decoder import build_model, count_parameters
@@ -149,7 +149,7 @@ def bench_decode(args: argparse.Namespace) -> dict[str, Any]:
     from seq2seq.inference import Translator
 
     translator = Translator.from_checkpoint(
-        args.run_dir, overrides=args.overrides, device=args.device
+        args.run_dir, search=parse_overrides(args.overrides, "search"), device=args.device
     )
     corpus = load_corpus(translator.recipe, args.split)
     lines = list(corpus.src)

@@ -134,7 +134,7 @@ def generate_music(translator: Translator, args: argparse.Namespace) -> int:
 
     data = translator.recipe.data
     if args.max_len:
-        translator.configure(["max_len_a=0", f"max_len_b={args.max_len}"])
+        translator.configure(max_len_a=0.0, max_len_b=args.max_len)
     if args.split:
         corpus = load_corpus(translator.recipe, args.split)
         sources = list(corpus.src[: args.count or None])
