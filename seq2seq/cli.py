@@ -228,10 +228,10 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _translator(args: argparse.Namespace) -> Translator:
-    from seq2seq.inference import Translator
+    from seq2seq.tasks import load_translator
 
     search = parse_overrides(args.overrides, "search")
-    return Translator.from_checkpoint(args.run_dirs, args.checkpoint, search, args.device)
+    return load_translator(args.run_dirs, args.checkpoint, search, args.device)
 
 
 def _chunks(lines: Iterator[str], size: int) -> Iterator[list[str]]:
@@ -370,7 +370,7 @@ def _generate(args: argparse.Namespace) -> int:
     translator = _translator(args)
     task = get_task(translator.recipe.task)
     if task.name == "music":
-        from seq2seq.data.music_io import generate_music
+        from seq2seq.tasks.music.io import generate_music
 
         return generate_music(translator, args)
     if args.split:
@@ -386,7 +386,7 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _stream_text(translator: Translator, prompt: str, max_len: int | None, sink: TextIO) -> None:
-    from seq2seq.generation import stream
+    from seq2seq.tasks.text_generation.stream import stream
 
     sink.write(prompt)
     for piece in stream(translator, prompt, max_len or int(translator.search.max_len_b)):
@@ -402,7 +402,7 @@ def _generate_outputs(
     given = [i for i, p in enumerate(prompts) if p.strip()]
     outputs = [""] * len(prompts)
     if task.name == "text_generation":
-        from seq2seq.generation import stream
+        from seq2seq.tasks.text_generation.stream import stream
 
         limit = max_len or int(translator.search.max_len_b)
         for i in given:
@@ -424,7 +424,7 @@ def _prompt_lines(path: str | None) -> list[str]:
 def _expand(args: argparse.Namespace) -> int:
     import json
 
-    from seq2seq.expansion import expand
+    from seq2seq.tasks.query_expansion.expansion import expand
 
     if not args.query.strip():
         raise ConfigError("--query is empty")

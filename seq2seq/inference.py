@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -179,7 +179,10 @@ class Translator:
         tgt_tok: Tokenizer,
         device: torch.device,
         max_input_len: int | None = None,
+        grammar: Callable[[Translator], Constraint] | None = None,
     ) -> None:
+        """``grammar`` builds the output grammar ``search.constrained`` decodes with (the
+        task's; see seq2seq.tasks.load_translator); None: the run has none."""
         # the fp32 model, plus a copy per other precision asked for (cast or quantized)
         self._models = {"fp32": model.to(device).eval()}
         self.recipe = recipe
@@ -187,6 +190,7 @@ class Translator:
         self.tgt_tok = tgt_tok
         self.device = device
         self.max_input_len = max_input_len or recipe.data.max_len
+        self.grammar = grammar
         self._constraint: Constraint | None = None
 
     @classmethod
@@ -196,6 +200,7 @@ class Translator:
         which: str = "best",
         search: Mapping[str, Any] | None = None,
         device: str | torch.device | None = None,
+        grammar: Callable[[Translator], Constraint] | None = None,
     ) -> Translator:
         """Load one run directory, or several as an ensemble (their source and target
         vocabularies must be identical; search settings come from the first run, then
@@ -219,7 +224,7 @@ class Translator:
         members = [entry[0] for entry in loaded]
         combined: EncoderDecoder | Ensemble = model if len(members) == 1 else Ensemble(members)
         max_input_len = min(entry[1].data.max_len for entry in loaded)
-        translator = cls(combined, recipe, src_tok, tgt_tok, dev, max_input_len)
+        translator = cls(combined, recipe, src_tok, tgt_tok, dev, max_input_len, grammar)
         translator.configure(**(search or {}))
         return translator
 
@@ -233,9 +238,12 @@ class Translator:
         if not self.search.constrained:
             return None
         if self._constraint is None:
-            from seq2seq.tasks import get_task
-
-            self._constraint = get_task(self.recipe.task).constraint(self)
+            if self.grammar is None:
+                raise ConfigError(
+                    "search.constrained: this translator was given no output grammar "
+                    "(load it with seq2seq.tasks.load_translator)"
+                )
+            self._constraint = self.grammar(self)
         return self._constraint
 
     @property

@@ -22,7 +22,7 @@ from seq2seq.config import ConfigError, parse_overrides
 from seq2seq.data.readers import DataError, iter_lines_reporting
 from seq2seq.inference import Translator
 from seq2seq.search import Hypothesis
-from seq2seq.tasks import Task, get_task
+from seq2seq.tasks import Task, get_task, load_translator
 from seq2seq.visualize import attention_text
 
 T = TypeVar("T")
@@ -337,5 +337,5 @@ def _setup_readline() -> None:
 def run_shell(
     run_dirs: list[str], which: str, search: dict[str, object], device: str | None
 ) -> None:
-    translator = Translator.from_checkpoint(run_dirs, which, search, device)
+    translator = load_translator(run_dirs, which, search, device)
     Shell(translator, interactive=sys.stdin.isatty()).run()

@@ -90,8 +90,8 @@ def test_text_generation_learns_the_pattern_and_reports_nats_per_char(
 
 
 def test_generation_streams_token_by_token_and_sampling_is_seeded(text_run: Path) -> None:
-    from seq2seq.generation import stream
     from seq2seq.inference import Translator
+    from seq2seq.tasks.text_generation.stream import stream
 
     translator = Translator.from_checkpoint(text_run, search={"seed": 3, "temperature": 1.5})
     pieces = list(stream(translator, "abcd", 20))

@@ -98,7 +98,7 @@ def test_prompt_on_one_line_or_several() -> None:
 
 def test_a_tune_with_unpaired_repeats_still_gets_a_midi_file(tmp_path: Path, capsys) -> None:
     pytest.importorskip("music21")
-    from seq2seq.data.music_io import write_output
+    from seq2seq.tasks.music.io import write_output
 
     source = "M:6/8 L:1/8 K:D A |"
     target = "d2 A A B A | d3 d3 :: g2 d B B B | d3 d3 ||"

@@ -112,7 +112,7 @@ def test_ragged_steps_are_refused(tmp_path: Path) -> None:
 
 def test_midi_and_musicxml_hold_the_notes(tmp_path: Path) -> None:
     music21 = pytest.importorskip("music21")
-    from seq2seq.data.music_io import write_output
+    from seq2seq.tasks.music.io import write_output
 
     original = chorale()
     paths = write_output(

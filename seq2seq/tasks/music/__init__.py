@@ -1,0 +1,76 @@
+"""Music: Bach harmonisation (soprano -> alto, tenor, bass in an event vocabulary, with
+an output grammar) and folk tunes in ABC; scored as teacher-forced token NLL and accuracy
+and the validity rate of generated outputs (``io`` writes MIDI, MusicXML and ABC)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from seq2seq.data.dataset import load_corpus
+from seq2seq.tasks.base import Task, first_examples, register_task, teacher_forced_scores
+
+if TYPE_CHECKING:
+    from seq2seq.inference import Translator
+    from seq2seq.search.constraint import Constraint
+
+
+@register_task
+class Music(Task):
+    name = "music"
+    verb = "generate"
+
+    def source_from_prompt(self, translator: Translator, prompt: str) -> str:
+        from seq2seq.tasks.music import io as music_io
+
+        return music_io.source_from_prompt(translator.recipe.data, prompt)
+
+    def constraint(self, translator: Translator) -> Constraint:
+        if translator.recipe.data.format != "chorales":
+            return super().constraint(translator)
+        from seq2seq.tasks.music.grammar import HarmonyConstraint
+
+        return HarmonyConstraint(translator.tgt_tok.vocabulary(), translator.src_tok.vocabulary())
+
+    def show(self, translator: Translator, source: str, output: str) -> str:
+        from seq2seq.data import abc
+
+        if translator.recipe.data.format == "abc":  # the tune as ABC text
+            return abc.to_abc(source, output).rstrip("\n")
+        return output
+
+    def evaluate(self, translator: Translator, split: str, limit: int = 0) -> dict[str, Any]:
+        from seq2seq.tasks.music import io as music_io
+
+        corpus = first_examples(load_corpus(translator.recipe, split), limit)
+        scores = teacher_forced_scores(translator, corpus)
+        nll, accuracy = scores.per_token(with_eos=True)
+        outputs = translator.translate(list(corpus.src))
+        checks = [
+            music_io.check(translator.recipe.data, src, out)
+            for src, out in zip(corpus.src, outputs, strict=True)
+        ]
+        assert corpus.tgt is not None
+        reference = [
+            music_io.check(translator.recipe.data, src, ref)
+            for src, ref in zip(corpus.src, corpus.tgt, strict=True)
+        ]
+        return {
+            "token_nll": round(nll, 4),
+            "token_accuracy": round(accuracy, 4),
+            "validity": round(sum(c.valid for c in checks) / max(len(checks), 1), 4),
+            "reference_validity": round(
+                sum(c.valid for c in reference) / max(len(reference), 1), 4
+            ),
+            "invalid_reasons": _reasons(checks),
+            "constrained": translator.search.constrained,
+            "pieces": len(corpus),
+        }
+
+
+def _reasons(checks: Sequence[Any]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for c in checks:
+        if not c.valid:
+            counts[c.reason] = counts.get(c.reason, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: -kv[1]))

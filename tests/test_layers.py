@@ -1,0 +1,81 @@
+"""Imports point one way: faces -> tasks -> predictor / training -> search -> model ->
+data -> runtime -> config. Every import counts, in-function and type-checking ones too,
+and every module of the package must belong to a layer (a new one gets a place here)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "seq2seq"
+
+# lowest first: a module may import modules of its own layer and of the layers below
+LAYERS: list[tuple[str, tuple[str, ...]]] = [
+    ("config", ("seq2seq.config",)),
+    ("runtime", ("seq2seq.runtime",)),
+    ("data", ("seq2seq.data", "seq2seq.checkpoint")),
+    ("model", ("seq2seq.model",)),
+    ("search", ("seq2seq.search",)),
+    (
+        "predictor / training",
+        ("seq2seq.inference", "seq2seq.training", "seq2seq.evaluate", "seq2seq.averaging"),
+    ),
+    ("tasks", ("seq2seq.tasks",)),
+    ("faces", ("seq2seq.cli", "seq2seq.shell", "seq2seq.visualize", "seq2seq.__main__")),
+]
+
+
+def layer_of(module: str) -> int:
+    for rank, (_, prefixes) in enumerate(LAYERS):
+        if any(module == p or module.startswith(p + ".") for p in prefixes):
+            return rank
+    raise AssertionError(f"{module} belongs to no layer: give it one in tests/test_layers.py")
+
+
+def modules() -> dict[str, Path]:
+    found = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        found[name] = path
+    return found
+
+
+def imports(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{a.name}" for a in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+    known = modules()
+    return {name for name in found if name in known}
+
+
+def test_every_module_has_a_layer():
+    for name in modules():
+        if name != "seq2seq":
+            layer_of(name)
+
+
+def test_imports_point_down_the_layers():
+    upward = []
+    for name, path in modules().items():
+        if name == "seq2seq":
+            continue
+        mine = layer_of(name)
+        for target in imports(path):
+            if target != "seq2seq" and layer_of(target) > mine:
+                upward.append(
+                    f"{name} ({LAYERS[mine][0]}) -> {target} ({LAYERS[layer_of(target)][0]})"
+                )
+    assert upward == []
+
+
+def test_the_check_sees_an_upward_import(tmp_path: Path):
+    """The checker itself: an in-function import of a face from data is caught."""
+    source = tmp_path / "probe.py"
+    source.write_text("def f():\n    from seq2seq.cli import main\n")
+    assert "seq2seq.cli" in imports(source)
+    assert layer_of("seq2seq.cli") > layer_of("seq2seq.data.readers")
