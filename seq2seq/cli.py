@@ -8,7 +8,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from itertools import islice
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING
 
 from seq2seq.checkpoint import CheckpointError
 from seq2seq.config import ConfigError, dump_recipe, load_recipe, parse_overrides
@@ -20,7 +20,6 @@ from seq2seq.training.faults import TrainingError, TrainingInterrupted
 if TYPE_CHECKING:
     from seq2seq.inference import Translator
     from seq2seq.search import Hypothesis
-    from seq2seq.tasks import Task
 
 log = logging.getLogger("seq2seq")
 
@@ -240,6 +239,8 @@ def _chunks(lines: Iterator[str], size: int) -> Iterator[list[str]]:
 
 
 def _translate(args: argparse.Namespace) -> int:
+    from seq2seq.tasks.base import one_line
+
     png_dir = _attention_dir(args.attention_png)
     with output_file(args.output, inputs=[args.input, args.prefix]) as sink:
         translator = _translator(args)
@@ -253,10 +254,10 @@ def _translate(args: argparse.Namespace) -> int:
                 outputs = translator.distinct(hyps)
                 if args.nbest:
                     sink.writelines(
-                        f"{i}\t{hyp.score:.4f}\t{_one_line(text)}\n" for text, hyp in outputs
+                        f"{i}\t{hyp.score:.4f}\t{one_line(text)}\n" for text, hyp in outputs
                     )
                 else:
-                    sink.write((_one_line(outputs[0][0]) if outputs else "") + "\n")
+                    sink.write((one_line(outputs[0][0]) if outputs else "") + "\n")
                 if png_dir and outputs:
                     _attention_png(translator, png_dir / f"{i + 1:06d}.png", line, *outputs[0])
             sink.flush()
@@ -264,12 +265,6 @@ def _translate(args: argparse.Namespace) -> int:
         if prefixes is not None and next(prefixes, None) is not None:
             raise DataError(f"{args.prefix}: more prefix lines than the {done} input lines")
     return 0
-
-
-def _one_line(text: str) -> str:
-    """An output as one line: a line break inside it (a model can emit one) is a space,
-    so that input line i always gives output line i."""
-    return text.replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
 
 
 def _attention_dir(name: str | None) -> Path | None:
@@ -320,9 +315,7 @@ def _shell(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from seq2seq.data.dataset import load_corpus
-    from seq2seq.data.readers import read_parallel_text
-    from seq2seq.evaluate import score
+    from seq2seq.tasks import Evaluation, get_task
 
     if args.src and not args.ref:
         raise ConfigError("--src needs --ref")
@@ -332,34 +325,15 @@ def _evaluate(args: argparse.Namespace) -> int:
         raise ConfigError(f"--limit must be 0 (all) or more, got {args.limit}")
     if args.hyp_out:
         check_output_path(args.hyp_out, [args.src, args.ref])
+    request = Evaluation(args.split, args.src, args.ref, args.limit, args.hyp_out)
     translator = _translator(args)
-    if args.split and translator.recipe.task != "translation":
-        from seq2seq.tasks import get_task, metrics_json, metrics_line
-
-        if args.hyp_out:
-            raise ConfigError(f"--hyp-out is for translation runs, not {translator.recipe.task}")
-        metrics = get_task(translator.recipe.task).evaluate(translator, args.split, args.limit)
-        print(metrics_json(metrics) if args.json else metrics_line(metrics))
-        return 0
-    if args.split:
-        corpus = load_corpus(translator.recipe, args.split)
-    else:
-        corpus = read_parallel_text(Path(args.src), Path(args.ref), "files")
-    assert corpus.tgt is not None
-    sources, references = list(corpus.src), list(corpus.tgt)
-    if args.limit:
-        sources, references = sources[: args.limit], references[: args.limit]
-    hypotheses = translator.translate(sources)
-    if args.hyp_out:
-        with output_file(args.hyp_out, inputs=[args.src, args.ref]) as handle:
-            handle.writelines(_one_line(h) + "\n" for h in hypotheses)
-    result = score(hypotheses, references)
-    print(result.json() if args.json else result.line())
+    report = get_task(translator.recipe.task).evaluate(translator, request)
+    print(report.json() if args.json else report.line())
     return 0
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from seq2seq.tasks import get_task
+    from seq2seq.tasks import Generation, get_task
 
     if args.count < 0:
         raise ConfigError(f"-n must be 0 (all) or more, got {args.count}")
@@ -368,52 +342,20 @@ def _generate(args: argparse.Namespace) -> int:
     if args.count and not args.split:
         raise ConfigError("-n goes with --split (the first N examples of the split)")
     translator = _translator(args)
-    task = get_task(translator.recipe.task)
-    if task.name == "music":
-        from seq2seq.tasks.music.io import generate_music
-
-        return generate_music(translator, args)
-    if args.split:
-        raise ConfigError("--split is for music runs; give --prompt or -i FILE")
-    with output_file(args.output, inputs=[args.input]) as sink:
-        if task.name == "text_generation" and args.prompt is not None:
-            _stream_text(translator, args.prompt, args.max_len, sink)
-            return 0
+    prompts = None
+    if not args.split:
         prompts = [args.prompt] if args.prompt is not None else _prompt_lines(args.input)
-        for output in _generate_outputs(translator, task, prompts, args.max_len):
-            sink.write(output.replace("\\", "\\\\").replace("\n", "\\n") + "\n")
+    request = Generation(
+        prompts=prompts,
+        split=args.split,
+        count=args.count,
+        output=args.output,
+        max_len=args.max_len,
+        stream=args.prompt is not None,
+        inputs=(args.input,),
+    )
+    get_task(translator.recipe.task).generate(translator, request)
     return 0
-
-
-def _stream_text(translator: Translator, prompt: str, max_len: int | None, sink: TextIO) -> None:
-    from seq2seq.tasks.text_generation.stream import stream
-
-    sink.write(prompt)
-    for piece in stream(translator, prompt, max_len or int(translator.search.max_len_b)):
-        sink.write(piece)
-        sink.flush()
-    sink.write("\n")
-
-
-def _generate_outputs(
-    translator: Translator, task: Task, prompts: list[str], max_len: int | None
-) -> list[str]:
-    """One output per prompt; a blank prompt gives an empty output (lines stay aligned)."""
-    given = [i for i, p in enumerate(prompts) if p.strip()]
-    outputs = [""] * len(prompts)
-    if task.name == "text_generation":
-        from seq2seq.tasks.text_generation.stream import stream
-
-        limit = max_len or int(translator.search.max_len_b)
-        for i in given:
-            outputs[i] = "".join(stream(translator, prompts[i], limit))
-        return outputs
-    if max_len:
-        translator.configure(max_len_a=0.0, max_len_b=max_len)
-    sources = [task.source_from_prompt(translator, prompts[i]) for i in given]
-    for i, output in zip(given, translator.translate(sources), strict=True):
-        outputs[i] = output
-    return outputs
 
 
 def _prompt_lines(path: str | None) -> list[str]:
@@ -424,15 +366,14 @@ def _prompt_lines(path: str | None) -> list[str]:
 def _expand(args: argparse.Namespace) -> int:
     import json
 
-    from seq2seq.tasks.query_expansion.expansion import expand
+    from seq2seq.tasks import get_task
 
     if not args.query.strip():
         raise ConfigError("--query is empty")
     if not 1 <= args.n <= 1000:
         raise ConfigError(f"-n must be between 1 and 1,000, got {args.n}")
     translator = _translator(args)
-    if translator.recipe.task != "query_expansion":
-        raise ConfigError(f"{args.run_dirs[0]}: expand needs a query_expansion run")
+    expand = get_task(translator.recipe.task).command("expand")
     result = expand(translator, [(args.query, args.context)], n=args.n)[0]
     print(json.dumps(result.as_dict(), indent=2) if args.json else result.text())
     return 0

@@ -9,9 +9,26 @@ from typing import Any
 
 from seq2seq.inference import Translator
 from seq2seq.tasks import music, query_expansion, text_generation, translation  # noqa: F401
-from seq2seq.tasks.base import Task, get_task, metrics_json, metrics_line, register_task
+from seq2seq.tasks.base import (
+    Evaluation,
+    Generation,
+    Metrics,
+    Report,
+    Task,
+    get_task,
+    register_task,
+)
 
-__all__ = ["Task", "get_task", "load_translator", "metrics_json", "metrics_line", "register_task"]
+__all__ = [
+    "Evaluation",
+    "Generation",
+    "Metrics",
+    "Report",
+    "Task",
+    "get_task",
+    "load_translator",
+    "register_task",
+]
 
 
 def load_translator(

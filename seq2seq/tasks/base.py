@@ -10,12 +10,16 @@ translation's behaviour, which every task starts from.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from seq2seq.config import ConfigError
 from seq2seq.data.batching import IdArray
 from seq2seq.data.dataset import load_corpus
-from seq2seq.data.readers import Corpus, DataError
+from seq2seq.data.files import output_file
+from seq2seq.data.readers import Corpus, DataError, read_parallel_text
 from seq2seq.evaluate import score, teacher_forced
 
 if TYPE_CHECKING:
@@ -28,6 +32,7 @@ class Task:
 
     name = "task"
     verb = "translate"
+    commands: tuple[str, ...] = ()  # verbs of its own, served by ``command``
 
     def source_from_prompt(self, translator: Translator, prompt: str) -> str:
         """The source text the model reads for a user's prompt."""
@@ -41,11 +46,121 @@ class Task:
         """The output grammar ``search.constrained: true`` decodes with."""
         raise ConfigError(f"search.constrained: task {self.name} has no output grammar")
 
-    def evaluate(self, translator: Translator, split: str, limit: int = 0) -> dict[str, Any]:
-        corpus = first_examples(load_corpus(translator.recipe, split), limit)
+    def evaluate(self, translator: Translator, request: Evaluation) -> Report:
+        """Score a split (``score_split``, the task's own metrics) or a pair of files
+        (sacreBLEU BLEU and chrF of the recipe's search, for every task)."""
+        if request.split:
+            return self.score_split(translator, request)
+        assert request.src is not None and request.ref is not None
+        files = read_parallel_text(Path(request.src), Path(request.ref), "files")
+        return self._bleu(translator, first_examples(files, request.limit), request)
+
+    def score_split(self, translator: Translator, request: Evaluation) -> Report:
+        """A split's sacreBLEU BLEU and chrF; ``request.hyp_out`` also gets the outputs."""
+        assert request.split is not None
+        corpus = load_corpus(translator.recipe, request.split)
+        return self._bleu(translator, first_examples(corpus, request.limit), request)
+
+    def _bleu(self, translator: Translator, corpus: Corpus, request: Evaluation) -> Report:
         assert corpus.tgt is not None
-        result = score(translator.translate(list(corpus.src)), list(corpus.tgt))
-        return {"bleu": result.bleu, "chrf": result.chrf, "sentences": result.sentences}
+        hypotheses = translator.translate(list(corpus.src))
+        if request.hyp_out:
+            with output_file(request.hyp_out, inputs=[request.src, request.ref]) as handle:
+                handle.writelines(one_line(h) + "\n" for h in hypotheses)
+        return score(hypotheses, list(corpus.tgt))
+
+    def refuse_hyp_out(self, request: Evaluation) -> None:
+        """For tasks whose split scores are not outputs to write."""
+        if request.hyp_out:
+            raise ConfigError(f"--hyp-out: task {self.name} writes no outputs when scoring a split")
+
+    def generate(self, translator: Translator, request: Generation) -> None:
+        """One output per prompt line (a blank prompt gives an empty line), newlines and
+        backslashes escaped, into ``request.output`` (stdout when None)."""
+        if request.split:
+            raise ConfigError(
+                f"generate --split: task {self.name} generates from prompts; "
+                "give --prompt or -i FILE"
+            )
+        assert request.prompts is not None
+        with output_file(request.output, inputs=request.inputs) as sink:
+            for output in self.continuations(translator, request.prompts, request.max_len):
+                sink.write(output.replace("\\", "\\\\").replace("\n", "\\n") + "\n")
+
+    def continuations(
+        self, translator: Translator, prompts: list[str], max_len: int | None
+    ) -> list[str]:
+        """An output per prompt, searched in batches; a blank prompt gives ""."""
+        given = [i for i, p in enumerate(prompts) if p.strip()]
+        outputs = [""] * len(prompts)
+        search = translator.with_search(max_len_a=0.0, max_len_b=max_len) if max_len else translator
+        sources = [self.source_from_prompt(search, prompts[i]) for i in given]
+        for i, output in zip(given, search.translate(sources), strict=True):
+            outputs[i] = output
+        return outputs
+
+    def command(self, name: str) -> Callable[..., Any]:
+        """A command of this task's own (``seq2seq expand`` for query expansion); the
+        tasks that have one list it in ``commands``."""
+        having = [t.name for t in _TASKS.values() if name in t.commands]
+        raise ConfigError(
+            f"'{name}' is not a command of task {self.name}"
+            + (f" (it is one of: {', '.join(having)})" if having else "")
+        )
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What ``seq2seq evaluate`` asks: a split (its first ``limit`` examples, 0 = all),
+    or source and reference files; ``hyp_out``: also write the outputs there."""
+
+    split: str | None = None
+    src: str | None = None
+    ref: str | None = None
+    limit: int = 0
+    hyp_out: str | None = None
+
+
+@dataclass(frozen=True)
+class Generation:
+    """What ``seq2seq generate`` asks: outputs for ``prompts`` (one per line of input;
+    ``stream``: a single prompt, written as it is made) or for a split's first ``count``
+    sources (0 = all), into ``output`` (a file, or a folder for music; None = stdout)."""
+
+    prompts: list[str] | None = None
+    split: str | None = None
+    count: int = 0
+    output: str | None = None
+    max_len: int | None = None
+    stream: bool = False
+    inputs: tuple[str | None, ...] = ()  # files read: never the output
+
+
+class Report(Protocol):
+    """A task's scores: one line for people (may span a few), or one JSON object."""
+
+    def line(self) -> str: ...
+
+    def json(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """Named numbers as a ``Report``: ``key = value`` pairs, or a JSON object."""
+
+    values: dict[str, Any]
+
+    def line(self) -> str:
+        return "  ".join(f"{k} = {v}" for k, v in self.values.items())
+
+    def json(self) -> str:
+        return json.dumps(self.values)
+
+
+def one_line(text: str) -> str:
+    """An output as one line: a line break inside it (a model can emit one) is a space,
+    so that input line i always gives output line i."""
+    return text.replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
 
 
 _TASKS: dict[str, Task] = {}
@@ -67,14 +182,6 @@ def get_task(name: str) -> Task:
     except KeyError:
         known = ", ".join(sorted(_TASKS))
         raise ConfigError(f"task: no task named {name!r} (known: {known})") from None
-
-
-def metrics_line(metrics: dict[str, Any]) -> str:
-    return "  ".join(f"{k} = {v}" for k, v in metrics.items())
-
-
-def metrics_json(metrics: dict[str, Any]) -> str:
-    return json.dumps(metrics)
 
 
 def first_examples(corpus: Corpus, limit: int) -> Corpus:

@@ -8,7 +8,16 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from seq2seq.data.dataset import load_corpus
-from seq2seq.tasks.base import Task, first_examples, register_task, teacher_forced_scores
+from seq2seq.tasks.base import (
+    Evaluation,
+    Generation,
+    Metrics,
+    Report,
+    Task,
+    first_examples,
+    register_task,
+    teacher_forced_scores,
+)
 
 if TYPE_CHECKING:
     from seq2seq.inference import Translator
@@ -39,10 +48,12 @@ class Music(Task):
             return abc.to_abc(source, output).rstrip("\n")
         return output
 
-    def evaluate(self, translator: Translator, split: str, limit: int = 0) -> dict[str, Any]:
+    def score_split(self, translator: Translator, request: Evaluation) -> Report:
         from seq2seq.tasks.music import io as music_io
 
-        corpus = first_examples(load_corpus(translator.recipe, split), limit)
+        self.refuse_hyp_out(request)
+        assert request.split is not None
+        corpus = first_examples(load_corpus(translator.recipe, request.split), request.limit)
         scores = teacher_forced_scores(translator, corpus)
         nll, accuracy = scores.per_token(with_eos=True)
         outputs = translator.translate(list(corpus.src))
@@ -55,17 +66,26 @@ class Music(Task):
             music_io.check(translator.recipe.data, src, ref)
             for src, ref in zip(corpus.src, corpus.tgt, strict=True)
         ]
-        return {
-            "token_nll": round(nll, 4),
-            "token_accuracy": round(accuracy, 4),
-            "validity": round(sum(c.valid for c in checks) / max(len(checks), 1), 4),
-            "reference_validity": round(
-                sum(c.valid for c in reference) / max(len(reference), 1), 4
-            ),
-            "invalid_reasons": _reasons(checks),
-            "constrained": translator.search.constrained,
-            "pieces": len(corpus),
-        }
+        return Metrics(
+            {
+                "token_nll": round(nll, 4),
+                "token_accuracy": round(accuracy, 4),
+                "validity": round(sum(c.valid for c in checks) / max(len(checks), 1), 4),
+                "reference_validity": round(
+                    sum(c.valid for c in reference) / max(len(reference), 1), 4
+                ),
+                "invalid_reasons": _reasons(checks),
+                "constrained": translator.search.constrained,
+                "pieces": len(corpus),
+            }
+        )
+
+    def generate(self, translator: Translator, request: Generation) -> None:
+        """Outputs for prompts or a split's sources, their validity, and with an output
+        folder their MIDI and MusicXML (or ABC) files."""
+        from seq2seq.tasks.music.io import generate_music
+
+        generate_music(translator, request)
 
 
 def _reasons(checks: Sequence[Any]) -> dict[str, int]:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -11,10 +10,11 @@ from typing import TYPE_CHECKING, Any
 from seq2seq.config import ConfigError, Data
 from seq2seq.data import abc, music
 from seq2seq.data.music import Check, Chorale, MusicError
-from seq2seq.data.readers import DataError, iter_lines
+from seq2seq.data.readers import DataError
 
 if TYPE_CHECKING:
     from seq2seq.inference import Translator
+    from seq2seq.tasks.base import Generation
 
 PART_NAMES = {"S": "Soprano", "A": "Alto", "T": "Tenor", "B": "Bass"}
 
@@ -127,26 +127,23 @@ def _drop_repeats(score: Any) -> Any:
     return score
 
 
-def generate_music(translator: Translator, args: argparse.Namespace) -> int:
-    """``seq2seq generate`` for a music run: outputs for a prompt, a file of prompts or a
-    split's sources; with ``-o DIR`` also the files; always the validity of each."""
+def generate_music(translator: Translator, request: Generation) -> None:
+    """``seq2seq generate`` for a music run: outputs for prompts or a split's sources;
+    with an output folder also the files; always the validity of each."""
     from seq2seq.data.dataset import load_corpus
 
     data = translator.recipe.data
-    if args.max_len:
-        translator.configure(max_len_a=0.0, max_len_b=args.max_len)
-    if args.split:
-        corpus = load_corpus(translator.recipe, args.split)
-        sources = list(corpus.src[: args.count or None])
-    elif args.prompt is not None:
-        sources = [source_from_prompt(data, args.prompt)]
+    if request.max_len:
+        translator = translator.with_search(max_len_a=0.0, max_len_b=request.max_len)
+    if request.split:
+        corpus = load_corpus(translator.recipe, request.split)
+        sources = list(corpus.src[: request.count or None])
     else:
-        lines = [
-            line.strip().replace("\\n", "\n") for line in iter_lines(args.input) if line.strip()
-        ]
+        assert request.prompts is not None
+        lines = [p.strip() for p in request.prompts if p.strip()]
         sources = [source_from_prompt(data, line) for line in lines]
     outputs = translator.translate(sources)
-    folder = Path(args.output) if args.output else None
+    folder = Path(request.output) if request.output else None
     if folder:
         if folder.exists() and not folder.is_dir():
             raise DataError(f"-o {folder}: is a file; music outputs go to a folder")
@@ -171,4 +168,3 @@ def generate_music(translator: Translator, args: argparse.Namespace) -> int:
             except Exception as err:  # music21 refuses some invalid outputs
                 print(f"  {i}: no file written ({type(err).__name__}: {err})", file=sys.stderr)
     print(f"validity: {valid}/{len(sources)} = {valid / max(len(sources), 1):.3f}", file=sys.stderr)
-    return 0

@@ -4,12 +4,13 @@ rewrite and recall of the reference key terms."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from seq2seq.evaluate import score
-from seq2seq.tasks.base import Task, register_task
+from seq2seq.tasks.base import Evaluation, Metrics, Report, Task, register_task
 
 if TYPE_CHECKING:
     from seq2seq.inference import Translator
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
 class QueryExpansion(Task):
     name = "query_expansion"
     verb = "rewrite"
+    commands = ("expand",)
 
     def source_from_prompt(self, translator: Translator, prompt: str) -> str:
         from seq2seq.data.canard import MODES, source_text
@@ -28,11 +30,13 @@ class QueryExpansion(Task):
         question, _, context = prompt.partition("||")
         return source_text("rewrite", question, [c for c in context.split("|") if c.strip()])
 
-    def evaluate(self, translator: Translator, split: str, limit: int = 0) -> dict[str, Any]:
+    def score_split(self, translator: Translator, request: Evaluation) -> Report:
         from seq2seq.data.canard import read_turns, source_text
         from seq2seq.tasks.query_expansion.expansion import expand, term_recall
 
-        data = translator.recipe.data
+        self.refuse_hyp_out(request)
+        assert request.split is not None
+        data, split, limit = translator.recipe.data, request.split, request.limit
         turns = read_turns(data.root, data.splits.get(split, split), data.context_turns)
         turns = turns[:limit] if limit else turns
         rewrites = translator.translate(
@@ -43,15 +47,26 @@ class QueryExpansion(Task):
         recalls = [term_recall(t.terms, e.terms) for t, e in zip(turns, expansions, strict=True)]
         at10 = [term_recall(t.terms, e.terms, k=10) for t, e in zip(turns, expansions, strict=True)]
         q_recall = [term_recall(t.terms, [(w, 1.0) for w in _words(t.question)]) for t in turns]
-        return {
-            "rewrite_bleu": bleu.bleu,
-            "rewrite_chrf": bleu.chrf,
-            "term_recall": round(float(np.nanmean(recalls)), 4),
-            "term_recall_at_10": round(float(np.nanmean(at10)), 4),
-            "query_term_recall": round(float(np.nanmean(q_recall)), 4),
-            "mean_bag_size": round(float(np.mean([len(e.terms) for e in expansions])), 2),
-            "queries": len(turns),
-        }
+        return Metrics(
+            {
+                "rewrite_bleu": bleu.bleu,
+                "rewrite_chrf": bleu.chrf,
+                "term_recall": round(float(np.nanmean(recalls)), 4),
+                "term_recall_at_10": round(float(np.nanmean(at10)), 4),
+                "query_term_recall": round(float(np.nanmean(q_recall)), 4),
+                "mean_bag_size": round(float(np.mean([len(e.terms) for e in expansions])), 2),
+                "queries": len(turns),
+            }
+        )
+
+    def command(self, name: str) -> Callable[..., Any]:
+        """``expand``: rewrites from the beam and from sampling, and a weighted bag of
+        terms, for (query, earlier questions) pairs (see ``expansion.expand``)."""
+        if name != "expand":
+            return super().command(name)
+        from seq2seq.tasks.query_expansion.expansion import expand
+
+        return expand
 
 
 def _words(text: str) -> list[str]:
