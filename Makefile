@@ -5,7 +5,7 @@ SEQ2SEQ_DATA ?= $(if $(wildcard ../shared/data/multi30k),$(abspath ../shared/dat
 export SEQ2SEQ_DATA
 DEMO_MINUTES ?= 6
 
-.PHONY: setup demo demo-music test check format bench
+.PHONY: setup demo demo-music test test-fast check format bench
 
 setup:
 	$(PYTHON) -m pip install --quiet torch==2.13.0
@@ -40,6 +40,11 @@ demo-music: setup
 
 test: setup
 	$(PYTHON) -m pytest -q
+
+# The unit tests only (no test marked slow: those that train in subprocesses or run the
+# tools), about half a minute on 2 cores.
+test-fast:
+	$(PYTHON) -m pytest -q -m "not slow"
 
 check: setup
 	ruff check seq2seq tests tools

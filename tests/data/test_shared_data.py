@@ -8,6 +8,8 @@ import pytest
 from seq2seq.config import load_recipe
 from seq2seq.data.dataset import load_corpus
 
+pytestmark = pytest.mark.data  # reads the shared data sets
+
 ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(os.environ.get("SEQ2SEQ_DATA", "data"))
 

@@ -81,6 +81,7 @@ def straight(toy_root: Path, tmp_path_factory) -> RunDir:
     return run
 
 
+@pytest.mark.slow
 def test_a_signal_across_a_validation_resumes_bit_for_bit(
     straight: RunDir, toy_env: Path, tmp_path: Path, monkeypatch
 ):
@@ -139,6 +140,7 @@ sys.exit(main(sys.argv[4:]))
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("point", list(CRASH_POINTS))
 def test_a_crash_at_each_point_of_a_save_resumes_bit_for_bit(
     straight: RunDir, toy_root: Path, tmp_path: Path, monkeypatch, point: str
@@ -225,6 +227,7 @@ def test_a_nan_gradient_with_a_finite_loss_is_skipped(
     assert all(bool(torch.isfinite(t).all()) for t in final(run).values())
 
 
+@pytest.mark.slow
 def test_the_gradient_scaler_is_saved_and_restored(toy_env: Path, tmp_path: Path, monkeypatch):
     """fp16 (and so its scaler) needs CUDA; here an enabled scaler runs beside fp32 on the
     CPU, growing its scale every 2 steps, and a resume must continue its exact state."""

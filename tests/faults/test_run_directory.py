@@ -56,6 +56,7 @@ def test_a_second_training_of_a_held_run_is_refused_and_changes_nothing(
     assert tree_hash(small_run) == before
 
 
+@pytest.mark.slow
 def test_the_lock_of_a_killed_training_is_free(small_run: Path, monkeypatch, capsys):
     holder = subprocess.run(  # takes the lock, then dies without releasing it
         [
@@ -72,6 +73,7 @@ def test_the_lock_of_a_killed_training_is_free(small_run: Path, monkeypatch, cap
     assert RunDir(small_run).load_trainer_state()["step"] == 6
 
 
+@pytest.mark.slow
 def test_two_trainings_started_together_one_trains_one_is_refused(toy_root: Path, tmp_path):
     run = tmp_path / "run"
     env = {**os.environ, "SEQ2SEQ_DATA": str(toy_root), "OMP_NUM_THREADS": "1"}
@@ -132,6 +134,7 @@ def _can_mount_tmpfs(tmp: Path) -> bool:
     return result.returncode == 0
 
 
+@pytest.mark.slow
 def test_disk_full_during_a_save_is_one_line_and_keeps_the_last_checkpoint(
     small_run: Path, toy_root: Path, tmp_path: Path
 ):

@@ -7,12 +7,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from helpers import TOY_RECIPE, toy_recipe
 from safetensors.torch import load_file
 
 from seq2seq.checkpoint import RunDir
 from seq2seq.training.build import run_training
+
+pytestmark = pytest.mark.slow  # two processes under torchrun
 
 STEPS = [
     "train.max_steps=4",

@@ -18,6 +18,7 @@ def final_weights(run: RunDir) -> dict[str, torch.Tensor]:
     return load_file(run.path / run.resolve("last"))
 
 
+@pytest.mark.slow
 def test_resume_continues_exactly(toy_env: Path, tmp_path: Path):
     straight = run_training(toy_recipe(tmp_path / "straight", "train.max_steps=24", *FAST))
     first = run_training(toy_recipe(tmp_path / "split", "train.max_steps=10", *FAST))
@@ -53,6 +54,7 @@ def test_scheduled_sampling_trains(toy_env: Path, tmp_path: Path, input_feeding:
     assert metrics and metrics[-1]["step"] == 6 and metrics[-1]["loss"] < 10
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_precisions_train_on_cpu_and_the_loss_falls(toy_env: Path, tmp_path: Path, precision: str):
     run = run_training(
@@ -133,6 +135,7 @@ def test_fp16_on_cpu_is_a_clear_error(toy_env: Path, tmp_path: Path):
         run_training(toy_recipe(tmp_path / "fp16", "train.precision=fp16", "train.max_steps=2"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_a_copying_decoder_trains_and_the_loss_falls(toy_env: Path, tmp_path: Path, precision: str):
     run = run_training(
