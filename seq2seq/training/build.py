@@ -28,7 +28,8 @@ from seq2seq.training.distributed import (
     setup_distributed,
 )
 from seq2seq.training.faults import TrainingError
-from seq2seq.training.trainer import Progress, Trainer, finished_reason
+from seq2seq.training.progress import Progress, finished_reason
+from seq2seq.training.trainer import Trainer
 
 log = logging.getLogger(__name__)
 

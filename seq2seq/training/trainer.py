@@ -10,7 +10,7 @@ import random
 import signal
 import sys
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -18,13 +18,10 @@ from tqdm import tqdm
 
 from seq2seq.checkpoint import WRITE_ERRORS, CheckpointError, RunDir, describe_write_error
 from seq2seq.config import Recipe, dump_recipe
-from seq2seq.config import Train as TrainConfig
 from seq2seq.data.batching import make_batch, token_batches
 from seq2seq.data.dataset import Examples
 from seq2seq.data.files import atomic_write_text
 from seq2seq.data.tokenizer import Tokenizer
-from seq2seq.evaluate import score
-from seq2seq.inference import decode_ids
 from seq2seq.model.encoder_decoder import EncoderDecoder
 from seq2seq.runtime import TRIM_EVERY_STEPS, release_memory
 from seq2seq.training.distributed import DistInfo, all_reduce_sum, broadcast_flag
@@ -32,53 +29,11 @@ from seq2seq.training.faults import StopSignals, TrainingError, TrainingInterrup
 from seq2seq.training.loss import projected_sequence_loss, sequence_loss
 from seq2seq.training.optim import LRSchedule, build_optimizer, teacher_forcing_ratio
 from seq2seq.training.precision import autocast, resolve_precision
+from seq2seq.training.progress import Progress, RateWindow, improved, restore_rng, rng_state
+from seq2seq.training.reporting import TrainingReport
+from seq2seq.training.validation import valid_bleu, valid_loss
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Progress:
-    """Everything that changes while training, saved for exact resume."""
-
-    step: int = 0
-    epoch: int = 0
-    position: int = 0  # batches of this epoch already consumed
-    elapsed: float = 0.0  # seconds of training so far, across resumes
-    best: float | None = None
-    bad_validations: int = 0
-    history: list[float] = field(default_factory=list)
-    nonfinite_in_row: int = 0  # updates skipped for a NaN/inf loss since the last good one
-    nonfinite_total: int = 0
-
-    @classmethod
-    def from_state(cls, state: dict[str, Any]) -> Progress:
-        """The progress a trainer state (``Trainer.state_dict``) holds."""
-        return cls(
-            step=int(state["step"]),
-            epoch=int(state["epoch"]),
-            position=int(state["position"]),
-            elapsed=float(state["elapsed"]),
-            best=None if state["best"] is None else float(state["best"]),
-            bad_validations=int(state["bad_validations"]),
-            history=[float(v) for v in state["history"]],
-            nonfinite_total=int(state.get("nonfinite_total", 0)),
-        )
-
-
-def finished_reason(cfg: TrainConfig, p: Progress) -> str | None:
-    """Why a run at ``p`` has nothing left to train (the limit it reached), or None."""
-    if cfg.max_steps is not None and p.step >= cfg.max_steps:
-        return f"step {p.step} of train.max_steps={cfg.max_steps}"
-    if cfg.max_epochs is not None and p.epoch >= cfg.max_epochs:
-        return f"epoch {p.epoch} of train.max_epochs={cfg.max_epochs}"
-    if cfg.max_minutes is not None and p.elapsed >= cfg.max_minutes * 60:
-        return f"{p.elapsed / 60:.1f} minutes of train.max_minutes={cfg.max_minutes}"
-    if cfg.early_stop.patience and p.bad_validations >= cfg.early_stop.patience:
-        return (
-            f"early stopping after {p.bad_validations} validations without improvement, "
-            f"train.early_stop.patience={cfg.early_stop.patience}"
-        )
-    return None
 
 
 class Trainer:
@@ -112,9 +67,10 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
         self.progress = Progress()
         self._validated_at = -1
-        self.events = (
-            _event_writer(run.path / "events") if dist.is_main and run is not None else None
-        )
+        events = (
+            run.path / "events" if dist.is_main and run is not None else None
+        )  # benchmark: no run
+        self.report = TrainingReport(events)
 
     # ---- the loop ----------------------------------------------------------------------
     def fit(self) -> Progress:
@@ -135,7 +91,7 @@ class Trainer:
             disable=not (cfg.progress and self.dist.is_main and sys.stderr.isatty()),
         )
         started = time.monotonic() - self.progress.elapsed
-        window = _Window()
+        window = RateWindow()
         per_update = self.dist.world_size * cfg.accumulate
         if self.dist.is_main:
             log.info(
@@ -354,50 +310,25 @@ class Trainer:
         if valid is None or valid.tgt is None or not self.dist.is_main:
             return metrics
         self.model.eval()
-        nll_sum, tokens = 0.0, 0
-        for indices in token_batches(
-            valid.src.lengths + 1,
-            valid.tgt.lengths + 1,
-            self.cfg.batch_tokens,
-            seed=0,
-            epoch=0,
-            shuffle=False,
-        ):
-            batch = make_batch(valid.src, valid.tgt, indices).to(self.device)
-            with torch.no_grad():
-                _, nll = self._batch_loss(self.model, batch, 1.0, 0.0)
-            nll_sum, tokens = nll_sum + float(nll), tokens + batch.num_tgt_tokens
-        metrics["loss"] = round(nll_sum / max(tokens, 1), 4)
+        loss = valid_loss(self.model, valid, self.cfg.batch_tokens, self.device, self._batch_loss)
+        metrics["loss"] = round(loss, 4)
         metrics["ppl"] = round(math.exp(min(metrics["loss"], 50.0)), 3)
         if self.cfg.valid_bleu and valid.corpus.tgt is not None:
             search = replace(self.recipe.search, beam_size=self.cfg.valid_beam_size, nbest=1)
-            hyps = decode_ids(self.model, valid.src, search, self.device)
-            outputs = self.tgt_tok.decode([h[0].tokens for h in hyps])
-            metrics["bleu"] = score(outputs, list(valid.corpus.tgt)).bleu
+            metrics["bleu"] = valid_bleu(self.model, valid, search, self.tgt_tok, self.device)
         self.model.train()
-        self._write_events("valid", metrics)
-        log.info("validation %s", "  ".join(f"{k} {v}" for k, v in metrics.items()))
+        self.report.valid(self.progress.step, metrics)
         return metrics
 
     def _record(self, metrics: dict[str, float]) -> bool:
         """Append ``metrics`` to metrics.jsonl; update the best value and patience.
-        Returns whether this validation is the best so far (True when the early-stopping
-        metric was not computed, e.g. no validation split: the latest is then the best)."""
-        name = self.cfg.early_stop.metric
-        value = metrics.get(name)
-        best = self.progress.best
-        improved = (
-            value is None or best is None or (value > best if name == "bleu" else value < best)
+        Returns whether this validation is the best so far."""
+        better = improved(
+            self.progress, self.cfg.early_stop.metric, metrics.get(self.cfg.early_stop.metric)
         )
-        if value is not None:
-            self.progress.history.append(float(value))
-            if improved:
-                self.progress.best, self.progress.bad_validations = value, 0
-            else:
-                self.progress.bad_validations += 1
         if self.dist.is_main:
             self.run.append_metrics({**metrics, "best": self.progress.best})
-        return improved
+        return better
 
     def save(self, best: bool) -> None:
         """Weights, trainer state, then the pointers (in that order, each atomic). A failed
@@ -456,23 +387,14 @@ class Trainer:
 
     # ---- state ---------------------------------------------------------------------------
     def state_dict(self, weights: str) -> dict[str, Any]:
-        p = self.progress
+        """Everything exact resume needs besides the weights (``weights`` names them)."""
         return {
             "weights": weights,
-            "step": p.step,
-            "epoch": p.epoch,
-            "position": p.position,
-            "elapsed": p.elapsed,
-            "best": p.best,
-            "bad_validations": p.bad_validations,
-            "history": list(p.history),
-            "nonfinite_total": p.nonfinite_total,
+            **self.progress.as_state(),
             "optimizer": self.optimizer.state_dict(),
             "schedule": self.schedule.state_dict(),
             "scaler": self.scaler.state_dict(),
-            "rng_torch": torch.get_rng_state(),
-            "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-            "rng_python": random.getstate(),
+            **rng_state(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -486,10 +408,7 @@ class Trainer:
             torch.manual_seed(seed)
             random.seed(seed)
             return
-        torch.set_rng_state(state["rng_torch"])
-        if state["rng_cuda"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["rng_cuda"])
-        random.setstate(_as_tuple(state["rng_python"]))
+        restore_rng(state)
 
     def write_recipe(self) -> None:
         if not self.dist.is_main:
@@ -505,61 +424,10 @@ class Trainer:
     def _lr_now(self) -> float:
         return float(self.optimizer.param_groups[0]["lr"])
 
-    def _log_window(self, window: _Window, bar: tqdm) -> None:
+    def _log_window(self, window: RateWindow, bar: tqdm) -> None:
         loss, nll, tokens, seconds = window.take()
         (tokens_all,) = all_reduce_sum([float(tokens)], self.device)
         rate = tokens_all / max(seconds, 1e-9)
         bar.set_postfix(loss=f"{loss:.3f}", lr=f"{self._lr_now():.2e}", tok_s=f"{rate:,.0f}")
-        self._write_events("train", {"loss": loss, "lr": self._lr_now(), "tokens_per_s": rate})
         if self.dist.is_main:
-            log.info(
-                "step %d  epoch %d  loss %.3f  ppl %.2f  lr %.2e  %s tok/s  %.1f min",
-                self.progress.step,
-                self.progress.epoch,
-                loss,
-                math.exp(min(nll, 50.0)),
-                self._lr_now(),
-                f"{rate:,.0f}",
-                self.progress.elapsed / 60,
-            )
-
-    def _write_events(self, prefix: str, values: dict[str, float]) -> None:
-        if self.events is not None:
-            for name, value in values.items():
-                self.events.add_scalar(f"{prefix}/{name}", value, self.progress.step)
-            self.events.flush()
-
-
-def _event_writer(folder: Any) -> Any:
-    """A TensorBoard SummaryWriter when tensorboard is installed, else None."""
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:
-        return None
-    return SummaryWriter(str(folder))
-
-
-class _Window:
-    """Running sums between two log lines."""
-
-    def __init__(self) -> None:
-        self.loss = self.nll = 0.0
-        self.tokens = 0
-        self.start = time.monotonic()
-
-    def add(self, stats: tuple[float, float, int]) -> None:
-        self.loss += stats[0]
-        self.nll += stats[1]
-        self.tokens += stats[2]
-
-    def take(self) -> tuple[float, float, int, float]:
-        """(loss/token, nll/token, tokens, seconds) since the last call; then reset."""
-        n = max(self.tokens, 1)
-        result = (self.loss / n, self.nll / n, self.tokens, time.monotonic() - self.start)
-        self.__init__()  # type: ignore[misc]
-        return result
-
-
-def _as_tuple(value: Any) -> Any:
-    """torch.load turns the tuples of ``random.getstate()`` into lists; undo that."""
-    return tuple(_as_tuple(v) for v in value) if isinstance(value, list | tuple) else value
+            self.report.train(self.progress, loss, nll, self._lr_now(), rate)
