@@ -63,6 +63,7 @@ def search_batch(
             top_k=cfg.top_k,
             top_p=cfg.top_p,
             min_len=cfg.min_len,
+            no_repeat_ngram=cfg.no_repeat_ngram,
             generator=generator,
             return_attention=return_attention,
             prefix=prefix,

@@ -156,11 +156,6 @@ def validate(recipe: Recipe) -> None:
             f"(it is {se.beam_size}) unless search.sampling",
         ),
         (
-            not (se.sampling and se.no_repeat_ngram),
-            "search.no_repeat_ngram: not applied when sampling; set it to 0 "
-            "or search.sampling=false",
-        ),
-        (
             not (se.sampling and se.coverage_penalty),
             "search.coverage_penalty: a beam search score, not applied when sampling; "
             "set it to 0 or search.sampling=false",

@@ -16,6 +16,7 @@ from seq2seq.search.constraint import Constraint, apply, select
 from seq2seq.search.hypothesis import (
     Hypothesis,
     OutputBuffer,
+    block_repeated_ngrams,
     forbid_specials,
     force_eos,
     force_prefix,
@@ -73,6 +74,7 @@ def sample_search(
     top_k: int = 0,
     top_p: float = 1.0,
     min_len: int = 0,
+    no_repeat_ngram: int = 0,
     generator: torch.Generator | None = None,
     return_attention: bool = False,
     prefix: torch.Tensor | None = None,
@@ -81,7 +83,8 @@ def sample_search(
     """Draw ``num_samples`` outputs per sentence; returns them per sentence, best first.
 
     prefix (B, P): forced first output tokens, PAD where a sentence's prefix ends;
-    ``constraint``: a grammar the outputs follow."""
+    ``constraint``: a grammar the outputs follow; ``no_repeat_ngram``: no n-gram of that
+    size twice in a sample (0 = off), as in beam search."""
     batch, device = src.size(0), src.device
     rows = torch.arange(batch, device=device).repeat_interleave(num_samples)
     state = model.reorder(model.init_state(model.encode(src, src_lengths)), rows)  # type: ignore[operator]
@@ -95,12 +98,15 @@ def sample_search(
     out = OutputBuffer(rows.numel(), steps, src.size(1), eos, device, return_attention)
     for t in range(steps):
         log_probs, state, attn = model.step(tokens, state)  # type: ignore[operator]
+        # the rules in beam search's order: specials, min length, n-gram blocking,
+        # prefix, grammar, length limit
         forbid_specials(log_probs, PAD_ID, bos)
         if t < min_len:
             log_probs[:, eos] = float("-inf")
+        block_repeated_ngrams(log_probs, out.tokens[alive, :t], no_repeat_ngram)
+        force_prefix(log_probs, prefix, t, PAD_ID)
         apply(log_probs, constraint, rules, exempt=limit <= t)
         force_eos(log_probs, limit <= t, eos)
-        force_prefix(log_probs, prefix, t, PAD_ID)
         probs = filter_logits(log_probs, temperature, top_k, top_p).softmax(-1).float().cpu()
         tokens = draw(probs, generator).to(device)
         if constraint is not None and rules is not None:

@@ -117,10 +117,6 @@ def test_an_output_dir_that_cannot_be_written_is_one_line(
         (["train", "{recipe}", "--device", "cuda"], "no CUDA device"),
         (["translate", "{run}", "--device", "cuda"], "no CUDA device"),
         (
-            ["translate", "{run}", "search.sampling=true", "search.no_repeat_ngram=3"],
-            "search.no_repeat_ngram",
-        ),
-        (
             ["translate", "{run}", "search.sampling=true", "coverage_penalty=0.2"],
             "search.coverage_penalty",
         ),

@@ -88,6 +88,36 @@ def test_repeated_ngrams_are_blocked():
         assert len(grams) == len(set(grams)), (n, tokens)
 
 
+def test_repeated_ngrams_are_blocked_in_samples_too():
+    """The same rule in sampling: the loop model would repeat A; with blocking no sample
+    holds an n-gram twice, and without it some do."""
+    loop = {BOS_ID: {A: 1.0}, A: {A: 0.8, B: 0.1, EOS_ID: 0.1}, B: {EOS_ID: 1.0}}
+    model = TableModel(loop)
+    src, lengths, limits = ONE_SOURCE
+
+    def samples(n: int) -> list[list[int]]:
+        hyps = sample_search(
+            model,
+            src,
+            lengths,
+            limits,
+            BOS_ID,
+            EOS_ID,
+            num_samples=30,
+            no_repeat_ngram=n,
+            generator=torch.Generator().manual_seed(5),
+        )[0]
+        return [h.tokens for h in hyps]
+
+    def repeats(tokens: list[int], n: int) -> bool:
+        grams = [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
+        return len(grams) != len(set(grams))
+
+    assert any(repeats(t, 2) for t in samples(0))
+    for n in (1, 2, 3):
+        assert not any(repeats(t, n) for t in samples(n)), n
+
+
 def test_forced_prefix_starts_every_output():
     model = TableModel(SHORT_OR_LONG)
     src, lengths, limits = ONE_SOURCE

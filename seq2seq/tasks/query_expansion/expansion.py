@@ -115,9 +115,8 @@ def expand(
     with translator.using(**beam):
         beam_rewrites = translator.hypotheses(rewrite_src)
         beam_terms = translator.hypotheses(terms_src)
-    # sampling has no n-gram blocking or coverage (validation refuses them there)
-    draws = {"sampling": True, "nbest": n, "top_p": top_p, "no_repeat_ngram": 0}
-    with translator.using(**draws, coverage_penalty=0.0):
+    # coverage is a beam score (validation refuses it with sampling)
+    with translator.using(sampling=True, nbest=n, top_p=top_p, coverage_penalty=0.0):
         sampled = translator.hypotheses(rewrite_src)
     out = []
     for i, (query, context) in enumerate(queries):
