@@ -8,7 +8,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from itertools import islice
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from seq2seq.checkpoint import CheckpointError
 from seq2seq.config import ConfigError, dump_recipe, load_recipe, parse_overrides
@@ -83,7 +83,20 @@ def _parser() -> argparse.ArgumentParser:
         prog="seq2seq", description="LSTM sequence-to-sequence toolkit"
     )
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
+    for add in (
+        _add_train,
+        _add_check,
+        _add_translate,
+        _add_shell,
+        _add_generate,
+        _add_expand,
+        _add_evaluate,
+    ):
+        add(sub)
+    return parser
 
+
+def _add_train(sub: Any) -> None:
     p = sub.add_parser("train", help="train (or resume) the run a recipe describes")
     p.add_argument("recipe", help="recipe YAML file")
     p.add_argument(
@@ -93,6 +106,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="log warnings only")
     p.set_defaults(func=_train)
 
+
+def _add_check(sub: Any) -> None:
     p = sub.add_parser(
         "check", help="print the resolved recipe and the parameter count; train nothing"
     )
@@ -100,6 +115,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", metavar="key=value")
     p.set_defaults(func=_check)
 
+
+def _add_translate(sub: Any) -> None:
     p = sub.add_parser(
         "translate",
         help="translate lines (stdin -> stdout by default); several runs form an ensemble",
@@ -124,12 +141,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_translate)
 
+
+def _add_shell(sub: Any) -> None:
     p = sub.add_parser(
         "shell", help="interactive: type lines, change the search with :commands (:help)"
     )
     _run_arguments(p)
     p.set_defaults(func=_shell)
 
+
+def _add_generate(sub: Any) -> None:
     p = sub.add_parser(
         "generate",
         help="text generation (streamed), music (MIDI/MusicXML with -o DIR), rewrites",
@@ -148,6 +169,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_generate)
 
+
+def _add_expand(sub: Any) -> None:
     p = sub.add_parser(
         "expand", help="query expansion: diverse rewrites and a weighted bag of terms"
     )
@@ -163,6 +186,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_expand)
 
+
+def _add_evaluate(sub: Any) -> None:
     p = sub.add_parser(
         "evaluate",
         help="score a split (or files): BLEU/chrF, or the task's metrics (nats/char, "
@@ -177,7 +202,6 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--hyp-out", help="also write the hypotheses to this file")
     p.add_argument("--limit", type=int, default=0, help="score the first N examples only")
     p.set_defaults(func=_evaluate)
-    return parser
 
 
 def _run_arguments(p: argparse.ArgumentParser) -> None:
