@@ -128,16 +128,28 @@ def build_model(cfg: ModelConfig, src_vocab: int, tgt_vocab: int) -> EncoderDeco
     """The model the recipe's ``model`` section describes. Sizes whose float32 weights
     alone would not fit in this machine's memory are a ``ConfigError`` (counted on the
     meta device, which allocates nothing), not an allocator's traceback."""
-    with torch.device("meta"):
-        size = count_parameters(_assemble(cfg, src_vocab, tgt_vocab))
     memory = _physical_memory()
-    if memory and size * 4 > memory:
+    if not memory or _size_bound(cfg, max(src_vocab, tgt_vocab)) * 4 * 8 < memory:
+        return _assemble(cfg, src_vocab, tgt_vocab)  # surely fits: skip the exact count
+    with torch.device("meta"):  # costs ~2 s (torch imports its compiler for it)
+        size = count_parameters(_assemble(cfg, src_vocab, tgt_vocab))
+    if size * 4 > memory:
         raise ConfigError(
             f"model: {size:,} parameters need {size * 4 / 2**30:,.1f} GiB for the weights "
             f"alone; this machine has {memory / 2**30:,.1f} GiB (smaller emb_dim, hidden_dim, "
             "layers or tokenizer.vocab_size?)"
         )
     return _assemble(cfg, src_vocab, tgt_vocab)
+
+
+def _size_bound(cfg: ModelConfig, vocab: int) -> int:
+    """An upper bound on the parameter count, from the sizes alone: embeddings and output
+    layer, every LSTM layer as if as wide as the widest, attention and bridges."""
+    enc, dec = cfg.encoder, cfg.decoder
+    width = max(cfg.emb_dim, 2 * enc.hidden_dim, dec.hidden_dim)
+    layers = max(enc.layers, dec.layers)
+    lstm = 2 * layers * (16 * width * width + 16 * width)  # both directions, and the decoder
+    return 2 * vocab * cfg.emb_dim + vocab * width + lstm + 10 * width * width + 10 * width
 
 
 def _physical_memory() -> int:

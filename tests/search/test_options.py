@@ -63,6 +63,17 @@ def run_beam(model, **options):
     )[0]
 
 
+def run_samples(model, seed: int, **options):
+    src, lengths, limits = ONE_SOURCE
+    generator = torch.Generator().manual_seed(seed)
+    return sample_search(
+        model, src, lengths, limits, BOS_ID, EOS_ID, generator=generator, **options
+    )[0]
+
+
+LOOP = {BOS_ID: {A: 1.0}, A: {A: 0.8, B: 0.1, EOS_ID: 0.1}, B: {EOS_ID: 1.0}}
+
+
 def test_length_penalty_prefers_the_longer_output_when_it_should():
     model = TableModel(SHORT_OR_LONG)
     assert run_beam(model, length_penalty=0.0)[0].tokens == []
@@ -78,8 +89,7 @@ def test_min_length_forbids_early_eos():
 
 
 def test_repeated_ngrams_are_blocked():
-    loop = {BOS_ID: {A: 1.0}, A: {A: 0.8, B: 0.1, EOS_ID: 0.1}, B: {EOS_ID: 1.0}}
-    model = TableModel(loop)
+    model = TableModel(LOOP)
     free = run_beam(model, length_penalty=1.0)[0].tokens
     assert free[:3] == [A, A, A]
     for n in (1, 2, 3):
@@ -91,22 +101,10 @@ def test_repeated_ngrams_are_blocked():
 def test_repeated_ngrams_are_blocked_in_samples_too():
     """The same rule in sampling: the loop model would repeat A; with blocking no sample
     holds an n-gram twice, and without it some do."""
-    loop = {BOS_ID: {A: 1.0}, A: {A: 0.8, B: 0.1, EOS_ID: 0.1}, B: {EOS_ID: 1.0}}
-    model = TableModel(loop)
-    src, lengths, limits = ONE_SOURCE
+    model = TableModel(LOOP)
 
     def samples(n: int) -> list[list[int]]:
-        hyps = sample_search(
-            model,
-            src,
-            lengths,
-            limits,
-            BOS_ID,
-            EOS_ID,
-            num_samples=30,
-            no_repeat_ngram=n,
-            generator=torch.Generator().manual_seed(5),
-        )[0]
+        hyps = run_samples(model, 5, num_samples=30, no_repeat_ngram=n)
         return [h.tokens for h in hyps]
 
     def repeats(tokens: list[int], n: int) -> bool:
@@ -130,18 +128,8 @@ def test_forced_prefix_starts_every_output():
 
 def test_forced_prefix_starts_every_sample():
     model = TableModel(SHORT_OR_LONG)
-    src, lengths, limits = ONE_SOURCE
-    samples = sample_search(
-        model,
-        src,
-        lengths,
-        limits,
-        BOS_ID,
-        EOS_ID,
-        num_samples=5,
-        prefix=torch.tensor([[A, PAD_ID]]),  # without it, half the samples are empty
-        generator=torch.Generator().manual_seed(1),
-    )[0]
+    # without the prefix, half the samples are empty
+    samples = run_samples(model, 1, num_samples=5, prefix=torch.tensor([[A, PAD_ID]]))
     assert all(hyp.tokens[:1] == [A] for hyp in samples)
     assert all(
         hyp.token_scores[0] == pytest.approx(torch.tensor(0.5).log().item()) for hyp in samples
