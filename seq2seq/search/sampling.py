@@ -103,7 +103,8 @@ def sample_search(
         forbid_specials(log_probs, PAD_ID, bos)
         if t < min_len:
             log_probs[:, eos] = float("-inf")
-        block_repeated_ngrams(log_probs, out.tokens[alive, :t], no_repeat_ngram)
+        if no_repeat_ngram:  # the history gather costs a copy per step: only when asked
+            block_repeated_ngrams(log_probs, out.tokens[alive, :t], no_repeat_ngram)
         force_prefix(log_probs, prefix, t, PAD_ID)
         apply(log_probs, constraint, rules, exempt=limit <= t)
         force_eos(log_probs, limit <= t, eos)
