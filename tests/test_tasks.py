@@ -99,6 +99,31 @@ def test_generation_streams_token_by_token_and_sampling_is_seeded(text_run: Path
     assert list(stream(translator, "abcd", 20)) == pieces
 
 
+def test_the_stream_follows_the_search_rules(text_run: Path) -> None:
+    """The streamed generator runs the search's loop: greedy streaming equals greedy
+    search on the window, and no_repeat_ngram / min_len hold in the stream too."""
+    from seq2seq.inference import Translator
+    from seq2seq.tasks.text_generation.stream import stream
+
+    greedy = Translator.from_checkpoint(text_run, search={"sampling": False, "beam_size": 1})
+    window = greedy.search.max_len_b
+    with greedy.using(max_len_a=0.0, max_len_b=window):
+        searched = greedy.translate(["abcd"])[0]
+    assert "".join(stream(greedy, "abcd", window)) == searched
+    long = greedy.with_search(max_len_b=20, min_len=20)  # one window of 20 tokens
+
+    def repeats(text: str, n: int) -> bool:
+        grams = [text[i : i + n] for i in range(len(text) - n + 1)]
+        return len(grams) != len(set(grams))
+
+    assert repeats("".join(stream(long, "abcd", 20)), 2)  # the pattern comes round again
+    for n in (2, 3):
+        text = "".join(stream(long.with_search(no_repeat_ngram=n), "abcd", 20))
+        assert len(text) == 20 and not repeats(text, n), (n, text)
+    sampled = Translator.from_checkpoint(text_run, search={"seed": 1, "min_len": 5})
+    assert len("".join(stream(sampled, "abcd", 5))) == 5  # no EOS before 5 tokens
+
+
 def test_shell_generates_from_a_prompt(text_run: Path, monkeypatch, capsys) -> None:
     code, out, _ = run_cli(
         ["shell", str(text_run), "-q", "sampling=false"], "abcd\n", monkeypatch, capsys

@@ -9,6 +9,9 @@ scale.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
+
 import torch
 
 from seq2seq.data.tokenizer import PAD_ID
@@ -60,6 +63,19 @@ def draw(probs: torch.Tensor, generator: torch.Generator | None = None) -> torch
     return index.clamp_max(probs.size(-1) - 1)  # only a row of zeros would reach V
 
 
+@dataclass(frozen=True)
+class DrawRules:
+    """How each sample's tokens are drawn (temperature, top-k, top-p) and the rules that
+    restrict them (minimum length, n-gram blocking), ``num_samples`` per sentence."""
+
+    num_samples: int = 1
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 1.0
+    min_len: int = 0
+    no_repeat_ngram: int = 0
+
+
 @torch.no_grad()
 def sample_search(
     model: torch.nn.Module,
@@ -85,45 +101,73 @@ def sample_search(
     prefix (B, P): forced first output tokens, PAD where a sentence's prefix ends;
     ``constraint``: a grammar the outputs follow; ``no_repeat_ngram``: no n-gram of that
     size twice in a sample (0 = off), as in beam search."""
-    batch, device = src.size(0), src.device
-    rows = torch.arange(batch, device=device).repeat_interleave(num_samples)
-    state = model.reorder(model.init_state(model.encode(src, src_lengths)), rows)  # type: ignore[operator]
-    limit = max_len.to(device).index_select(0, rows)
-    tokens = torch.full((rows.numel(),), bos, dtype=torch.long, device=device)
-    if prefix is not None:
-        prefix = prefix.to(device).index_select(0, rows)
-    rules = constraint.start(src, rows) if constraint is not None else None
-    steps = int(limit.max()) + 1
-    alive = torch.arange(rows.numel(), device=device)  # samples still drawing: they leave at EOS
-    out = OutputBuffer(rows.numel(), steps, src.size(1), eos, device, return_attention)
-    for t in range(steps):
-        log_probs, state, attn = model.step(tokens, state)  # type: ignore[operator]
-        # the rules in beam search's order: specials, min length, n-gram blocking,
-        # prefix, grammar, length limit
-        forbid_specials(log_probs, PAD_ID, bos)
-        if t < min_len:
-            log_probs[:, eos] = float("-inf")
-        if no_repeat_ngram:  # the history gather costs a copy per step: only when asked
-            block_repeated_ngrams(log_probs, out.tokens[alive, :t], no_repeat_ngram)
-        force_prefix(log_probs, prefix, t, PAD_ID)
-        apply(log_probs, constraint, rules, exempt=limit <= t)
-        force_eos(log_probs, limit <= t, eos)
-        probs = filter_logits(log_probs, temperature, top_k, top_p).softmax(-1).float().cpu()
-        tokens = draw(probs, generator).to(device)
-        if constraint is not None and rules is not None:
-            rules = constraint.advance(rules, tokens)
-        out.write(alive, t, tokens, log_probs.gather(1, tokens.unsqueeze(1)).squeeze(1), attn)
-        ended = tokens == eos
-        if bool(ended.all()):
-            break
-        if bool(ended.any()):
-            keep = (~ended).nonzero().squeeze(1)
-            alive, tokens, limit = alive[keep], tokens[keep], limit[keep]
-            prefix = None if prefix is None else prefix[keep]
-            state = model.reorder(state, keep)  # type: ignore[operator]
-            rules = select(rules, keep)
+    rules = DrawRules(num_samples, temperature, top_k, top_p, min_len, no_repeat_ngram)
+    batch = src.size(0)
+    out = OutputBuffer(
+        batch * num_samples, int(max_len.max()) + 1, src.size(1), eos, src.device, return_attention
+    )
+    for _ in sample_steps(
+        model, src, src_lengths, max_len, (bos, eos), rules, out, generator, prefix, constraint
+    ):
+        pass
     flat = out.hypotheses()
     return [
         sorted((flat[i * num_samples + j][0] for j in range(num_samples)), key=lambda h: -h.score)
         for i in range(batch)
     ]
+
+
+@torch.no_grad()
+def sample_steps(
+    model: torch.nn.Module,
+    src: torch.Tensor,
+    src_lengths: torch.Tensor,
+    max_len: torch.Tensor,
+    specials: tuple[int, int],
+    rules: DrawRules,
+    out: OutputBuffer,
+    generator: torch.Generator | None = None,
+    prefix: torch.Tensor | None = None,
+    constraint: Constraint | None = None,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """The sampling loop, one step at a time: after each step it yields (rows, tokens),
+    the rows of ``out`` (B * num_samples, steps) still drawing and the tokens they drew
+    (EOS included), so a caller can stream them; ``out`` collects everything. ``specials``
+    = (bos, eos); ``max_len`` (B,) per sentence."""
+    bos, eos = specials
+    device = src.device
+    rows = torch.arange(src.size(0), device=device).repeat_interleave(rules.num_samples)
+    state = model.reorder(model.init_state(model.encode(src, src_lengths)), rows)  # type: ignore[operator]
+    limit = max_len.to(device).index_select(0, rows)
+    tokens = torch.full((rows.numel(),), bos, dtype=torch.long, device=device)
+    if prefix is not None:
+        prefix = prefix.to(device).index_select(0, rows)
+    grammar = constraint.start(src, rows) if constraint is not None else None
+    alive = torch.arange(rows.numel(), device=device)  # samples still drawing: they leave at EOS
+    for t in range(int(limit.max()) + 1):
+        log_probs, state, attn = model.step(tokens, state)  # type: ignore[operator]
+        # the rules in beam search's order: specials, min length, n-gram blocking,
+        # prefix, grammar, length limit
+        forbid_specials(log_probs, PAD_ID, bos)
+        if t < rules.min_len:
+            log_probs[:, eos] = float("-inf")
+        if rules.no_repeat_ngram:  # the history gather costs a copy per step: only when asked
+            block_repeated_ngrams(log_probs, out.tokens[alive, :t], rules.no_repeat_ngram)
+        force_prefix(log_probs, prefix, t, PAD_ID)
+        apply(log_probs, constraint, grammar, exempt=limit <= t)
+        force_eos(log_probs, limit <= t, eos)
+        logits = filter_logits(log_probs, rules.temperature, rules.top_k, rules.top_p)
+        tokens = draw(logits.softmax(-1).float().cpu(), generator).to(device)
+        if constraint is not None and grammar is not None:
+            grammar = constraint.advance(grammar, tokens)
+        out.write(alive, t, tokens, log_probs.gather(1, tokens.unsqueeze(1)).squeeze(1), attn)
+        yield alive, tokens
+        ended = tokens == eos
+        if bool(ended.all()):
+            return
+        if bool(ended.any()):
+            keep = (~ended).nonzero().squeeze(1)
+            alive, tokens, limit = alive[keep], tokens[keep], limit[keep]
+            prefix = None if prefix is None else prefix[keep]
+            state = model.reorder(state, keep)  # type: ignore[operator]
+            grammar = select(grammar, keep)

@@ -14,43 +14,56 @@ from collections.abc import Iterator
 
 import torch
 
-from seq2seq.data.tokenizer import BOS_ID, EOS_ID, PAD_ID
+from seq2seq.data.tokenizer import BOS_ID, EOS_ID
 from seq2seq.inference import Translator
-from seq2seq.search.hypothesis import forbid_specials
-from seq2seq.search.sampling import filter_logits
+from seq2seq.search.hypothesis import OutputBuffer
+from seq2seq.search.sampling import DrawRules, sample_steps
 
 
 @torch.no_grad()
 def window_tokens(
     translator: Translator, source: str, limit: int, generator: torch.Generator
 ) -> Iterator[int]:
-    """Output ids for one window, as they are chosen (EOS ends the window, not yielded)."""
+    """Output ids for one window, as they are chosen (EOS ends the window, not yielded).
+
+    Greedy and sampling run the search's own sampling loop (greedy as top-k 1, which
+    equals greedy search), so every token rule applies as in ``translate``: specials,
+    min_len, no_repeat_ngram, the grammar, the length limit. A beam's best output is only
+    known at its end: beam search yields the window at once."""
     cfg = translator.search
-    ids = translator.encode_source([source], truncate=True)[0]
     if not cfg.sampling and cfg.beam_size > 1:
         with translator.using(max_len_a=0.0, max_len_b=limit):
             hyps = translator.hypotheses([source], truncate=True)[0]
         yield from (hyps[0].tokens if hyps else [])
         return
-    model, device = translator.model, translator.device
+    ids = translator.encode_source([source], truncate=True)[0]
+    device = translator.device
     src = torch.tensor([[*ids, EOS_ID]], dtype=torch.long, device=device)
-    state = model.init_state(model.encode(src, torch.tensor([src.size(1)])))  # type: ignore[arg-type]
-    token = torch.tensor([BOS_ID], device=device)
-    for t in range(limit):
-        log_probs, state, _ = model.step(token, state)  # type: ignore[arg-type]
-        log_probs = log_probs.float()
-        forbid_specials(log_probs, PAD_ID, BOS_ID)
-        if t < cfg.min_len:
-            log_probs[:, EOS_ID] = float("-inf")
-        if cfg.sampling:
-            logits = filter_logits(log_probs, cfg.temperature, cfg.top_k, cfg.top_p)
-            token = torch.multinomial(logits.softmax(-1).cpu(), 1, generator=generator)[0]
-        else:
-            token = log_probs.argmax(-1).cpu()
-        if int(token) == EOS_ID:
+    lengths = torch.tensor([src.size(1)])
+    rules = DrawRules(
+        temperature=cfg.temperature if cfg.sampling else 1.0,
+        top_k=cfg.top_k if cfg.sampling else 1,
+        top_p=cfg.top_p if cfg.sampling else 1.0,
+        min_len=cfg.min_len,
+        no_repeat_ngram=cfg.no_repeat_ngram,
+    )
+    out = OutputBuffer(1, limit + 1, src.size(1), EOS_ID, device, attention=False)
+    steps = sample_steps(
+        translator.model,
+        src,
+        lengths,
+        torch.tensor([limit]),
+        (BOS_ID, EOS_ID),
+        rules,
+        out,
+        generator,
+        constraint=translator.constraint,
+    )
+    for _, tokens in steps:
+        token = int(tokens[0])
+        if token == EOS_ID:
             return
-        yield int(token)
-        token = token.to(device)
+        yield token
 
 
 def stream(translator: Translator, prompt: str, max_tokens: int) -> Iterator[str]:
