@@ -242,6 +242,13 @@ class RunDir:
         except OSError as err:
             raise CheckpointError(f"{self.metrics}: cannot write: {err.strerror}") from None
 
+    def save_text(self, path: Path, text: str) -> None:
+        """Write a text file of the run atomically; a failure is one ``CheckpointError``."""
+        try:
+            atomic_write_text(path, text)
+        except OSError as err:
+            raise CheckpointError(f"{path}: cannot write: {describe_write_error(err)}") from None
+
     def remove_debris(self) -> None:
         """Delete the temporary files of writes a crash cut short (``.NAME.*.tmp``); call
         only while holding ``lock``, when no other process writes here."""
@@ -256,11 +263,7 @@ class RunDir:
         records = self.read_metrics()
         kept = [r for r in records if int(r.get("step", 0)) <= step]
         if len(kept) < len(records):
-            text = "".join(json.dumps(r) + "\n" for r in kept)
-            try:
-                atomic_write_text(self.metrics, text)
-            except OSError as err:
-                raise CheckpointError(f"{self.metrics}: cannot write: {err.strerror}") from None
+            self.save_text(self.metrics, "".join(json.dumps(r) + "\n" for r in kept))
 
     def read_metrics(self) -> list[dict[str, Any]]:
         if not self.metrics.is_file():

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from seq2seq.checkpoint import CheckpointError
 from seq2seq.config import ConfigError, dump_recipe, load_recipe, parse_overrides
 from seq2seq.data.files import check_output_path, output_file
-from seq2seq.data.readers import DataError, iter_lines
+from seq2seq.data.readers import DataError, iter_lines, take_lines
 from seq2seq.runtime import tune_allocator, tune_onednn
 from seq2seq.training.faults import TrainingError, TrainingInterrupted
 
@@ -264,15 +264,18 @@ def _chunks(lines: Iterator[str], size: int) -> Iterator[list[str]]:
 
 def _translate(args: argparse.Namespace) -> int:
     from seq2seq.tasks.base import one_line
+    from seq2seq.visualize import attention_folder
 
-    png_dir = _attention_dir(args.attention_png)
+    png_dir = attention_folder(args.attention_png) if args.attention_png else None
     with output_file(args.output, inputs=[args.input, args.prefix]) as sink:
         translator = _translator(args)
         lines = iter_lines(args.input)
         prefixes = iter_lines(args.prefix) if args.prefix else None
         done = 0
         for chunk in _chunks(lines, 1000):
-            chunk_prefixes = _take_prefixes(prefixes, args.prefix, len(chunk), done)
+            chunk_prefixes = None
+            if prefixes is not None:
+                chunk_prefixes = take_lines(prefixes, len(chunk), args.prefix, "prefix", done)
             results = translator.hypotheses(chunk, bool(png_dir), chunk_prefixes)
             for i, (line, hyps) in enumerate(zip(chunk, results, strict=True), start=done):
                 outputs = translator.distinct(hyps)
@@ -289,34 +292,6 @@ def _translate(args: argparse.Namespace) -> int:
         if prefixes is not None and next(prefixes, None) is not None:
             raise DataError(f"{args.prefix}: more prefix lines than the {done} input lines")
     return 0
-
-
-def _attention_dir(name: str | None) -> Path | None:
-    """The folder for attention maps, made now (before any work), or None."""
-    if name is None:
-        return None
-    from seq2seq.visualize import pyplot
-
-    pyplot()  # fail before translating anything if matplotlib is missing
-    folder = Path(name)
-    if folder.exists() and not folder.is_dir():
-        raise DataError(f"--attention-png {name}: is a file; give a folder")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise DataError(f"--attention-png {name}: cannot make the folder: {err.strerror}") from None
-    return folder
-
-
-def _take_prefixes(
-    lines: Iterator[str] | None, name: str, count: int, done: int
-) -> list[str] | None:
-    if lines is None:
-        return None
-    prefixes = list(islice(lines, count))
-    if len(prefixes) < count:
-        raise DataError(f"{name}: {done + len(prefixes)} prefix lines for more input lines")
-    return prefixes
 
 
 def _attention_png(

@@ -88,6 +88,22 @@ def pyplot() -> Any:
     return plt
 
 
+def attention_folder(name: str) -> Path:
+    """The folder for ``--attention-png`` maps, made before any work (and matplotlib
+    checked), or a ``DataError`` naming it."""
+    from seq2seq.data.readers import DataError
+
+    pyplot()  # fail before translating anything if matplotlib is missing
+    folder = Path(name)
+    if folder.exists() and not folder.is_dir():
+        raise DataError(f"--attention-png {name}: is a file; give a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise DataError(f"--attention-png {name}: cannot make the folder: {err.strerror}") from None
+    return folder
+
+
 def save_attention_png(
     path: str | Path,
     src: Sequence[str],

@@ -133,6 +133,15 @@ def _text_lines(handle: TextIO, name: str, limit: int | None) -> Iterator[str | 
         yield line
 
 
+def take_lines(lines: Iterator[str], count: int, name: str, kind: str, done: int = 0) -> list[str]:
+    """The next ``count`` lines of ``lines`` (read from ``name``); fewer is a
+    ``DataError`` (``kind`` says what they are; ``done`` lines were taken before)."""
+    taken = list(itertools.islice(lines, count))
+    if len(taken) < count:
+        raise DataError(f"{name}: {done + len(taken)} {kind} lines for more input lines")
+    return taken
+
+
 def read_parallel_text(src_path: Path, tgt_path: Path | None, name: str) -> Corpus:
     """Two files with one segment per line; line i of one translates line i of the other."""
     src = read_lines(src_path)

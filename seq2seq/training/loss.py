@@ -9,6 +9,7 @@ about 0.2 s of a 0.85 s Multi30k step on the reference CPU.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import torch
@@ -179,3 +180,34 @@ def projected_sequence_loss(
         torch.is_grad_enabled() and (features.requires_grad or weight.requires_grad),
     )
     return loss, nll, int(real.numel())
+
+
+def batch_loss(
+    net: torch.nn.Module,
+    decoder: Any,
+    batch: Any,
+    teacher_forcing: float,
+    smoothing: float,
+    forward_context: contextlib.AbstractContextManager,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(loss, nll) sums of one batch through ``net`` (the model, or its DDP wrapper), its
+    forward pass inside ``forward_context`` (autocast), the loss outside it, in float32.
+    Without copy attention the output projection of ``decoder`` is fused into the loss
+    (``projected_sequence_loss``): the (tokens x vocabulary) logits never exist whole and
+    padded positions are never projected."""
+    fused = not decoder.copy
+    with forward_context:
+        out = net(
+            batch.src,
+            batch.src_lengths,
+            batch.tgt_in,
+            teacher_forcing=teacher_forcing,
+            project=not fused,
+        )
+    if not fused:
+        return sequence_loss(out, batch.tgt_out, smoothing)[:2]
+    project = decoder.project
+    loss, nll, _ = projected_sequence_loss(
+        out, project.weight, project.bias, batch.tgt_out, smoothing
+    )
+    return loss, nll

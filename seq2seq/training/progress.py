@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from seq2seq.config import Train as TrainConfig
+from seq2seq.training.faults import TrainingError
+
+log = logging.getLogger("seq2seq.training.trainer")  # the trainer's messages, as before
 
 
 @dataclass
@@ -68,6 +73,43 @@ def finished_reason(cfg: TrainConfig, p: Progress) -> str | None:
             f"train.early_stop.patience={cfg.early_stop.patience}"
         )
     return None
+
+
+def budget_spent(cfg: TrainConfig, p: Progress) -> bool:
+    """``train.max_steps`` or ``train.max_minutes`` reached."""
+    return (cfg.max_steps is not None and p.step >= cfg.max_steps) or (
+        cfg.max_minutes is not None and p.elapsed >= cfg.max_minutes * 60
+    )
+
+
+def epochs_done(cfg: TrainConfig, p: Progress) -> bool:
+    return cfg.max_epochs is not None and p.epoch >= cfg.max_epochs
+
+
+def count_nonfinite(p: Progress, bad: bool, what: str, limit: int, run: Path) -> bool:
+    """Count an update whose loss or gradient (``what``) was NaN/inf on some rank, or
+    reset the count on a good one; whether to skip it. Raises ``TrainingError`` at
+    ``limit`` bad updates in a row (``train.max_nonfinite_steps``)."""
+    if not bad:
+        p.nonfinite_in_row = 0
+        return False
+    p.nonfinite_in_row += 1
+    p.nonfinite_total += 1
+    log.warning(
+        "step %d: %s is NaN/inf; update skipped (%d in a row, %d in all)",
+        p.step + 1,
+        what,
+        p.nonfinite_in_row,
+        p.nonfinite_total,
+    )
+    if p.nonfinite_in_row >= limit:
+        raise TrainingError(
+            f"the loss was NaN/inf for {p.nonfinite_in_row} updates in a row (up to step "
+            f"{p.step + 1}); the last checkpoint in {run} is intact. Lower "
+            "train.lr, keep train.clip_norm on, try train.precision=bf16 or fp32, or "
+            "check the data (train.max_nonfinite_steps sets the limit)"
+        )
+    return True
 
 
 def improved(p: Progress, metric: str, value: float | None) -> bool:

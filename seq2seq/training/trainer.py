@@ -11,6 +11,7 @@ import signal
 import sys
 import time
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -20,16 +21,24 @@ from seq2seq.checkpoint import WRITE_ERRORS, CheckpointError, RunDir, describe_w
 from seq2seq.config import Recipe, dump_recipe
 from seq2seq.data.batching import make_batch, token_batches
 from seq2seq.data.dataset import Examples
-from seq2seq.data.files import atomic_write_text
 from seq2seq.data.tokenizer import Tokenizer
 from seq2seq.model.encoder_decoder import EncoderDecoder
 from seq2seq.runtime import TRIM_EVERY_STEPS, release_memory
 from seq2seq.training.distributed import DistInfo, all_reduce_sum, broadcast_flag
-from seq2seq.training.faults import StopSignals, TrainingError, TrainingInterrupted
-from seq2seq.training.loss import projected_sequence_loss, sequence_loss
+from seq2seq.training.faults import StopSignals, TrainingInterrupted
+from seq2seq.training.loss import batch_loss
 from seq2seq.training.optim import LRSchedule, build_optimizer, teacher_forcing_ratio
 from seq2seq.training.precision import autocast, resolve_precision
-from seq2seq.training.progress import Progress, RateWindow, improved, restore_rng, rng_state
+from seq2seq.training.progress import (
+    Progress,
+    RateWindow,
+    budget_spent,
+    count_nonfinite,
+    epochs_done,
+    improved,
+    restore_rng,
+    rng_state,
+)
 from seq2seq.training.reporting import TrainingReport
 from seq2seq.training.validation import valid_bleu, valid_loss
 
@@ -104,7 +113,7 @@ class Trainer:
         signals = StopSignals()
         try:
             with signals:
-                while not self._finished_epochs():
+                while not epochs_done(self.cfg, self.progress):
                     batches = token_batches(
                         self.train_data.src.lengths + 1,
                         self.train_data.tgt.lengths + 1,  # type: ignore[union-attr]
@@ -224,25 +233,9 @@ class Trainer:
     def _batch_loss(
         self, net: torch.nn.Module, batch: Any, teacher_forcing: float, smoothing: float
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(loss, nll) sums of one batch. Without copy attention the output projection
-        is fused into the loss (``projected_sequence_loss``): the (tokens x vocabulary)
-        logits never exist whole and padded positions are never projected."""
-        fused = not self.model.decoder.copy
-        with autocast(self.precision, self.device):
-            out = net(
-                batch.src,
-                batch.src_lengths,
-                batch.tgt_in,
-                teacher_forcing=teacher_forcing,
-                project=not fused,
-            )
-        if not fused:
-            return sequence_loss(out, batch.tgt_out, smoothing)[:2]
-        project = self.model.decoder.project
-        loss, nll, _ = projected_sequence_loss(
-            out, project.weight, project.bias, batch.tgt_out, smoothing
-        )
-        return loss, nll
+        """(loss, nll) sums of one batch (``loss.batch_loss``) in this run's precision."""
+        forward = autocast(self.precision, self.device)
+        return batch_loss(net, self.model.decoder, batch, teacher_forcing, smoothing, forward)
 
     def _skip_nonfinite(self, loss: float, grad_norm: float) -> bool:
         """Whether this update must be skipped: a NaN/inf loss on any rank, or (outside
@@ -252,27 +245,10 @@ class Trainer:
             self.precision != "fp16" and self.cfg.clip_norm > 0 and not math.isfinite(grad_norm)
         )
         (bad,) = all_reduce_sum([float(not math.isfinite(loss) or bad_grad)], self.device)
-        p = self.progress
-        if not bad:
-            p.nonfinite_in_row = 0
-            return False
-        p.nonfinite_in_row += 1
-        p.nonfinite_total += 1
-        log.warning(
-            "step %d: %s is NaN/inf; update skipped (%d in a row, %d in all)",
-            p.step + 1,
-            "the loss" if not math.isfinite(loss) else "the gradient",
-            p.nonfinite_in_row,
-            p.nonfinite_total,
+        what = "the loss" if not math.isfinite(loss) else "the gradient"
+        return count_nonfinite(
+            self.progress, bool(bad), what, self.cfg.max_nonfinite_steps, self._run_path()
         )
-        if p.nonfinite_in_row >= self.cfg.max_nonfinite_steps:
-            raise TrainingError(
-                f"the loss was NaN/inf for {p.nonfinite_in_row} updates in a row (up to step "
-                f"{p.step + 1}); the last checkpoint in {self.run.path} is intact. Lower "
-                "train.lr, keep train.clip_norm on, try train.precision=bf16 or fp32, or "
-                "check the data (train.max_nonfinite_steps sets the limit)"
-            )
-        return True
 
     # ---- validation, checkpoints, stopping ---------------------------------------------
     def validate_and_save(self) -> bool:
@@ -366,10 +342,7 @@ class Trainer:
     def _should_stop_now(self, signum: int) -> tuple[bool, int]:
         """(the budget is spent, on rank 0's clock; a signal any rank received, or 0),
         agreed by every rank in one reduction."""
-        cfg = self.cfg
-        budget = (cfg.max_steps is not None and self.progress.step >= cfg.max_steps) or (
-            cfg.max_minutes is not None and self.progress.elapsed >= cfg.max_minutes * 60
-        )
+        budget = budget_spent(self.cfg, self.progress)
         local = [float(budget and self.dist.is_main), float(signum)]
         budget_all, signum_all = all_reduce_sum(local, self.device)
         if budget_all:
@@ -381,9 +354,6 @@ class Trainer:
         if signum_all and not signum:
             signum = signal.SIGTERM  # another rank was signalled: stop with it
         return bool(budget_all), signum
-
-    def _finished_epochs(self) -> bool:
-        return self.cfg.max_epochs is not None and self.progress.epoch >= self.cfg.max_epochs
 
     # ---- state ---------------------------------------------------------------------------
     def state_dict(self, weights: str) -> dict[str, Any]:
@@ -411,14 +381,11 @@ class Trainer:
         restore_rng(state)
 
     def write_recipe(self) -> None:
-        if not self.dist.is_main:
-            return
-        try:
-            atomic_write_text(self.run.recipe, dump_recipe(self.recipe))
-        except OSError as err:
-            raise CheckpointError(
-                f"{self.run.recipe}: cannot write: {describe_write_error(err)}"
-            ) from None
+        if self.dist.is_main:
+            self.run.save_text(self.run.recipe, dump_recipe(self.recipe))
+
+    def _run_path(self) -> Path:  # tools/benchmark.py trains without a run directory
+        return self.run.path if self.run is not None else Path("(no run directory)")
 
     # ---- logging -------------------------------------------------------------------------
     def _lr_now(self) -> float:
