@@ -20,6 +20,7 @@ import torch
 
 from seq2seq.search.candidates import top_candidates
 from seq2seq.search.constraint import Constraint, ConstraintState, apply, select
+from seq2seq.search.contract import Decodable
 from seq2seq.search.hypothesis import (
     Hypothesis,
     block_repeated_ngrams,
@@ -80,7 +81,7 @@ class _Beams:
 
 @torch.no_grad()
 def beam_search(
-    model: torch.nn.Module,
+    model: Decodable,
     src: torch.Tensor,
     src_lengths: torch.Tensor,
     max_len: torch.Tensor,
@@ -103,11 +104,11 @@ def beam_search(
     sorted best first."""
     opt = options or BeamOptions(beam_size=beam_size, nbest=nbest, length_penalty=length_penalty)
     batch, k, device = src.size(0), opt.beam_size, src.device
-    encoded = model.encode(src, src_lengths)  # type: ignore[operator]
+    encoded = model.encode(src, src_lengths)
     expand = torch.arange(batch, device=device).repeat_interleave(k)
     # the K hypotheses of a sentence share its source-side tensors
     everyone = torch.arange(batch, device=device)
-    state = model.reorder(model.init_state(encoded), expand, sources=everyone)  # type: ignore[operator]
+    state = model.reorder(model.init_state(encoded), expand, sources=everyone)
     mask = encoded.mask.index_select(0, expand)  # (B*K, S): for the coverage penalty
     scores = torch.full((batch, k), float("-inf"), device=device)
     scores[:, 0] = 0.0  # at the start all K rows are the same: expand only one
@@ -129,7 +130,7 @@ def beam_search(
     tokens = torch.full((batch * k,), bos, dtype=torch.long, device=device)
     for t in range(int(beams.limit.max()) + 1):
         n = beams.scores.size(0)
-        log_probs, state, attn = model.step(tokens, state)  # type: ignore[operator]
+        log_probs, state, attn = model.step(tokens, state)
         _constrain(log_probs, beams, t, opt, (bos, eos, pad), k, constraint)
         vocab = log_probs.size(-1)
         top_scores, top_index = top_candidates(log_probs, beams.scores, 2 * k)  # (n, 2K)
@@ -156,7 +157,7 @@ def beam_search(
             if beams.coverage is not None:
                 beams.coverage = beams.coverage + step_attn
         beams.scores = next_scores
-        state = model.reorder(state, rows, same_sources=True)  # type: ignore[operator]
+        state = model.reorder(state, rows, same_sources=True)
 
         done = _done(beams, finished, t, opt)
         if bool(done.all()):
@@ -166,7 +167,7 @@ def beam_search(
             alive_rows = (alive.unsqueeze(1) * k + torch.arange(k, device=device)).view(-1)
             beams.keep(alive_rows, sentences=alive)
             tokens = tokens.index_select(0, alive_rows)
-            state = model.reorder(state, alive_rows, sources=alive)  # type: ignore[operator]
+            state = model.reorder(state, alive_rows, sources=alive)
             mask = mask.index_select(0, alive_rows)
     return [sorted(hyps, key=lambda h: -h.score)[: opt.nbest] for hyps in finished]
 

@@ -6,12 +6,13 @@ import torch
 
 from seq2seq.data.tokenizer import PAD_ID
 from seq2seq.search.constraint import Constraint, apply, select
+from seq2seq.search.contract import Decodable
 from seq2seq.search.hypothesis import Hypothesis, OutputBuffer, forbid_specials, force_eos
 
 
 @torch.no_grad()
 def greedy_search(
-    model: torch.nn.Module,
+    model: Decodable,
     src: torch.Tensor,
     src_lengths: torch.Tensor,
     max_len: torch.Tensor,
@@ -28,7 +29,7 @@ def greedy_search(
     batch rows), and each step writes its tokens into an ``OutputBuffer`` at those rows.
     """
     batch, device = src.size(0), src.device
-    state = model.init_state(model.encode(src, src_lengths))  # type: ignore[operator]
+    state = model.init_state(model.encode(src, src_lengths))
     tokens = torch.full((batch,), bos, dtype=torch.long, device=device)
     limit = max_len.to(device)
     steps = int(limit.max()) + 1
@@ -36,7 +37,7 @@ def greedy_search(
     rules = constraint.start(src, alive) if constraint is not None else None
     out = OutputBuffer(batch, steps, src.size(1), eos, device, return_attention)
     for t in range(steps):
-        log_probs, state, attn = model.step(tokens, state)  # type: ignore[operator]
+        log_probs, state, attn = model.step(tokens, state)
         forbid_specials(log_probs, PAD_ID, bos)
         apply(log_probs, constraint, rules, exempt=limit <= t)
         force_eos(log_probs, limit <= t, eos)
@@ -50,6 +51,6 @@ def greedy_search(
         if bool(ended.any()):
             keep = (~ended).nonzero().squeeze(1)
             alive, tokens, limit = alive[keep], tokens[keep], limit[keep]
-            state = model.reorder(state, keep)  # type: ignore[operator]
+            state = model.reorder(state, keep)
             rules = select(rules, keep)
     return out.hypotheses()

@@ -16,6 +16,7 @@ import torch
 
 from seq2seq.data.tokenizer import PAD_ID
 from seq2seq.search.constraint import Constraint, apply, select
+from seq2seq.search.contract import Decodable
 from seq2seq.search.hypothesis import (
     Hypothesis,
     OutputBuffer,
@@ -78,7 +79,7 @@ class DrawRules:
 
 @torch.no_grad()
 def sample_search(
-    model: torch.nn.Module,
+    model: Decodable,
     src: torch.Tensor,
     src_lengths: torch.Tensor,
     max_len: torch.Tensor,
@@ -119,7 +120,7 @@ def sample_search(
 
 @torch.no_grad()
 def sample_steps(
-    model: torch.nn.Module,
+    model: Decodable,
     src: torch.Tensor,
     src_lengths: torch.Tensor,
     max_len: torch.Tensor,
@@ -137,7 +138,7 @@ def sample_steps(
     bos, eos = specials
     device = src.device
     rows = torch.arange(src.size(0), device=device).repeat_interleave(rules.num_samples)
-    state = model.reorder(model.init_state(model.encode(src, src_lengths)), rows)  # type: ignore[operator]
+    state = model.reorder(model.init_state(model.encode(src, src_lengths)), rows)
     limit = max_len.to(device).index_select(0, rows)
     tokens = torch.full((rows.numel(),), bos, dtype=torch.long, device=device)
     if prefix is not None:
@@ -145,7 +146,7 @@ def sample_steps(
     grammar = constraint.start(src, rows) if constraint is not None else None
     alive = torch.arange(rows.numel(), device=device)  # samples still drawing: they leave at EOS
     for t in range(int(limit.max()) + 1):
-        log_probs, state, attn = model.step(tokens, state)  # type: ignore[operator]
+        log_probs, state, attn = model.step(tokens, state)
         # the rules in beam search's order: specials, min length, n-gram blocking,
         # prefix, grammar, length limit
         forbid_specials(log_probs, PAD_ID, bos)
@@ -169,5 +170,5 @@ def sample_steps(
             keep = (~ended).nonzero().squeeze(1)
             alive, tokens, limit = alive[keep], tokens[keep], limit[keep]
             prefix = None if prefix is None else prefix[keep]
-            state = model.reorder(state, keep)  # type: ignore[operator]
+            state = model.reorder(state, keep)
             grammar = select(grammar, keep)

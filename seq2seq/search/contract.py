@@ -1,0 +1,37 @@
+"""The decoder contract: all that search needs of a model, as a typed Protocol.
+
+``EncoderDecoder`` and ``Ensemble`` implement it (structurally: they do not import it),
+and so can any model a test builds by hand. Memory and state are opaque to search: it
+only passes them back, reordered.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import torch
+
+
+class Decodable(Protocol):
+    def encode(self, src: torch.Tensor, src_lengths: torch.Tensor) -> Any:
+        """src (B, S) ids ending in EOS, PAD after; src_lengths (B,) on CPU -> memory."""
+        ...
+
+    def init_state(self, encoded: Any) -> Any:
+        """The decoder state before the first output token, one row per source."""
+        ...
+
+    def step(self, tokens: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any, torch.Tensor]:
+        """tokens (R,) -> float32 log-probs (R, V), the next state, attention (R, S)."""
+        ...
+
+    def reorder(
+        self,
+        state: Any,
+        index: torch.Tensor,
+        same_sources: bool = False,
+        sources: torch.Tensor | None = None,
+    ) -> Any:
+        """Rows ``index`` (R',) of the state; the source side follows ``index``, stays
+        (``same_sources``), or keeps rows ``sources`` (B') grouped R' / B' per source."""
+        ...
