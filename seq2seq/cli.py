@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from seq2seq.checkpoint import CheckpointError
-from seq2seq.config import ConfigError, dump_recipe, load_recipe, parse_overrides
+from seq2seq.config import ConfigError, dump_recipe, load_recipe, parse_overrides, single_line
 from seq2seq.data.files import check_output_path, output_file
 from seq2seq.data.readers import DataError, iter_lines, take_lines
 from seq2seq.runtime import tune_allocator, tune_onednn
@@ -52,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except _EXPECTED_ERRORS as err:
-        print(f"seq2seq: error: {_one_error_line(err)}", file=sys.stderr)
+        print(f"seq2seq: error: {single_line(err)}", file=sys.stderr)
         return 2
     except TrainingInterrupted as stop:  # a signal: the step finished and was saved
         print(f"seq2seq: {stop}", file=sys.stderr)
@@ -63,19 +63,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as err:  # the file system refused (disk full, permissions) where not caught
         where = f"{err.filename}: " if err.filename else ""
         print(
-            f"seq2seq: error: {_one_error_line(where + (err.strerror or str(err)))}",
+            f"seq2seq: error: {single_line(where + (err.strerror or str(err)))}",
             file=sys.stderr,
         )
         return 2
     except MemoryError:
         print("seq2seq: error: out of memory (a smaller model, batch or input?)", file=sys.stderr)
         return 2
-
-
-def _one_error_line(err: object, limit: int = 1000) -> str:
-    """An error as one line of bounded length, whatever text it carries."""
-    text = " ".join(str(err).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _parser() -> argparse.ArgumentParser:

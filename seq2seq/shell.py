@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TextIO, TypeVar
 
-from seq2seq.config import ConfigError, parse_overrides
+from seq2seq.config import ConfigError, parse_overrides, single_line
 from seq2seq.data.readers import DataError, iter_lines_reporting
 from seq2seq.inference import Translator
 from seq2seq.search import Hypothesis
@@ -292,8 +292,7 @@ class Shell:
         print(text, file=self.out if self.interactive else self.err)
 
     def _error(self, text: str) -> None:
-        line = " ".join(text.split())  # one line, of bounded length, whatever was typed
-        print(f"error: {line if len(line) <= 300 else line[:297] + '...'}", file=self.err)
+        print(f"error: {single_line(text, 300)}", file=self.err)  # whatever was typed
 
 
 def _parse(arg: str, kind: Callable[[str], T], what: str) -> T:

@@ -17,6 +17,7 @@ from seq2seq.config.loading import (
     recipe_to_dict,
     replace_checked,
     resolve_project_path,
+    single_line,
     validate,
     with_search,
 )
@@ -60,6 +61,7 @@ __all__ = [
     "recipe_to_dict",
     "replace_checked",
     "resolve_project_path",
+    "single_line",
     "validate",
     "with_search",
 ]

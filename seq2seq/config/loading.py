@@ -175,14 +175,11 @@ def validate(recipe: Recipe) -> None:
 # --------------------------------------------------------------------------- internals
 
 
-def _lookup(obj: Any, dotted: str) -> Any:
-    for part in dotted.split("."):
-        obj = getattr(obj, part)
-    return obj
-
-
-def _one_line(err: Exception) -> str:
-    return " ".join(str(err).split())
+def single_line(text: object, limit: int = 1000) -> str:
+    """Any message as one line of at most ``limit`` characters: errors quote user text
+    and library messages, either of which may span lines or be of any size."""
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
 def _merge_tokenizer_spec(raw: dict[str, Any], source: str) -> dict[str, Any]:
@@ -203,9 +200,9 @@ def _read_yaml_mapping(path: Path, what: str) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {_one_line(err)[:300]}") from None
+        raise ConfigError(f"{path}: not valid YAML: {single_line(err, 300)}") from None
     except ValueError as err:  # e.g. an integer of over 4,300 digits
-        raise ConfigError(f"{path}: unreadable value: {_one_line(err)[:200]}") from None
+        raise ConfigError(f"{path}: unreadable value: {single_line(err, 200)}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text") from None
     if not isinstance(data, dict):

@@ -18,6 +18,7 @@ from typing import Protocol
 
 import sentencepiece as spm
 
+from seq2seq.config import single_line
 from seq2seq.data.files import atomic_write_bytes
 from seq2seq.data.readers import DataError
 
@@ -103,7 +104,7 @@ def train_tokenizer(
             keep_whitespace,
         )
     except RuntimeError as err:  # sentencepiece's own refusals, e.g. too few characters
-        reason = " ".join(str(err).split())[:200]
+        reason = single_line(err, 200)
         raise DataError(f"{out_path}: sentencepiece cannot train on this text: {reason}") from None
     atomic_write_bytes(out_path, model.getvalue())
     return SentencePieceTokenizer(out_path)

@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from seq2seq.config import single_line
 from seq2seq.data.files import atomic_write_text
 from seq2seq.data.readers import DataError
 
@@ -98,7 +99,7 @@ def read_symbol_file(path: Path) -> list[str]:
     try:
         data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError) as err:
-        reason = " ".join(str(err).split())[:200]
+        reason = single_line(err, 200)
         raise DataError(f"{path}: cannot read the vocabulary ({reason})") from None
     if not isinstance(data, dict) or not isinstance(data.get("groups"), list):
         raise DataError(f"{path}: a vocabulary file needs a 'groups' list")
