@@ -6,6 +6,7 @@ import copy
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from seq2seq.runtime import pick_device
 from seq2seq.search import Hypothesis, beam_search, greedy_search, max_lengths, sample_search
 from seq2seq.search.beam import BeamOptions
 from seq2seq.search.constraint import Constraint
+from seq2seq.search.sampling import DrawRules
 from seq2seq.training.precision import resolve_precision
 
 log = logging.getLogger(__name__)
@@ -51,6 +53,9 @@ def search_batch(
     if prefix is not None:
         limits = torch.maximum(limits, (prefix != PAD_ID).sum(1).cpu() + 1)
     if cfg.sampling:
+        rules = DrawRules(
+            cfg.nbest, cfg.temperature, cfg.top_k, cfg.top_p, cfg.min_len, cfg.no_repeat_ngram
+        )
         return sample_search(
             model,
             src,
@@ -58,12 +63,7 @@ def search_batch(
             limits,
             BOS_ID,
             EOS_ID,
-            num_samples=cfg.nbest,
-            temperature=cfg.temperature,
-            top_k=cfg.top_k,
-            top_p=cfg.top_p,
-            min_len=cfg.min_len,
-            no_repeat_ngram=cfg.no_repeat_ngram,
+            **asdict(rules),
             generator=generator,
             return_attention=return_attention,
             prefix=prefix,
@@ -74,15 +74,7 @@ def search_batch(
         return greedy_search(
             model, src, src_lengths, limits, BOS_ID, EOS_ID, return_attention, constraint
         )
-    options = BeamOptions(
-        beam_size=cfg.beam_size,
-        nbest=cfg.nbest,
-        length_norm=cfg.length_norm,
-        length_penalty=cfg.length_penalty,
-        coverage_penalty=cfg.coverage_penalty,
-        min_len=cfg.min_len,
-        no_repeat_ngram=cfg.no_repeat_ngram,
-    )
+    options = _beam_options(cfg)
     return beam_search(
         model,
         src,
@@ -96,6 +88,19 @@ def search_batch(
         prefix=prefix,
         pad=PAD_ID,
         constraint=constraint,
+    )
+
+
+def _beam_options(cfg: Search) -> BeamOptions:
+    """The beam's part of the search settings."""
+    return BeamOptions(
+        beam_size=cfg.beam_size,
+        nbest=cfg.nbest,
+        length_norm=cfg.length_norm,
+        length_penalty=cfg.length_penalty,
+        coverage_penalty=cfg.coverage_penalty,
+        min_len=cfg.min_len,
+        no_repeat_ngram=cfg.no_repeat_ngram,
     )
 
 
