@@ -83,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:
         _add_translate,
         _add_shell,
         _add_generate,
-        _add_expand,
+        _add_task_commands,
         _add_evaluate,
     ):
         add(sub)
@@ -164,21 +164,16 @@ def _add_generate(sub: Any) -> None:
     p.set_defaults(func=_generate)
 
 
-def _add_expand(sub: Any) -> None:
-    p = sub.add_parser(
-        "expand", help="query expansion: diverse rewrites and a weighted bag of terms"
-    )
-    _run_arguments(p)
-    p.add_argument("--query", required=True, help="the (conversational) query")
-    p.add_argument(
-        "--context",
-        nargs="*",
-        default=[],
-        help="earlier questions of the conversation, oldest first",
-    )
-    p.add_argument("-n", type=int, default=10, help="rewrites from the beam and from sampling")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.set_defaults(func=_expand)
+def _add_task_commands(sub: Any) -> None:
+    """The verbs the tasks bring (``seq2seq expand`` for query expansion): each gets the
+    run arguments here and its own options from the task."""
+    from seq2seq.tasks.base import task_commands
+
+    for command in task_commands():
+        p = sub.add_parser(command.name, help=command.help)
+        _run_arguments(p)
+        command.add_arguments(p)
+        p.set_defaults(func=_task_command, command=command)
 
 
 def _add_evaluate(sub: Any) -> None:
@@ -356,20 +351,12 @@ def _prompt_lines(path: str | None) -> list[str]:
     return [line.replace("\\n", "\n") for line in iter_lines(path)]
 
 
-def _expand(args: argparse.Namespace) -> int:
-    import json
-
+def _task_command(args: argparse.Namespace) -> int:
     from seq2seq.tasks import get_task
 
-    if not args.query.strip():
-        raise ConfigError("--query is empty")
-    if not 1 <= args.n <= 1000:
-        raise ConfigError(f"-n must be between 1 and 1,000, got {args.n}")
+    args.command.check(args)
     translator = _translator(args)
-    expand = get_task(translator.recipe.task).command("expand")
-    result = expand(translator, [(args.query, args.context)], n=args.n)[0]
-    print(json.dumps(result.as_dict(), indent=2) if args.json else result.text())
-    return 0
+    return get_task(translator.recipe.task).command(args.command.name).run(translator, args)
 
 
 if __name__ == "__main__":

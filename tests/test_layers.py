@@ -79,3 +79,55 @@ def test_the_check_sees_an_upward_import(tmp_path: Path):
     source.write_text("def f():\n    from seq2seq.cli import main\n")
     assert "seq2seq.cli" in imports(source)
     assert layer_of("seq2seq.cli") > layer_of("seq2seq.data.readers")
+
+
+def plugin_names() -> set[str]:
+    from seq2seq.config.plugins import formats, task_names
+
+    return {f.name for f in formats()} | set(task_names())
+
+
+def named_conditions(path: Path, names: set[str]) -> list[str]:
+    """Comparisons and ``in`` tests with a task or format name as a literal, e.g.
+    ``task.name == "music"`` or ``data.format in ("abc", ...)``."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if not isinstance(node, ast.Compare):
+            continue
+        for side in [node.left, *node.comparators]:
+            for leaf in ast.walk(side):
+                if isinstance(leaf, ast.Constant) and leaf.value in names:
+                    found.append(f"{path.name}:{node.lineno}: {ast.unparse(node)}")
+    return found
+
+
+def test_generic_code_never_tests_a_task_or_format_name():
+    """Outside seq2seq/tasks/, a kind of work or a data format is looked up by name in
+    the registry, never compared: adding one edits no generic file. (The generic formats
+    text and hf are registered by the data layer; they are names like any other.)"""
+    names = plugin_names()
+    found = [
+        hit
+        for name, path in modules().items()
+        if not name.startswith("seq2seq.tasks")
+        for hit in named_conditions(path, names)
+    ]
+    assert found == []
+
+
+def test_the_check_sees_a_named_condition(tmp_path: Path):
+    source = tmp_path / "probe.py"
+    source.write_text("def f(recipe):\n    return recipe.task == 'music'\n")
+    assert named_conditions(source, {"music"}) == ["probe.py:2: recipe.task == 'music'"]
+
+
+def test_only_the_registry_imports_by_name():
+    """Plugin discovery (the registry importing the task package, and that package its
+    folders) is the only import by name: any other would hide an import from the layer
+    check above."""
+    users = [
+        name
+        for name, path in modules().items()
+        if "import_module(" in path.read_text(encoding="utf-8")
+    ]
+    assert sorted(users) == ["seq2seq.config.plugins", "seq2seq.tasks"]

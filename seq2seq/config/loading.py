@@ -16,7 +16,8 @@ from typing import Any, Literal
 
 import yaml
 
-from seq2seq.config.schema import ConfigError, Recipe
+from seq2seq.config.plugins import check_task, get_format
+from seq2seq.config.schema import ConfigError, Data, Recipe
 
 
 def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
@@ -67,7 +68,12 @@ def recipe_to_dict(recipe: Recipe) -> dict[str, Any]:
             return {k: plain(v) for k, v in value.items()}
         return value
 
-    return plain(dataclasses.asdict(recipe))
+    raw = plain(dataclasses.asdict(recipe))
+    data = raw["data"]
+    options = recipe.data.options or get_format(recipe.data.format).options()
+    del data["options"]
+    data[recipe.data.format] = plain(dataclasses.asdict(options))
+    return raw
 
 
 def dump_recipe(recipe: Recipe) -> str:
@@ -128,6 +134,7 @@ def _yaml_value(text: str) -> Any:
 
 def validate(recipe: Recipe) -> None:
     """Checks that involve more than one field."""
+    check_task(recipe.task)
     m, tok, tr, se = recipe.model, recipe.tokenizer, recipe.train, recipe.search
     if m.decoder.copy and not tok.joint:
         raise ConfigError("model.decoder.copy: true needs tokenizer.joint: true (copied ids)")
@@ -146,10 +153,6 @@ def validate(recipe: Recipe) -> None:
     # each field's own range is checked where it is declared (``ranged``); these relate fields
     checks: list[tuple[bool, str]] = [
         (bool(tr.resume.strip()), "train.resume: empty; give auto, never, require or a run"),
-        (
-            recipe.data.transpose[0] <= 0 <= recipe.data.transpose[1],
-            f"data.transpose: {list(recipe.data.transpose)} must be [down <= 0, up >= 0]",
-        ),
         (
             se.sampling or se.nbest <= se.beam_size,
             f"search.nbest: {se.nbest} outputs need search.beam_size >= {se.nbest} "
@@ -220,27 +223,79 @@ def resolve_project_path(name: str) -> Path | None:
 
 
 def _build(cls: type, raw: Any, prefix: str) -> Any:
+    """A config section from its mapping: every key known, every value converted and
+    range-checked (the ``data`` section also builds its format's options)."""
     where = prefix.rstrip(".") or "recipe"
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: expected a section (mapping), got {_short(raw)}")
+    if cls is Data:
+        return _build_data(raw, prefix)
+    return cls(**_fields_of(cls, raw, prefix, [f.name for f in dataclasses.fields(cls)]))
+
+
+def _fields_of(cls: type, raw: dict[Any, Any], prefix: str, names: list[str]) -> dict[str, Any]:
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     kwargs = {}
     for key, value in raw.items():
-        if key not in fields:
+        if key not in names:
             shown = str(key)[:100]  # a key can be any size: keep the message (and search) small
-            near = difflib.get_close_matches(shown, list(fields), n=1, cutoff=0.5)
+            near = difflib.get_close_matches(shown, names, n=1, cutoff=0.5)
             hint = (
                 f"; did you mean '{prefix}{near[0]}'?"
                 if near
-                else f"; valid keys: {', '.join(fields)}"
+                else f"; valid keys: {', '.join(names)}"
             )
             raise ConfigError(f"unknown key '{prefix}{shown}'{hint}")
         kwargs[key] = _convert(hints[key], value, f"{prefix}{key}")
         _check_range(fields[key], kwargs[key], f"{prefix}{key}")
-    return cls(**kwargs)
+    return kwargs
+
+
+def _build_data(raw: dict[Any, Any], prefix: str) -> Data:
+    """The ``data`` section: its generic keys, and the format's own section
+    ``data.<format>`` built as the class the format registered."""
+    fmt = _convert(str, raw.get("format", "text"), f"{prefix}format")
+    spec = get_format(fmt)
+    raw = _upgrade_legacy_data(raw, fmt, [f.name for f in dataclasses.fields(spec.options)])
+    generic = [f.name for f in dataclasses.fields(Data) if f.name != "options"]
+    kwargs = _fields_of(Data, {k: v for k, v in raw.items() if k != fmt}, prefix, [*generic, fmt])
+    options = _build(spec.options, raw.get(fmt), f"{prefix}{fmt}.")
+    return Data(**kwargs, options=options)
+
+
+# Keys that sat directly in ``data`` before each format had its own section, with their
+# old defaults (run directories of that time hold every key). They move into the
+# format's section where it has that option; one at its old default is dropped; any other
+# is an error naming the key.
+_LEGACY_DATA_KEYS: dict[str, Any] = {
+    "files": "",
+    "holdout": 0.1,
+    "context_turns": 3,
+    "transpose": [0, 0],
+    "windows": {"context": 256, "span": 128, "stride": 64, "short_context": 0.25},
+}
+
+
+def _upgrade_legacy_data(raw: dict[Any, Any], fmt: str, options: list[str]) -> dict[Any, Any]:
+    legacy = [k for k in _LEGACY_DATA_KEYS if k in raw and k != fmt]
+    if not legacy:
+        return raw
+    raw = dict(raw)
+    section = dict(raw.get(fmt) or {})
+    for key in legacy:
+        value = raw.pop(key)
+        if key in options and key not in section:
+            section[key] = value
+        elif key in options:
+            raise ConfigError(f"data.{key}: given twice, here and as data.{fmt}.{key}")
+        elif value != _LEGACY_DATA_KEYS[key]:
+            keys = ", ".join(f"data.{fmt}.{o}" for o in options) or "none"
+            raise ConfigError(f"data.{key}: not an option of format {fmt} (its options: {keys})")
+    raw[fmt] = section
+    return raw
 
 
 def _check_range(spec: dataclasses.Field, value: Any, key: str) -> None:

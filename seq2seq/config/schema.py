@@ -46,45 +46,26 @@ BIG_COUNT = 1_000_000_000  # steps, sentences: far beyond any run
 
 
 @dataclass(frozen=True)
-class Windows:
-    """format: windows -- a text file cut into (preceding context -> next span) examples."""
-
-    context: int = ranged(256, 1, 1_000_000)  # characters of preceding text in the source, at most
-    span: int = ranged(128, 1, 100_000)  # characters in the target
-    # characters between the starts of consecutive training windows
-    stride: int = ranged(64, 1, 1_000_000)
-    # share of training windows whose context is cut short
-    short_context: float = ranged(0.25, 0.0, 1.0)
-
-
-@dataclass(frozen=True)
 class Data:
-    """Where the examples live. ``root`` is relative to ``$SEQ2SEQ_DATA`` unless absolute.
+    """Where the examples live and how they are read. ``root`` is relative to
+    ``$SEQ2SEQ_DATA`` unless absolute.
 
-    ``format`` says how a split is read (seq2seq/data/readers.py and the task readers):
-    text: ``<split>.<src_lang>`` / ``<split>.<tgt_lang>`` line-parallel files; hf: a
-    Hugging Face dataset; windows: ``files`` cut into context -> continuation windows
-    (train = the first 1 - holdout of the characters, valid = the rest); canard: CANARD
-    TSV (``<split>.tsv`` + ``<split>.answer_terms.tsv``); chorales: Bach chorales from the
-    JSB JSON (``files``; splits are its keys) or ``files: music21`` (the corpus inside
-    music21, held out by hash); abc: ABC tune books (``files`` glob, held out by hash).
+    ``format`` names a registered reader (seq2seq/config/plugins.py): the generic ``text``
+    (``<split>.<src_lang>`` / ``<split>.<tgt_lang>`` line-parallel files) and ``hf`` (a
+    Hugging Face dataset), and the formats of the task folders (windows, canard, chorales,
+    abc, ...). A format's own settings sit in the section named after it, ``data.<format>``
+    (e.g. ``data.windows.span``), typed by the class the format registers; ``options``
+    holds that section once loaded (None: the format's defaults).
     """
 
     root: str = "."
-    format: Literal["text", "hf", "windows", "canard", "chorales", "abc"] = "text"
+    format: str = "text"
     src_lang: str = "src"
     tgt_lang: str = "tgt"
     splits: dict[str, str] = field(default_factory=lambda: {"train": "train", "valid": "valid"})
     # training pairs with more tokens on either side are dropped (and counted)
     max_len: int = ranged(100, 1, 100_000)
-    files: str = ""  # windows / chorales / abc: the file (or glob) under root
-    # share held out as 'valid' (and again as 'test') where no split exists
-    holdout: float = ranged(0.1, 0.0, 0.5, open_hi=True)
-    windows: Windows = field(default_factory=Windows)
-    # canard: previous questions of the dialog added to the source
-    context_turns: int = ranged(3, 0, 100)
-    # chorales/abc training split: semitone shifts added
-    transpose: tuple[int, int] = ranged((0, 0), -24, 24)
+    options: Any = None
 
 
 @dataclass(frozen=True)
@@ -219,7 +200,7 @@ class Search:
 
 @dataclass(frozen=True)
 class Recipe:
-    task: Literal["translation", "text_generation", "music", "query_expansion"] = "translation"
+    task: str = "translation"  # a registered kind of work (seq2seq/tasks/<name>/)
     seed: int = ranged(1, 0, 2**32 - 1)
     output_dir: str = "runs/default"
     data: Data = field(default_factory=Data)

@@ -11,10 +11,11 @@ from pathlib import Path
 import numpy as np
 
 from seq2seq.checkpoint import CheckpointError
-from seq2seq.config import Recipe, resolve_project_path
+from seq2seq.config import Recipe, get_format, resolve_project_path
 from seq2seq.config import Tokenizer as TokenizerConfig
+from seq2seq.data import formats  # noqa: F401  (registers text and hf)
 from seq2seq.data.batching import IdArray
-from seq2seq.data.readers import Corpus, DataError, read_split
+from seq2seq.data.readers import Corpus, DataError
 from seq2seq.data.tokenizer import SentencePieceTokenizer, Tokenizer, train_tokenizer
 from seq2seq.data.vocab import KINDS as VOCAB_KINDS
 from seq2seq.data.vocab import VocabTokenizer, learn_pieces, read_symbol_file, write_vocabulary
@@ -37,26 +38,11 @@ class Examples:
 
 def load_corpus(recipe: Recipe, split: str) -> Corpus:
     """The split the recipe names ``split`` (a key of ``data.splits``, or a file stem /
-    part name), read the way ``data.format`` says."""
+    part name), read by the reader ``data.format`` names."""
     data = recipe.data
     part = data.splits.get(split, split)
-    if data.format == "windows":
-        from seq2seq.data.windows import read_windows
-
-        return read_windows(data, part, split, recipe.seed)
-    if data.format == "canard":
-        from seq2seq.data.canard import read_canard
-
-        return read_canard(data, part, split)
-    if data.format == "chorales":
-        from seq2seq.data.music import read_chorales
-
-        return read_chorales(data, part, split, recipe.seed)
-    if data.format == "abc":
-        from seq2seq.data.abc import read_abc
-
-        return read_abc(data, part, split)
-    return read_split(data.format, data.root, part, data.src_lang, data.tgt_lang, split)
+    corpus: Corpus = get_format(data.format).read(data, part, split, recipe.seed)
+    return corpus
 
 
 def build_tokenizers(

@@ -187,6 +187,9 @@ class ArrowColumn(Sequence[str]):
             yield from self[start : start + self.chunk]
 
 
+HF_PAIRS = "translation"  # the column of {language: text} dicts in Hugging Face pair sets
+
+
 def read_hf_dataset(location: str, split: str, src_lang: str, tgt_lang: str) -> Corpus:
     """A split of a Hugging Face dataset: a folder saved with ``save_to_disk``, a folder
     of data files, or (online) a hub name. Columns are ``src_lang``/``tgt_lang`` or a
@@ -205,8 +208,8 @@ def read_hf_dataset(location: str, split: str, src_lang: str, tgt_lang: str) -> 
     columns = set(dataset.column_names)
     if {src_lang, tgt_lang} <= columns:
         keys = (src_lang, tgt_lang)
-    elif "translation" in columns:
-        keys = (f"translation.{src_lang}", f"translation.{tgt_lang}")
+    elif HF_PAIRS in columns:
+        keys = (f"{HF_PAIRS}.{src_lang}", f"{HF_PAIRS}.{tgt_lang}")
     else:
         raise DataError(
             f"{location} [{split}]: no columns '{src_lang}'/'{tgt_lang}' nor 'translation'; "
@@ -215,19 +218,6 @@ def read_hf_dataset(location: str, split: str, src_lang: str, tgt_lang: str) -> 
     if len(dataset) == 0:
         raise DataError(f"{location}: empty split '{split}'")
     return Corpus(split, ArrowColumn(dataset, keys[0]), ArrowColumn(dataset, keys[1]))
-
-
-def read_split(
-    fmt: str, root: str, split_file: str, src_lang: str, tgt_lang: str, name: str
-) -> Corpus:
-    """One split of a data set as the recipe's ``data`` section describes it."""
-    base = data_root(root)
-    if fmt == "hf":
-        location = str(base) if base.exists() else root
-        return read_hf_dataset(location, split_file, src_lang, tgt_lang)
-    return read_parallel_text(
-        base / f"{split_file}.{src_lang}", base / f"{split_file}.{tgt_lang}", name
-    )
 
 
 def _data_env() -> str:

@@ -1,14 +1,15 @@
-"""Kinds of work, one folder each, registered by name: importing this package registers
-the built-in ones (translation, text_generation, query_expansion, music)."""
+"""Kinds of work, one folder each, registered by name: importing this package imports
+every folder in it, so a new kind of work is a new folder (docs/adding_a_task.md)."""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from seq2seq.inference import Translator
-from seq2seq.tasks import music, query_expansion, text_generation, translation  # noqa: F401
 from seq2seq.tasks.base import (
     Evaluation,
     Generation,
@@ -18,6 +19,10 @@ from seq2seq.tasks.base import (
     get_task,
     register_task,
 )
+
+for _folder in pkgutil.iter_modules(__path__):
+    if _folder.ispkg:  # each task folder registers its task and formats when imported
+        importlib.import_module(f"{__name__}.{_folder.name}")
 
 __all__ = [
     "Evaluation",

@@ -9,13 +9,14 @@ translation's behaviour, which every task starts from.
 
 from __future__ import annotations
 
+import argparse
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from seq2seq.config import ConfigError
+from seq2seq.config import ConfigError, check_task, register_task_name
 from seq2seq.data.batching import IdArray
 from seq2seq.data.dataset import load_corpus
 from seq2seq.data.files import output_file
@@ -32,7 +33,7 @@ class Task:
 
     name = "task"
     verb = "translate"
-    commands: tuple[str, ...] = ()  # verbs of its own, served by ``command``
+    commands: tuple[Command, ...] = ()  # verbs of its own: ``seq2seq NAME RUN ...``
 
     def source_from_prompt(self, translator: Translator, prompt: str) -> str:
         """The source text the model reads for a user's prompt."""
@@ -99,14 +100,40 @@ class Task:
             outputs[i] = output
         return outputs
 
-    def command(self, name: str) -> Callable[..., Any]:
-        """A command of this task's own (``seq2seq expand`` for query expansion); the
-        tasks that have one list it in ``commands``."""
-        having = [t.name for t in _TASKS.values() if name in t.commands]
+    def command(self, name: str) -> Command:
+        """The verb ``name`` of this task's own; an error naming the tasks that have it."""
+        for command in self.commands:
+            if command.name == name:
+                return command
+        having = [t.name for t in _TASKS.values() if any(c.name == name for c in t.commands)]
         raise ConfigError(
             f"'{name}' is not a command of task {self.name}"
             + (f" (it is one of: {', '.join(having)})" if having else "")
         )
+
+
+@dataclass(frozen=True)
+class Command:
+    """A verb of a task's own, ``seq2seq NAME RUN [RUN ...] [options] [search.key=value]``:
+    the CLI gives it the run arguments and a parser for its options (``add_arguments``),
+    checks the options (``check``: before the run loads, so that a typo costs nothing),
+    loads the run, checks the run's task has this verb, then calls ``run``, whose result
+    is the exit status."""
+
+    name: str
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[Translator, argparse.Namespace], int]
+    check: Callable[[argparse.Namespace], None] = lambda args: None
+
+
+def task_commands() -> list[Command]:
+    """The verbs of every registered task (the first of each name), for the CLI."""
+    found: dict[str, Command] = {}
+    for task in _TASKS.values():
+        for command in task.commands:
+            found.setdefault(command.name, command)
+    return list(found.values())
 
 
 @dataclass(frozen=True)
@@ -173,10 +200,12 @@ def register_task(cls: T) -> T:
     if cls.name in _TASKS:
         raise ValueError(f"task {cls.name!r} is registered twice")
     _TASKS[cls.name] = cls()
+    register_task_name(cls.name)
     return cls
 
 
 def get_task(name: str) -> Task:
+    check_task(name)  # finds installed plugins
     try:
         return _TASKS[name]
     except KeyError:

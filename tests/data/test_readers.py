@@ -2,12 +2,13 @@ from pathlib import Path
 
 import pytest
 
+from seq2seq.config import Data
+from seq2seq.data.formats import read_text
 from seq2seq.data.readers import (
     DataError,
     read_hf_dataset,
     read_lines,
     read_parallel_text,
-    read_split,
 )
 
 
@@ -53,7 +54,8 @@ def test_split_resolves_under_the_data_root(tmp_path: Path, monkeypatch: pytest.
     write(tmp_path / "set" / "dev.de", "x\n")
     write(tmp_path / "set" / "dev.en", "y\n")
     monkeypatch.setenv("SEQ2SEQ_DATA", str(tmp_path))
-    corpus = read_split("text", "set", "dev", "de", "en", "valid")
+    data = Data(root="set", format="text", src_lang="de", tgt_lang="en")
+    corpus = read_text(data, "dev", "valid", 1)
     assert list(corpus.src) == ["x"] and corpus.name == "valid"
 
 

@@ -35,7 +35,7 @@ def test_tiny_shakespeare_windows_use_the_usual_split():
     valid = load_corpus(recipe, "valid")
     assert valid.tgt is not None
     # the last 10% (111,539 characters, cut at 1,003,855) less the first span, which is context
-    assert sum(len(t) for t in valid.tgt) == 111_539 - recipe.data.windows.span
+    assert sum(len(t) for t in valid.tgt) == 111_539 - recipe.data.options.span
 
 
 @needs("canard")
@@ -48,7 +48,7 @@ def test_canard_dev_has_both_targets_for_every_row():
 
 @needs("jsb_chorales")
 def test_jsb_splits_are_all_valid_harmonisations():
-    from seq2seq.data.music import check_harmony
+    from seq2seq.tasks.music.chorales import check_harmony
 
     recipe = load_recipe(ROOT / "recipes" / "music" / "bach_harmonize.yaml")
     for split, count in (("valid", 76), ("test", 77)):

@@ -15,6 +15,7 @@ import pytest
 from helpers import TOY_RECIPE, run_cli
 
 from seq2seq.config import Range, Recipe
+from seq2seq.config.plugins import formats
 
 # numbers whose every value is meaningful: none at present
 UNBOUNDED: set[str] = set()
@@ -37,7 +38,11 @@ def number_fields(cls: type = Recipe, prefix: str = "") -> list[tuple[str, type,
     return found
 
 
-FIELDS = number_fields()
+# the recipe's own sections, then each data format's section (data.<format>.<key>)
+FIELDS = number_fields() + [
+    entry for fmt in formats() for entry in number_fields(fmt.options, f"data.{fmt.name}.")
+]
+FORMAT_OF = {key: key.split(".")[1] for key, _, _ in FIELDS if key.count(".") == 2}
 
 
 def outside(bounds: Range, kind: type) -> list[Any]:
@@ -82,7 +87,9 @@ def test_out_of_range_values_are_one_line_naming_the_key(key: str, value: Any, m
     text = yaml_value(value)
     if isinstance(spec.default, tuple):  # a pair: put the bad value first
         text = f"[{text}, {yaml_value(spec.default[1])}]"
-    code, out, err = run_cli(["check", str(TOY_RECIPE), f"{key}={text}"], "", monkeypatch, capsys)
+    fmt = [f"data.format={FORMAT_OF[key]}"] if key.startswith("data.") and key in FORMAT_OF else []
+    argv = ["check", str(TOY_RECIPE), *fmt, f"{key}={text}"]
+    code, out, err = run_cli(argv, "", monkeypatch, capsys)
     assert code == 2, (key, value, kind)
     assert err.count("\n") == 1 and "Traceback" not in err
     assert f"{key}:" in err and "out of range" in err

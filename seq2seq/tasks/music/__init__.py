@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from seq2seq.config import register_format
 from seq2seq.data.dataset import load_corpus
 from seq2seq.tasks.base import (
     Evaluation,
@@ -18,10 +19,16 @@ from seq2seq.tasks.base import (
     register_task,
     teacher_forced_scores,
 )
+from seq2seq.tasks.music.abc import AbcOptions, read_abc
+from seq2seq.tasks.music.chorales import ChoraleOptions, read_chorales
 
 if TYPE_CHECKING:
     from seq2seq.inference import Translator
     from seq2seq.search.constraint import Constraint
+
+
+register_format("chorales", ChoraleOptions, read_chorales)
+register_format("abc", AbcOptions, read_abc)
 
 
 @register_task
@@ -42,7 +49,7 @@ class Music(Task):
         return HarmonyConstraint(translator.tgt_tok.vocabulary(), translator.src_tok.vocabulary())
 
     def show(self, translator: Translator, source: str, output: str) -> str:
-        from seq2seq.data import abc
+        from seq2seq.tasks.music import abc
 
         if translator.recipe.data.format == "abc":  # the tune as ABC text
             return abc.to_abc(source, output).rstrip("\n")

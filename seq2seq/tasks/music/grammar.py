@@ -17,9 +17,9 @@ from collections.abc import Sequence
 
 import torch
 
-from seq2seq.data.music import LOWER, MAX_DURATION, VOICE_RANGES, MusicError, parse_source
 from seq2seq.data.tokenizer import EOS_ID
 from seq2seq.search.constraint import ConstraintState
+from seq2seq.tasks.music.chorales import LOWER, MAX_DURATION, VOICE_RANGES, MusicError, parse_source
 
 _MARKER, _BAR, _EOS, _NOTE, _DUR = 0, 3, 4, 5, 8  # first code of each situation
 _FREE = _DUR + MAX_DURATION + 1  # no constraint

@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from seq2seq.config import ConfigError, Data
-from seq2seq.data import abc, music
-from seq2seq.data.music import Check, Chorale, MusicError
 from seq2seq.data.readers import DataError
+from seq2seq.tasks.music import abc
+from seq2seq.tasks.music import chorales as music
+from seq2seq.tasks.music.chorales import Check, Chorale, MusicError
 
 if TYPE_CHECKING:
     from seq2seq.inference import Translator

@@ -4,40 +4,86 @@ rewrite and recall of the reference key terms."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+import argparse
+import json
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from seq2seq.config import ConfigError, format_options, register_format
 from seq2seq.evaluate import score
-from seq2seq.tasks.base import Evaluation, Metrics, Report, Task, register_task
+from seq2seq.tasks.base import Command, Evaluation, Metrics, Report, Task, register_task
+from seq2seq.tasks.query_expansion.canard import (
+    MODES,
+    CanardOptions,
+    read_canard,
+    read_turns,
+    source_text,
+)
 
 if TYPE_CHECKING:
     from seq2seq.inference import Translator
+
+
+register_format("canard", CanardOptions, read_canard)
+
+
+def _expand_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--query", required=True, help="the (conversational) query")
+    p.add_argument(
+        "--context",
+        nargs="*",
+        default=[],
+        help="earlier questions of the conversation, oldest first",
+    )
+    p.add_argument("-n", type=int, default=10, help="rewrites from the beam and from sampling")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _check_expand(args: argparse.Namespace) -> None:
+    if not args.query.strip():
+        raise ConfigError("--query is empty")
+    if not 1 <= args.n <= 1000:
+        raise ConfigError(f"-n must be between 1 and 1,000, got {args.n}")
+
+
+def _expand(translator: Translator, args: argparse.Namespace) -> int:
+    """``seq2seq expand RUN --query Q [--context ...] [-n N] [--json]``."""
+    from seq2seq.tasks.query_expansion.expansion import expand
+
+    result = expand(translator, [(args.query, args.context)], n=args.n)[0]
+    print(json.dumps(result.as_dict(), indent=2) if args.json else result.text())
+    return 0
 
 
 @register_task
 class QueryExpansion(Task):
     name = "query_expansion"
     verb = "rewrite"
-    commands = ("expand",)
+    commands = (
+        Command(
+            "expand",
+            "query expansion: diverse rewrites and a weighted bag of terms",
+            _expand_arguments,
+            _expand,
+            _check_expand,
+        ),
+    )
 
     def source_from_prompt(self, translator: Translator, prompt: str) -> str:
-        from seq2seq.data.canard import MODES, source_text
-
         if prompt.split(":", 1)[0] in MODES:  # already "rewrite: ..." or "terms: ..."
             return prompt
         question, _, context = prompt.partition("||")
         return source_text("rewrite", question, [c for c in context.split("|") if c.strip()])
 
     def score_split(self, translator: Translator, request: Evaluation) -> Report:
-        from seq2seq.data.canard import read_turns, source_text
         from seq2seq.tasks.query_expansion.expansion import expand, term_recall
 
         self.refuse_hyp_out(request)
         assert request.split is not None
         data, split, limit = translator.recipe.data, request.split, request.limit
-        turns = read_turns(data.root, data.splits.get(split, split), data.context_turns)
+        context_turns = format_options(data, CanardOptions).context_turns
+        turns = read_turns(data.root, data.splits.get(split, split), context_turns)
         turns = turns[:limit] if limit else turns
         rewrites = translator.translate(
             [source_text("rewrite", t.question, t.context) for t in turns]
@@ -58,15 +104,6 @@ class QueryExpansion(Task):
                 "queries": len(turns),
             }
         )
-
-    def command(self, name: str) -> Callable[..., Any]:
-        """``expand``: rewrites from the beam and from sampling, and a weighted bag of
-        terms, for (query, earlier questions) pairs (see ``expansion.expand``)."""
-        if name != "expand":
-            return super().command(name)
-        from seq2seq.tasks.query_expansion.expansion import expand
-
-        return expand
 
 
 def _words(text: str) -> list[str]:

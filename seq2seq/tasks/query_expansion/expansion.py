@@ -20,9 +20,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from seq2seq.data.canard import source_text, split_terms
 from seq2seq.inference import Translator
 from seq2seq.search import Hypothesis
+from seq2seq.tasks.query_expansion.canard import source_text, split_terms
 
 _STOPWORD_TEXT = """a about above after again against all also am an and any are as at be
     because been before being below between both but by can could did do does doing down

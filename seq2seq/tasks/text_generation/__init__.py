@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+from seq2seq.config import register_format
 from seq2seq.data.dataset import load_corpus
 from seq2seq.data.files import output_file
 from seq2seq.tasks.base import (
@@ -19,9 +20,13 @@ from seq2seq.tasks.base import (
     teacher_forced_scores,
 )
 from seq2seq.tasks.text_generation.stream import stream
+from seq2seq.tasks.text_generation.windows import WindowOptions, read_windows
 
 if TYPE_CHECKING:
     from seq2seq.inference import Translator
+
+
+register_format("windows", WindowOptions, read_windows)
 
 
 @register_task

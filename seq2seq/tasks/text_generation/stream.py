@@ -14,10 +14,12 @@ from collections.abc import Iterator
 
 import torch
 
+from seq2seq.config import Data
 from seq2seq.data.tokenizer import BOS_ID, EOS_ID
 from seq2seq.inference import Translator
 from seq2seq.search.hypothesis import OutputBuffer
 from seq2seq.search.sampling import DrawRules, sample_steps
+from seq2seq.tasks.text_generation.windows import WindowOptions
 
 
 @torch.no_grad()
@@ -66,11 +68,19 @@ def window_tokens(
         yield token
 
 
+def context_chars(data: Data) -> int:
+    """How much preceding text the model reads: the windows' context it was trained on
+    (format windows), else ``data.max_len`` (an upper bound in tokens: each token is at
+    least one character)."""
+    options = data.options
+    return options.context if isinstance(options, WindowOptions) else data.max_len
+
+
 def stream(translator: Translator, prompt: str, max_tokens: int) -> Iterator[str]:
     """Text continuing ``prompt`` (without it), in pieces as they are produced, until
     ``max_tokens`` tokens or a window that yields nothing."""
     cfg = translator.search
-    context = translator.recipe.data.windows.context
+    context = context_chars(translator.recipe.data)
     span = max(int(cfg.max_len_b), 1)
     generator = torch.Generator()
     if cfg.seed is not None:

@@ -25,9 +25,10 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from seq2seq.config import Data
-from seq2seq.data.music import Check, holdout_part
+from seq2seq.config import Data, format_options
+from seq2seq.data.formats import FileOptions, holdout_part
 from seq2seq.data.readers import Corpus, DataError, data_root, read_lines
+from seq2seq.tasks.music.chorales import Check
 
 log = logging.getLogger(__name__)
 
@@ -276,20 +277,29 @@ def parse_abc(text: str) -> Any:
 # --------------------------------------------------------------------- reader
 
 
-def read_abc(data: Data, part: str, name: str) -> Corpus:
+@dataclass(frozen=True)
+class AbcOptions(FileOptions):
+    """``data.abc``: the tune books (``files``, a glob under the root) and the share of
+    tunes held out (by a hash of the title) for valid, and again for test."""
+
+    files: str = "*.abc"
+
+
+def read_abc(data: Data, part: str, name: str, seed: int = 0) -> Corpus:
     """Examples of one split (``train``, ``valid``, ``test``: held out by tune)."""
     if part not in ("train", "valid", "test"):
         raise DataError(f"data.splits: abc splits are train/valid/test, not '{part}'")
+    opts = format_options(data, AbcOptions)
     base = data_root(data.root)
-    files = sorted(base.glob(data.files or "*.abc"))
+    files = sorted(base.glob(opts.files or "*.abc"))
     if not files:
-        raise DataError(f"{base / (data.files or '*.abc')}: no ABC files (is SEQ2SEQ_DATA set?)")
+        raise DataError(f"{base / (opts.files or '*.abc')}: no ABC files (is SEQ2SEQ_DATA set?)")
     src, tgt, skipped = [], [], []
     for path in files:
         tunes, errors = parse_tunes("\n".join(read_lines(path)), path.name)
         skipped += errors
         for tune in tunes:
-            if holdout_part(tune.name, data.holdout) != part:
+            if holdout_part(tune.name, opts.holdout) != part:
                 continue
             cut = first_bar_end(tune.tokens)
             if cut >= len(tune.tokens):

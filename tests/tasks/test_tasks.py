@@ -47,8 +47,7 @@ def text_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "text_generation/tiny_shakespeare.yaml",
         "text",
         data,
-        "data.files=t.txt",
-        "data.windows={context: 12, span: 8, stride: 3, short_context: 0.25}",
+        "data.windows={files: t.txt, context: 12, span: 8, stride: 3, short_context: 0.25}",
         "train.batch_tokens=1024",
         "train.lr=0.01",
         "train.max_steps=120",
@@ -226,7 +225,7 @@ def test_expand_refuses_another_task(text_run: Path, monkeypatch, capsys) -> Non
 
 @pytest.fixture(scope="module")
 def chorale_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from data.test_music import steps
+    from tasks.test_chorales import steps
 
     data = tmp_path_factory.mktemp("jsb")
     pieces = {
@@ -240,8 +239,8 @@ def chorale_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "music/bach_harmonize.yaml",
         "bach",
         data,
-        "data.files=jsb.json",
-        "data.transpose=[0, 1]",
+        "data.chorales.files=jsb.json",
+        "data.chorales.transpose=[0, 1]",
         "train.max_steps=4",
         "train.validate_every=4",
         "search.beam_size=1",
@@ -287,7 +286,7 @@ def test_music_prompt_errors_say_what_a_prompt_is(chorale_run: Path, monkeypatch
 
 @pytest.fixture(scope="module")
 def abc_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from data.test_abc import book
+    from tasks.test_abc import book
 
     data = tmp_path_factory.mktemp("abc")
     (data / "tunes.abc").write_text(book(40))
@@ -296,7 +295,7 @@ def abc_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "music/folk_abc.yaml",
         "folk",
         data,
-        "data.holdout=0.2",
+        "data.abc.holdout=0.2",
         "train.max_steps=4",
         "train.validate_every=4",
         "search.max_len_b=30",

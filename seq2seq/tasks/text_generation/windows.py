@@ -11,12 +11,25 @@ length, so that a short prompt is not out of distribution.
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 from pathlib import Path
 
-from seq2seq.config import Data
+from seq2seq.config import Data, format_options, ranged
+from seq2seq.data.formats import FileOptions
 from seq2seq.data.readers import Corpus, DataError, data_root, read_lines
 
 PARTS = ("train", "valid")
+
+
+@dataclass(frozen=True)
+class WindowOptions(FileOptions):
+    """``data.windows``: the text file (``files``), the share held out for validation
+    (``holdout``: the end of the file), and the window sizes, in characters."""
+
+    context: int = ranged(256, 1, 1_000_000)  # preceding text in the source, at most
+    span: int = ranged(128, 1, 100_000)  # the target
+    stride: int = ranged(64, 1, 1_000_000)  # between the starts of training windows
+    short_context: float = ranged(0.25, 0.0, 1.0)  # share of training contexts cut short
 
 
 def read_text_file(path: Path) -> str:
@@ -51,11 +64,11 @@ def make_windows(
 
 
 def read_windows(data: Data, part: str, name: str, seed: int) -> Corpus:
-    if not data.files:
-        raise DataError("data.files: name the text file to cut into windows (format: windows)")
-    path = data_root(data.root) / data.files
-    body = text_part(read_text_file(path), part, data.holdout)
-    w = data.windows
+    w = format_options(data, WindowOptions)
+    if not w.files:
+        raise DataError("data.windows.files: name the text file to cut into windows")
+    path = data_root(data.root) / w.files
+    body = text_part(read_text_file(path), part, w.holdout)
     if part == "train":
         src, tgt = make_windows(body, w.context, w.span, w.stride, w.short_context, seed)
     else:  # tiles: every character after the first span is a target exactly once

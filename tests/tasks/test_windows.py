@@ -4,9 +4,14 @@ from pathlib import Path
 
 import pytest
 
-from seq2seq.config import Data, Windows
+from seq2seq.config import Data
 from seq2seq.data.readers import DataError
-from seq2seq.data.windows import make_windows, read_windows, text_part
+from seq2seq.tasks.text_generation.windows import (
+    WindowOptions,
+    make_windows,
+    read_windows,
+    text_part,
+)
 
 TEXT = "".join(f"line {i}: the quick brown fox\n" for i in range(200))
 
@@ -31,7 +36,7 @@ def test_validation_windows_score_every_character_after_the_first_span_once(
     tmp_path: Path,
 ) -> None:
     (tmp_path / "t.txt").write_text(TEXT)
-    data = Data(root=str(tmp_path), format="windows", files="t.txt", windows=Windows(span=16))
+    data = Data(root=str(tmp_path), format="windows", options=WindowOptions(files="t.txt", span=16))
     corpus = read_windows(data, "valid", "valid", seed=1)
     valid = text_part(TEXT, "valid", 0.1)
     assert corpus.tgt is not None
@@ -47,7 +52,8 @@ def test_short_contexts_are_cut_for_a_share_of_training_windows() -> None:
 
 
 def test_missing_file_names_the_key(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match=r"data\.files"):
+    with pytest.raises(DataError, match=r"data\.windows\.files"):
         read_windows(Data(root=str(tmp_path), format="windows"), "train", "train", 1)
     with pytest.raises(DataError, match=r"nope\.txt"):
-        read_windows(Data(root=str(tmp_path), format="windows", files="nope.txt"), "train", "t", 1)
+        options = WindowOptions(files="nope.txt")
+        read_windows(Data(root=str(tmp_path), format="windows", options=options), "train", "t", 1)

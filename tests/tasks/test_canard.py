@@ -5,8 +5,14 @@ from pathlib import Path
 import pytest
 
 from seq2seq.config import Data
-from seq2seq.data.canard import pick_context, read_canard, read_turns, source_text, split_terms
 from seq2seq.data.readers import DataError
+from seq2seq.tasks.query_expansion.canard import (
+    pick_context,
+    read_canard,
+    read_turns,
+    source_text,
+    split_terms,
+)
 
 ROWS = [
     (

@@ -18,13 +18,20 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from seq2seq.config import Data
+from seq2seq.config import Data, format_options, ranged
 from seq2seq.data.readers import Corpus, DataError, data_root, read_lines
 
 log = logging.getLogger(__name__)
 
 MODES = ("rewrite", "terms")
 TERM_SEPARATOR = " | "
+
+
+@dataclass(frozen=True)
+class CanardOptions:
+    """``data.canard``: how many earlier questions of the dialog the source carries."""
+
+    context_turns: int = ranged(3, 0, 100)
 
 
 @dataclass(frozen=True)
@@ -113,10 +120,10 @@ def pick_context(earlier: list[str], turns: int) -> list[str]:
     return [earlier[0], *earlier[len(earlier) - (turns - 1) :]] if turns > 1 else [earlier[0]]
 
 
-def read_canard(data: Data, part: str, name: str) -> Corpus:
+def read_canard(data: Data, part: str, name: str, seed: int = 0) -> Corpus:
     """Both kinds of example for every row: rewrites first, then key terms (a row with no
     terms gives no terms example; they are counted in the log)."""
-    turns = read_turns(data.root, part, data.context_turns)
+    turns = read_turns(data.root, part, format_options(data, CanardOptions).context_turns)
     src = [source_text("rewrite", t.question, t.context) for t in turns]
     tgt = [t.rewrite for t in turns]
     with_terms = [t for t in turns if t.terms]

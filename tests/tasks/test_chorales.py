@@ -6,8 +6,10 @@ from pathlib import Path
 import pytest
 
 from seq2seq.config import Data
-from seq2seq.data.music import (
+from seq2seq.data.readers import DataError
+from seq2seq.tasks.music.chorales import (
     Chorale,
+    ChoraleOptions,
     Note,
     check_harmony,
     decode,
@@ -17,7 +19,6 @@ from seq2seq.data.music import (
     read_chorales,
     transpose,
 )
-from seq2seq.data.readers import DataError
 
 
 def chorale() -> Chorale:
@@ -92,7 +93,11 @@ def test_invalid_harmonisations_say_why(edit, reason: str) -> None:
 def test_jsb_reader_uses_its_splits_and_transposes_training(tmp_path: Path) -> None:
     pieces = {"train": [steps(40, 1), steps(36, 2)], "valid": [steps(32, 3)], "test": []}
     (tmp_path / "jsb.json").write_text(json.dumps(pieces))
-    data = Data(root=str(tmp_path), format="chorales", files="jsb.json", transpose=(-1, 1))
+    data = Data(
+        root=str(tmp_path),
+        format="chorales",
+        options=ChoraleOptions(files="jsb.json", transpose=(-1, 1)),
+    )
     train = read_chorales(data, "train", "train", 1)
     assert len(train) == 2 * 3
     valid = read_chorales(data, "valid", "valid", 1)
@@ -107,7 +112,12 @@ def test_jsb_reader_uses_its_splits_and_transposes_training(tmp_path: Path) -> N
 def test_ragged_steps_are_refused(tmp_path: Path) -> None:
     (tmp_path / "jsb.json").write_text(json.dumps({"train": [[[60, 55, 52]]]}))
     with pytest.raises(DataError, match=r"train\[0\]"):
-        read_chorales(Data(root=str(tmp_path), files="jsb.json"), "train", "train", 1)
+        read_chorales(
+            Data(root=str(tmp_path), format="chorales", options=ChoraleOptions(files="jsb.json")),
+            "train",
+            "train",
+            1,
+        )
 
 
 def test_midi_and_musicxml_hold_the_notes(tmp_path: Path) -> None:

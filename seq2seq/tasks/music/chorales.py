@@ -11,7 +11,7 @@ exact inverses on well-formed text (tests check the round trip). Two sources:
   one pitch per voice, -1 = silent). It has no meter or key: bars are cut every 16 steps
   (4/4), a held note and a repeated one look the same (both become one note per bar), and
   the key token is left out. Its train/valid/test splits are used as they are.
-- the chorales inside the ``music21`` package (``files: music21``): real meters, keys,
+- the chorales inside the ``music21`` package (``data.chorales.files: music21``): real meters, keys,
   pickups and note lengths; parsed once (about a minute) and cached as JSON under
   ``$SEQ2SEQ_CACHE`` (default ~/.cache/seq2seq). Held out by a hash of the chorale's name:
   ``holdout`` of them for valid, as many again for test.
@@ -19,7 +19,6 @@ exact inverses on well-formed text (tests check the round trip). Two sources:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -27,8 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from seq2seq.config import Data
+from seq2seq.config import ConfigError, Data, format_options, ranged
 from seq2seq.data.files import atomic_write_text
+from seq2seq.data.formats import FileOptions, holdout_part
 from seq2seq.data.readers import Corpus, DataError, data_root
 
 log = logging.getLogger(__name__)
@@ -299,7 +299,7 @@ def music21_chorales() -> list[Chorale]:
         import music21
     except ImportError:
         raise DataError(
-            "data.files: music21 needs the music21 package (pip install 'seq2seq[music]')"
+            "data.chorales.files: music21 needs the music21 package (pip install 'seq2seq[music]')"
         ) from None
     cache = _cache_dir() / f"music21-{music21.__version__}-chorales.json"
     if cache.is_file():
@@ -327,27 +327,34 @@ def music21_chorales() -> list[Chorale]:
     return chorales
 
 
-def holdout_part(key: str, holdout: float) -> str:
-    """train / valid / test for an item, from a hash of its key (stable across runs)."""
-    bucket = int(hashlib.md5(key.encode("utf-8")).hexdigest(), 16) % 10_000 / 10_000
-    if bucket < holdout:
-        return "valid"
-    if bucket < 2 * holdout:
-        return "test"
-    return "train"
+@dataclass(frozen=True)
+class ChoraleOptions(FileOptions):
+    """``data.chorales``: ``files`` is the JSB JSON (splits are its keys) or ``music21``
+    (the corpus inside music21, ``holdout`` of it for valid and again for test);
+    ``transpose``: semitone shifts added to the training split, [down <= 0, up >= 0]."""
+
+    files: str = "Jsb16thSeparated.json"
+    transpose: tuple[int, int] = ranged((0, 0), -24, 24)
+
+    def __post_init__(self) -> None:
+        if not self.transpose[0] <= 0 <= self.transpose[1]:
+            raise ConfigError(
+                f"data.chorales.transpose: {list(self.transpose)} must be [down <= 0, up >= 0]"
+            )
 
 
 def read_chorales(data: Data, part: str, name: str, seed: int) -> Corpus:
     """Harmonisation examples of one split; the training split also gets every
-    transposition in ``data.transpose`` (semitones, e.g. [-3, 3])."""
-    if data.files == "music21":
+    transposition in ``data.chorales.transpose`` (semitones, e.g. [-3, 3])."""
+    opts = format_options(data, ChoraleOptions)
+    if opts.files == "music21":
         if part not in ("train", "valid", "test"):
             raise DataError(
                 f"data.splits: music21 chorale splits are train/valid/test, not '{part}'"
             )
-        chorales = [c for c in music21_chorales() if holdout_part(c.name, data.holdout) == part]
+        chorales = [c for c in music21_chorales() if holdout_part(c.name, opts.holdout) == part]
     else:
-        path = data_root(data.root) / (data.files or "Jsb16thSeparated.json")
+        path = data_root(data.root) / (opts.files or "Jsb16thSeparated.json")
         try:
             pieces = json.loads(path.read_text(encoding="utf-8"))[part]
         except FileNotFoundError:
@@ -363,6 +370,6 @@ def read_chorales(data: Data, part: str, name: str, seed: int) -> Corpus:
     if not chorales:
         raise DataError(f"chorales: split '{name}' is empty")
     if part == "train":
-        low, high = data.transpose
+        low, high = opts.transpose
         chorales = [transpose(c, k) if k else c for c in chorales for k in range(low, high + 1)]
     return Corpus(name, [encode_source(c) for c in chorales], [encode_target(c) for c in chorales])

@@ -5,8 +5,10 @@ from pathlib import Path
 import pytest
 
 from seq2seq.config import Data
-from seq2seq.data.abc import (
+from seq2seq.data.readers import DataError
+from seq2seq.tasks.music.abc import (
     AbcError,
+    AbcOptions,
     check_tune,
     parse_tunes,
     read_abc,
@@ -14,7 +16,6 @@ from seq2seq.data.abc import (
     to_abc,
     tokenize,
 )
-from seq2seq.data.readers import DataError
 
 TUNE = """X: 7
 T:The Test Jig
@@ -76,7 +77,7 @@ def test_unreadable_text_names_the_place() -> None:
 
 def test_reader_holds_out_by_tune_and_skips_unreadable_tunes(tmp_path: Path) -> None:
     (tmp_path / "a.abc").write_text(book(60) + "\n\nX: 99\nT:Bad\nK:G\nab{c}|\n")
-    data = Data(root=str(tmp_path), format="abc", files="*.abc", holdout=0.2)
+    data = Data(root=str(tmp_path), format="abc", options=AbcOptions(files="*.abc", holdout=0.2))
     parts = {p: read_abc(data, p, p) for p in ("train", "valid", "test")}
     assert sum(len(c) for c in parts.values()) == 60  # the unreadable tune is left out
     assert all(len(c) > 0 for c in parts.values())
@@ -86,7 +87,8 @@ def test_reader_holds_out_by_tune_and_skips_unreadable_tunes(tmp_path: Path) -> 
     assert first.src[0].split()[:3] == ["M:6/8", "K:G", "L:1/8"]
     assert first.src[0].split()[-2:] == ["d", "|"]  # header and first bar -> the rest
     with pytest.raises(DataError, match="no ABC files"):
-        read_abc(Data(root=str(tmp_path), format="abc", files="*.txt"), "train", "train")
+        options = AbcOptions(files="*.txt")
+        read_abc(Data(root=str(tmp_path), format="abc", options=options), "train", "train")
 
 
 def test_prompt_on_one_line_or_several() -> None:
