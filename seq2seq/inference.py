@@ -46,9 +46,9 @@ def search_batch(
     constraint: Constraint | None = None,
 ) -> list[list[Hypothesis]]:
     """Run the search ``cfg`` asks for on one padded batch (B, S): sampling, greedy (beam
-    1 with no constraint needing a beam), or beam search. prefix (B, P): forced output
-    start, PAD-padded; the length limit always leaves room for it. ``constraint``: an
-    output grammar (``cfg.constrained``)."""
+    1, one output, no coverage penalty), or beam search; the same token rules in each.
+    prefix (B, P): forced output start, PAD-padded; the length limit always leaves room
+    for it. ``constraint``: an output grammar (``cfg.constrained``)."""
     limits = max_lengths(src_lengths, cfg.max_len_a, cfg.max_len_b)
     if prefix is not None:
         limits = torch.maximum(limits, (prefix != PAD_ID).sum(1).cpu() + 1)
@@ -69,10 +69,20 @@ def search_batch(
             prefix=prefix,
             constraint=constraint,
         )
-    constrained = cfg.min_len or cfg.no_repeat_ngram or cfg.coverage_penalty or prefix is not None
-    if cfg.beam_size == 1 and cfg.nbest == 1 and not constrained:
+    # beam 1 is greedy, unless a coverage penalty asks to rank finished outputs
+    if cfg.beam_size == 1 and cfg.nbest == 1 and not cfg.coverage_penalty:
         return greedy_search(
-            model, src, src_lengths, limits, BOS_ID, EOS_ID, return_attention, constraint
+            model,
+            src,
+            src_lengths,
+            limits,
+            BOS_ID,
+            EOS_ID,
+            return_attention,
+            constraint,
+            min_len=cfg.min_len,
+            no_repeat_ngram=cfg.no_repeat_ngram,
+            prefix=prefix,
         )
     options = _beam_options(cfg)
     return beam_search(

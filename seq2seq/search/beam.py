@@ -8,8 +8,9 @@ batch as soon as it has ``nbest`` finished hypotheses that no live one can beat,
 length limit, so the rows left to compute shrink as sentences finish.
 
 Finished hypotheses are ranked by log-prob / length_norm(length) + coverage penalty
-(see ``hypothesis.py``); constraints (minimum length, blocked repeated n-grams, a forced
-target prefix) act on the log-probs before the top-2K choice.
+(see ``hypothesis.py``); the token rules (search/rules.py: minimum length, blocked
+repeated n-grams, a forced target prefix, the grammar, the length limit) act on the
+log-probs before the top-2K choice, as in every mode.
 """
 
 from __future__ import annotations
@@ -19,17 +20,10 @@ from dataclasses import dataclass
 import torch
 
 from seq2seq.search.candidates import top_candidates
-from seq2seq.search.constraint import Constraint, ConstraintState, apply, select
+from seq2seq.search.constraint import Constraint, ConstraintState, select
 from seq2seq.search.contract import Decodable
-from seq2seq.search.hypothesis import (
-    Hypothesis,
-    block_repeated_ngrams,
-    coverage_penalty,
-    forbid_specials,
-    force_eos,
-    force_prefix,
-    length_norm,
-)
+from seq2seq.search.hypothesis import Hypothesis, coverage_penalty, length_norm
+from seq2seq.search.rules import TokenRules
 
 
 @dataclass(frozen=True)
@@ -103,6 +97,7 @@ def beam_search(
     hypothesis follows. Returns, per sentence in input order, up to ``nbest`` hypotheses
     sorted best first."""
     opt = options or BeamOptions(beam_size=beam_size, nbest=nbest, length_penalty=length_penalty)
+    rules = TokenRules(bos, eos, pad, opt.min_len, opt.no_repeat_ngram, constraint)
     batch, k, device = src.size(0), opt.beam_size, src.device
     encoded = model.encode(src, src_lengths)
     expand = torch.arange(batch, device=device).repeat_interleave(k)
@@ -124,14 +119,14 @@ def beam_search(
         if opt.coverage_penalty
         else None,
         prefix=None if prefix is None else prefix.to(device),
-        rules=None if constraint is None else constraint.start(src, expand),
+        rules=rules.start(src, expand),
     )
     finished: list[list[Hypothesis]] = [[] for _ in range(batch)]
     tokens = torch.full((batch * k,), bos, dtype=torch.long, device=device)
     for t in range(int(beams.limit.max()) + 1):
         n = beams.scores.size(0)
         log_probs, state, attn = model.step(tokens, state)
-        _constrain(log_probs, beams, t, opt, (bos, eos, pad), k, constraint)
+        _constrain(log_probs, beams, t, rules, k)
         vocab = log_probs.size(-1)
         top_scores, top_index = top_candidates(log_probs, beams.scores, 2 * k)  # (n, 2K)
         top_beam, top_token = top_index // vocab, top_index % vocab
@@ -146,8 +141,7 @@ def beam_search(
         step_scores = (next_scores - beams.scores.gather(1, next_beam)).view(-1, 1)
         tokens = top_token.gather(1, order).view(-1)
         beams.keep(rows)
-        if constraint is not None and beams.rules is not None:
-            beams.rules = constraint.advance(beams.rules, tokens)
+        beams.rules = rules.advance(beams.rules, tokens)
         beams.seqs = torch.cat([beams.seqs, tokens.unsqueeze(1)], dim=1)
         beams.token_scores = torch.cat([beams.token_scores, step_scores], dim=1)
         if beams.attn is not None or beams.coverage is not None:
@@ -172,27 +166,12 @@ def beam_search(
     return [sorted(hyps, key=lambda h: -h.score)[: opt.nbest] for hyps in finished]
 
 
-def _constrain(
-    log_probs: torch.Tensor,
-    beams: _Beams,
-    t: int,
-    opt: BeamOptions,
-    special: tuple[int, int, int],
-    k: int,
-    constraint: Constraint | None = None,
-) -> None:
-    """Forbid PAD/BOS; apply minimum length, n-gram blocking, the forced prefix, the
-    grammar and the length limit. ``special`` = (bos, eos, pad)."""
-    bos, eos, pad = special
-    forbid_specials(log_probs, pad, bos)
-    if t < opt.min_len:
-        log_probs[:, eos] = float("-inf")
-    block_repeated_ngrams(log_probs, beams.seqs, opt.no_repeat_ngram)
+def _constrain(log_probs: torch.Tensor, beams: _Beams, t: int, rules: TokenRules, k: int) -> None:
+    """The token rules (search/rules.py) on the (n*K, V) log-probs of step t; the
+    sentences' limits and prefixes repeated for their K rows."""
     prefix = None if beams.prefix is None else beams.prefix.repeat_interleave(k, dim=0)
-    force_prefix(log_probs, prefix, t, pad)
     at_limit = (beams.limit <= t).repeat_interleave(k)
-    apply(log_probs, constraint, beams.rules, exempt=at_limit)
-    force_eos(log_probs, at_limit, eos)
+    rules.apply(log_probs, t, at_limit, lambda: beams.seqs, prefix, beams.rules)
 
 
 def _finish(

@@ -80,6 +80,10 @@ class OutputBuffer:
             self.attn[alive, t] = attn.float()
         self.length = t + 1
 
+    def history(self, rows: torch.Tensor, t: int) -> torch.Tensor:
+        """The tokens of ``rows`` (n,) before step t: (n, t)."""
+        return self.tokens[rows, :t]
+
     def hypotheses(self) -> list[list[Hypothesis]]:
         """One hypothesis per row, cut after its first EOS (the EOS's score kept)."""
         steps = self.length

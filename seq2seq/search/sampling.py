@@ -11,20 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 
 from seq2seq.data.tokenizer import PAD_ID
-from seq2seq.search.constraint import Constraint, apply, select
+from seq2seq.search.constraint import Constraint, select
 from seq2seq.search.contract import Decodable
-from seq2seq.search.hypothesis import (
-    Hypothesis,
-    OutputBuffer,
-    block_repeated_ngrams,
-    forbid_specials,
-    force_eos,
-    force_prefix,
-)
+from seq2seq.search.hypothesis import Hypothesis, OutputBuffer
+from seq2seq.search.rules import TokenRules
 
 
 def filter_logits(
@@ -143,24 +138,22 @@ def sample_steps(
     tokens = torch.full((rows.numel(),), bos, dtype=torch.long, device=device)
     if prefix is not None:
         prefix = prefix.to(device).index_select(0, rows)
-    grammar = constraint.start(src, rows) if constraint is not None else None
+    token_rules = TokenRules(bos, eos, PAD_ID, rules.min_len, rules.no_repeat_ngram, constraint)
+    grammar = token_rules.start(src, rows)
     alive = torch.arange(rows.numel(), device=device)  # samples still drawing: they leave at EOS
     for t in range(int(limit.max()) + 1):
         log_probs, state, attn = model.step(tokens, state)
-        # the rules in beam search's order: specials, min length, n-gram blocking,
-        # prefix, grammar, length limit
-        forbid_specials(log_probs, PAD_ID, bos)
-        if t < rules.min_len:
-            log_probs[:, eos] = float("-inf")
-        if rules.no_repeat_ngram:  # the history gather costs a copy per step: only when asked
-            block_repeated_ngrams(log_probs, out.tokens[alive, :t], rules.no_repeat_ngram)
-        force_prefix(log_probs, prefix, t, PAD_ID)
-        apply(log_probs, constraint, grammar, exempt=limit <= t)
-        force_eos(log_probs, limit <= t, eos)
+        token_rules.apply(
+            log_probs,
+            t,
+            limit <= t,
+            partial(out.history, alive, t),
+            prefix,
+            grammar,
+        )
         logits = filter_logits(log_probs, rules.temperature, rules.top_k, rules.top_p)
         tokens = draw(logits.softmax(-1).float().cpu(), generator).to(device)
-        if constraint is not None and grammar is not None:
-            grammar = constraint.advance(grammar, tokens)
+        grammar = token_rules.advance(grammar, tokens)
         out.write(alive, t, tokens, log_probs.gather(1, tokens.unsqueeze(1)).squeeze(1), attn)
         yield alive, tokens
         ended = tokens == eos

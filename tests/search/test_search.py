@@ -129,3 +129,44 @@ def test_attention_comes_back_per_output_token():
 
 def test_max_lengths():
     assert max_lengths(torch.tensor([1, 5, 11]), 1.5, 10).tolist() == [10, 16, 25]
+
+
+def each_mode(model, src, lengths, limits, **rules):
+    """The three loops with the same token rules: greedy, beam 3, one sample."""
+    from seq2seq.search import sample_search
+    from seq2seq.search.beam import BeamOptions
+
+    prefix = rules.pop("prefix", None)
+    options = BeamOptions(beam_size=3, **rules)
+    generator = torch.Generator().manual_seed(0)
+    return {
+        "greedy": greedy_search(
+            model, src, lengths, limits, BOS_ID, EOS_ID, prefix=prefix, **rules
+        ),
+        "beam": beam_search(
+            model, src, lengths, limits, BOS_ID, EOS_ID, beam_size=3, options=options, prefix=prefix
+        ),
+        "sampling": sample_search(
+            model, src, lengths, limits, BOS_ID, EOS_ID, generator=generator, prefix=prefix, **rules
+        ),
+    }
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_every_mode_keeps_min_len_ngram_blocking_and_the_prefix(seed: int):
+    """One list of token rules (search/rules.py) serves the three loops: each output of
+    each mode is at least min_len long (or at its limit), repeats no token
+    (no_repeat_ngram=1), and starts with its sentence's forced prefix."""
+    model, src, lengths, _ = model_and_batch(seed)
+    limits = torch.full((src.size(0),), 8)
+    prefix = torch.zeros(src.size(0), 2, dtype=torch.long)  # PAD-padded
+    prefix[:, 0] = 5
+    prefix[::2, 1] = 6  # every other sentence: a two-token prefix
+    outputs = each_mode(model, src, lengths, limits, min_len=4, no_repeat_ngram=1, prefix=prefix)
+    for mode, per_sentence in outputs.items():
+        for row, hyps in enumerate(per_sentence):
+            wanted = [t for t in prefix[row].tolist() if t]
+            for hyp in hyps:
+                assert len(hyp.tokens) >= 4, mode
+                assert len(set(hyp.tokens)) == len(hyp.tokens), mode
+                assert hyp.tokens[: len(wanted)] == wanted, mode
