@@ -18,9 +18,9 @@ from seq2seq.config import ConfigError, Recipe, Search, load_recipe, with_search
 from seq2seq.data.batching import IdArray, make_batch, sentence_batches
 from seq2seq.data.dataset import build_tokenizers
 from seq2seq.data.tokenizer import BOS_ID, EOS_ID, PAD_ID, Tokenizer
+from seq2seq.kernels.int8 import int8_supported
 from seq2seq.model.encoder_decoder import EncoderDecoder, build_model
 from seq2seq.model.ensemble import Ensemble
-from seq2seq.model.int8 import int8_supported
 from seq2seq.model.quantize import quantize_int8
 from seq2seq.runtime import pick_device
 from seq2seq.search import Hypothesis, beam_search, greedy_search, max_lengths, sample_search

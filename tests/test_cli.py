@@ -205,7 +205,7 @@ def test_int8_decoding_agrees_with_fp32(
     trained: Path, toy_root: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ):
     from seq2seq.inference import Translator
-    from seq2seq.model.int8 import Int8Linear
+    from seq2seq.kernels.int8 import Int8Linear
 
     sources = (toy_root / "toy_reverse" / "test.src").read_text().splitlines()
     translator = Translator.from_checkpoint(trained, search={"precision": "fp32"})

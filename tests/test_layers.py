@@ -1,5 +1,5 @@
 """Imports point one way: faces -> tasks -> predictor / training -> search -> model ->
-data -> runtime -> config. Every import counts, in-function and type-checking ones too,
+kernels -> data -> runtime -> config. Every import counts, in-function and type-checking ones too,
 and every module of the package must belong to a layer (a new one gets a place here)."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("config", ("seq2seq.config",)),
     ("runtime", ("seq2seq.runtime",)),
     ("data", ("seq2seq.data", "seq2seq.checkpoint")),
+    ("kernels", ("seq2seq.kernels",)),
     ("model", ("seq2seq.model",)),
     ("search", ("seq2seq.search",)),
     (

@@ -18,10 +18,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from seq2seq.kernels.dropout import Dropout, dropout, dropout_mask
+from seq2seq.kernels.input_feeding import InputFeedingLoop
+from seq2seq.kernels.int8 import Int8Linear
+from seq2seq.kernels.step_lstm import StepWeights, lstm_cell, lstm_step, step_weights
 from seq2seq.model.attention import Attention
-from seq2seq.model.dropout import Dropout, dropout, dropout_mask
-from seq2seq.model.feeding import InputFeedingLoop
-from seq2seq.model.step_lstm import StepWeights, lstm_cell, lstm_step, step_weights
 
 
 @dataclass
@@ -131,7 +132,7 @@ class Decoder(nn.Module):
         # p_gen = sigmoid(w [o_t; c_t; emb(y_{t-1})]): how much of the output is generated
         self.copy_gate = nn.Linear(self.output_dim + memory_dim + emb_dim, 1) if copy else None
         self._step_weights: StepWeights | None = None  # laid out for search, see step_lstm
-        self.int8_steps = False  # search multiplies the LSTM weights in int8 (see quantize)
+        self.int8_steps = False  # search steps multiply in int8: see use_int8_steps
 
     def train(self, mode: bool = True) -> Decoder:
         """Switching mode also forgets the weights laid out for search: training changes
@@ -140,6 +141,23 @@ class Decoder(nn.Module):
         if mode != self.training:
             self._step_weights = None
         return super().train(mode)
+
+    def use_int8_steps(self) -> None:
+        """From now on search steps multiply in int8 (kernels/int8.py, CPU with oneDNN):
+        the attentional layer and the output projection, and the LSTM layers as laid out
+        for search. For a float32 decoder in eval mode (model/quantize.py makes a copy)."""
+        # add_module replaces the registered layer (plain assignment would not type-check)
+        self.add_module("combine", Int8Linear(self.combine.weight))
+        self.add_module("project", Int8Linear(self.project.weight, self.project.bias))
+        self.int8_steps = True
+        self._step_weights = None
+
+    def fused_projection(self) -> nn.Linear | None:
+        """The output layer a loss may fuse with its own computation (training/loss.py),
+        or None where the output is more than a projection (copy attention mixes it)."""
+        if self.copy or not isinstance(self.project, nn.Linear):
+            return None
+        return self.project
 
     # ---- teacher forcing ---------------------------------------------------------------
     def forward(
@@ -344,8 +362,8 @@ class Decoder(nn.Module):
 
     def _step_logits(self, features: torch.Tensor) -> torch.Tensor:
         """features (B, 1, O) -> float32 logits (B, 1, V), a new tensor."""
-        if type(self.project) is not nn.Linear:
-            return self.project(features).float()  # int8: a new float32 tensor
+        if isinstance(self.project, Int8Linear):
+            return self.project(features).float()  # a new float32 tensor
         return float32_logits(features, self.project.weight, self.project.bias)
 
     def _mix_copy(

@@ -24,9 +24,9 @@ from typing import TypeVar
 import torch
 from torch import nn
 
+from seq2seq.kernels.int8 import int8_supported
 from seq2seq.model.decoder import Decoder
 from seq2seq.model.encoder_decoder import EncoderDecoder
-from seq2seq.model.int8 import Int8Linear, int8_supported
 
 M = TypeVar("M", bound=nn.Module)
 
@@ -40,10 +40,7 @@ def quantize_int8(model: M, bf16_encoder: bool = False) -> M:
     quantized = copy.deepcopy(model).float().eval()
     decoders = [module for module in quantized.modules() if isinstance(module, Decoder)]
     for decoder in decoders:
-        # add_module replaces the registered layer (plain assignment would not type-check)
-        decoder.add_module("combine", Int8Linear(decoder.combine.weight))
-        decoder.add_module("project", Int8Linear(decoder.project.weight, decoder.project.bias))
-        decoder.int8_steps = True
+        decoder.use_int8_steps()
     if bf16_encoder:
         pairs = [module for module in quantized.modules() if isinstance(module, EncoderDecoder)]
         for pair in pairs:

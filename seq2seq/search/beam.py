@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
-from seq2seq.search.candidates import top_candidates
+from seq2seq.kernels.candidates import top_candidates
 from seq2seq.search.constraint import Constraint, ConstraintState, select
 from seq2seq.search.contract import Decodable
 from seq2seq.search.hypothesis import Hypothesis, coverage_penalty, length_norm

@@ -195,7 +195,8 @@ def batch_loss(
     Without copy attention the output projection of ``decoder`` is fused into the loss
     (``projected_sequence_loss``): the (tokens x vocabulary) logits never exist whole and
     padded positions are never projected."""
-    fused = not decoder.copy
+    project = decoder.fused_projection()
+    fused = project is not None
     with forward_context:
         out = net(
             batch.src,
@@ -204,9 +205,8 @@ def batch_loss(
             teacher_forcing=teacher_forcing,
             project=not fused,
         )
-    if not fused:
+    if project is None:
         return sequence_loss(out, batch.tgt_out, smoothing)[:2]
-    project = decoder.project
     loss, nll, _ = projected_sequence_loss(
         out, project.weight, project.bias, batch.tgt_out, smoothing
     )

@@ -6,7 +6,7 @@ import torch
 from helpers import random_batch, tiny_model
 
 from seq2seq.data.tokenizer import BOS_ID
-from seq2seq.model import step_lstm
+from seq2seq.kernels import step_lstm
 from seq2seq.model.encoder import Bridge
 
 VOCAB = 23
@@ -267,7 +267,7 @@ def test_hypotheses_grouped_per_source_step_as_replicated_ones(attention: str):
 def test_encoder_per_length_runs_equal_the_packed_run(lengths: list[int], monkeypatch):
     """A few lengths run once per length, many are packed: same memory, final states and
     gradients either way."""
-    from seq2seq.model import encoder as encoder_module
+    from seq2seq.kernels import encoder_lstm as encoder_module
 
     model = tiny_model(VOCAB, seed=2)
     src, _ = random_batch(len(lengths), VOCAB, seed=1, min_len=max(lengths), max_len=max(lengths))
@@ -298,7 +298,7 @@ def test_encoder_layer_by_layer_training_equals_nn_lstm(lengths: list[int], monk
     that mask made all ones it computes what nn.LSTM does without dropout (single length,
     per-length and packed batches; outputs, final states, gradients), and with it the
     layers above the first see dropped inputs."""
-    from seq2seq.model import encoder as encoder_module
+    from seq2seq.kernels import encoder_lstm as encoder_module
 
     model = tiny_model(VOCAB, seed=4)
     encoder = model.encoder.train()

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seq2seq.model.int8 import Int8Linear
+from seq2seq.kernels.int8 import Int8Linear
 
 # the gate table is used while it is at most this big; a larger vocabulary multiplies
 # its embedding at every step instead

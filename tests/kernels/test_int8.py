@@ -7,8 +7,8 @@ import torch.nn.functional as F
 from helpers import random_batch, tiny_model
 
 from seq2seq.data.tokenizer import BOS_ID
-from seq2seq.model import int8
-from seq2seq.model.int8 import Int8Linear, int8_supported
+from seq2seq.kernels import int8
+from seq2seq.kernels.int8 import Int8Linear, int8_supported
 from seq2seq.model.quantize import quantize_int8
 
 pytestmark = pytest.mark.skipif(not int8_supported(), reason="needs oneDNN's int8 kernels")

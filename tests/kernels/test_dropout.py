@@ -4,7 +4,7 @@ gradient follows, and the identity outside training."""
 import pytest
 import torch
 
-from seq2seq.model.dropout import Dropout, dropout
+from seq2seq.kernels.dropout import Dropout, dropout
 
 
 @pytest.mark.parametrize("p", [0.1, 0.3, 0.5])

@@ -8,7 +8,7 @@ import torch
 from helpers import random_batch, tiny_model
 
 from seq2seq.data.tokenizer import BOS_ID, PAD_ID
-from seq2seq.model.feeding import InputFeedingLoop
+from seq2seq.kernels.input_feeding import InputFeedingLoop
 
 VOCAB = 23
 

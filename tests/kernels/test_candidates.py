@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from seq2seq.search.candidates import chunk_width, top_candidates
+from seq2seq.kernels.candidates import chunk_width, top_candidates
 
 
 def plain(log_probs: torch.Tensor, scores: torch.Tensor, count: int):
