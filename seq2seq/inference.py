@@ -52,53 +52,23 @@ def search_batch(
     limits = max_lengths(src_lengths, cfg.max_len_a, cfg.max_len_b)
     if prefix is not None:
         limits = torch.maximum(limits, (prefix != PAD_ID).sum(1).cpu() + 1)
+    common: dict[str, Any] = {
+        "return_attention": return_attention,
+        "prefix": prefix,
+        "constraint": constraint,
+    }
     if cfg.sampling:
         rules = DrawRules(
             cfg.nbest, cfg.temperature, cfg.top_k, cfg.top_p, cfg.min_len, cfg.no_repeat_ngram
         )
-        return sample_search(
-            model,
-            src,
-            src_lengths,
-            limits,
-            BOS_ID,
-            EOS_ID,
-            **asdict(rules),
-            generator=generator,
-            return_attention=return_attention,
-            prefix=prefix,
-            constraint=constraint,
-        )
+        drawing = {**asdict(rules), "generator": generator}
+        return sample_search(model, src, src_lengths, limits, BOS_ID, EOS_ID, **drawing, **common)
     # beam 1 is greedy, unless a coverage penalty asks to rank finished outputs
     if cfg.beam_size == 1 and cfg.nbest == 1 and not cfg.coverage_penalty:
-        return greedy_search(
-            model,
-            src,
-            src_lengths,
-            limits,
-            BOS_ID,
-            EOS_ID,
-            return_attention,
-            constraint,
-            min_len=cfg.min_len,
-            no_repeat_ngram=cfg.no_repeat_ngram,
-            prefix=prefix,
-        )
-    options = _beam_options(cfg)
-    return beam_search(
-        model,
-        src,
-        src_lengths,
-        limits,
-        BOS_ID,
-        EOS_ID,
-        beam_size=cfg.beam_size,
-        options=options,
-        return_attention=return_attention,
-        prefix=prefix,
-        pad=PAD_ID,
-        constraint=constraint,
-    )
+        rules_kw = {"min_len": cfg.min_len, "no_repeat_ngram": cfg.no_repeat_ngram, **common}
+        return greedy_search(model, src, src_lengths, limits, BOS_ID, EOS_ID, **rules_kw)
+    beam = {"beam_size": cfg.beam_size, "options": _beam_options(cfg), "pad": PAD_ID, **common}
+    return beam_search(model, src, src_lengths, limits, BOS_ID, EOS_ID, **beam)
 
 
 def _beam_options(cfg: Search) -> BeamOptions:

@@ -10,5 +10,8 @@ imports the model.
 - ``step_lstm``: the decoder's LSTM layers laid out for one search step (fp32 or int8);
 - ``int8``: int8 linear layers with oneDNN, for decoding on CPU;
 - ``dropout``: dropout masks drawn cheaply;
-- ``candidates``: beam search's top-k over K x V candidates without building them.
+- ``candidates``: beam search's top-k over K x V candidates without building them;
+- ``fused_loss``: label-smoothed cross-entropy with a closed-form gradient, fused with
+  the output projection chunk by chunk (the logits never exist whole);
+- ``logits``: float32 logits with the bias added after the product.
 """

@@ -55,6 +55,12 @@ class InputFeedingLoop(torch.autograd.Function):
     Matrix products run in word_gates' dtype (bf16 under autocast); cell states and
     gate activations stay float32. Each step writes its results straight into the
     buffers the next step and the backward read (``out=``), so the loop copies little.
+
+    ``forward`` and ``backward`` are longer than our 60-line rule, deliberately: each is
+    one time loop over a dozen preallocated buffers that the steps write in place;
+    split into functions, every call would pass those buffers and their views back and
+    forth, and the step's sequence of in-place products (what makes this node 1.4x
+    faster than nn.LSTM per step) would no longer read top to bottom.
     """
 
     @staticmethod

@@ -21,6 +21,7 @@ from torch import nn
 from seq2seq.kernels.dropout import Dropout, dropout, dropout_mask
 from seq2seq.kernels.input_feeding import InputFeedingLoop
 from seq2seq.kernels.int8 import Int8Linear
+from seq2seq.kernels.logits import float32_logits
 from seq2seq.kernels.step_lstm import StepWeights, lstm_cell, lstm_step, step_weights
 from seq2seq.model.attention import Attention
 
@@ -78,19 +79,6 @@ class DecoderState:
     def group(self) -> int:
         """Hypotheses per source row: R / B (1 unless selected with ``sources``)."""
         return self.hidden.size(1) // self.memory.size(0)
-
-
-def float32_logits(
-    features: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
-) -> torch.Tensor:
-    """features (..., O) times weight (V, O), plus bias (V,): new float32 logits (..., V).
-
-    The bias is added after the product, in float32: ``addmm`` first broadcasts it over
-    the whole output, and that copy plus the cast of bf16 logits cost more than the
-    product itself (search at beam 5 x batch 64, bf16: 463 -> 554 sentences/s).
-    """
-    logits = F.linear(features, weight).float()  # float32 already: the same tensor
-    return logits if bias is None else logits.add_(bias.float())
 
 
 class Decoder(nn.Module):
@@ -229,15 +217,7 @@ class Decoder(nn.Module):
                 own = self.emb_dropout(self.embedding(tokens))  # (B, E)
                 gates = F.linear(own, w_ih[:, :emb_dim], b_ih + b_hh)
                 words[t] = own
-            recurrent = torch.cat([feed.to(dtype), hidden[0].to(dtype)], dim=1)
-            gates = gates + F.linear(recurrent, first)
-            hidden[0], cell[0] = lstm_cell(gates, cell[0])
-            x = hidden[0]
-            for layer, (weight, bias) in enumerate(upper, start=1):
-                x = dropout(x, self.rnn.dropout, self.training)
-                gates = F.linear(torch.cat([x.to(dtype), hidden[layer].to(dtype)], 1), weight, bias)
-                hidden[layer], cell[layer] = lstm_cell(gates, cell[layer])
-                x = hidden[layer]
+            x = self._layers_step(gates, feed.to(dtype), hidden, cell, first, upper)
             query = x.unsqueeze(1)  # (B, 1, H)
             context, attn = self.attention(query, state.keys, state.memory, state.mask)
             attentional = self._attentional(query, context)  # (B, 1, O)
@@ -258,6 +238,29 @@ class Decoder(nn.Module):
             embedded = torch.stack(words, dim=1)
         logits = self._mix_copy(logits, attentional, torch.cat(contexts, 1), embedded, attn, state)
         return logits, attn
+
+    def _layers_step(
+        self,
+        gates: torch.Tensor,
+        feed: torch.Tensor,
+        hidden: list[torch.Tensor],
+        cell: list[torch.Tensor],
+        first: torch.Tensor,
+        upper: list[tuple[torch.Tensor, torch.Tensor]],
+    ) -> torch.Tensor:
+        """One step of the LSTM layers under input feeding: gates (B, 4H) the first
+        layer's share from its input word, feed (B, O); ``hidden`` and ``cell`` (one
+        (B, H) per layer) are updated in place. Returns the top layer's output (B, H)."""
+        dtype = gates.dtype
+        gates = gates + F.linear(torch.cat([feed, hidden[0].to(dtype)], dim=1), first)
+        hidden[0], cell[0] = lstm_cell(gates, cell[0])
+        x = hidden[0]
+        for layer, (weight, bias) in enumerate(upper, start=1):
+            x = dropout(x, self.rnn.dropout, self.training)
+            gates = F.linear(torch.cat([x.to(dtype), hidden[layer].to(dtype)], 1), weight, bias)
+            hidden[layer], cell[layer] = lstm_cell(gates, cell[layer])
+            x = hidden[layer]
+        return x
 
     def _feeding_weights(
         self, tgt_in: torch.Tensor

@@ -105,26 +105,10 @@ def beam_search(
     everyone = torch.arange(batch, device=device)
     state = model.reorder(model.init_state(encoded), expand, sources=everyone)
     mask = encoded.mask.index_select(0, expand)  # (B*K, S): for the coverage penalty
-    scores = torch.full((batch, k), float("-inf"), device=device)
-    scores[:, 0] = 0.0  # at the start all K rows are the same: expand only one
-    width = src.size(1)
-    beams = _Beams(
-        sent=everyone,
-        limit=max_len.to(device),
-        scores=scores,
-        seqs=torch.zeros(batch * k, 0, dtype=torch.long, device=device),
-        token_scores=torch.zeros(batch * k, 0, device=device),
-        attn=torch.zeros(batch * k, 0, width, device=device) if return_attention else None,
-        coverage=torch.zeros(batch * k, src.size(1), device=device)
-        if opt.coverage_penalty
-        else None,
-        prefix=None if prefix is None else prefix.to(device),
-        rules=rules.start(src, expand),
-    )
+    beams = _first_beams(src, max_len, k, prefix, rules, opt, return_attention)
     finished: list[list[Hypothesis]] = [[] for _ in range(batch)]
     tokens = torch.full((batch * k,), bos, dtype=torch.long, device=device)
     for t in range(int(beams.limit.max()) + 1):
-        n = beams.scores.size(0)
         log_probs, state, attn = model.step(tokens, state)
         _constrain(log_probs, beams, t, rules, k)
         vocab = log_probs.size(-1)
@@ -133,24 +117,7 @@ def beam_search(
         is_eos = (top_token == eos) & top_scores.isfinite()
         _finish(beams, finished, is_eos[:, :k], top_scores, top_beam, attn, mask, opt)
 
-        # next beam: the first K continuations that are not EOS (a stable sort keeps rank)
-        order = (is_eos.long() * 2 * k + torch.arange(2 * k, device=device)).argsort(dim=1)[:, :k]
-        next_scores = top_scores.gather(1, order)
-        next_beam = top_beam.gather(1, order)
-        rows = (torch.arange(n, device=device).unsqueeze(1) * k + next_beam).view(-1)
-        step_scores = (next_scores - beams.scores.gather(1, next_beam)).view(-1, 1)
-        tokens = top_token.gather(1, order).view(-1)
-        beams.keep(rows)
-        beams.rules = rules.advance(beams.rules, tokens)
-        beams.seqs = torch.cat([beams.seqs, tokens.unsqueeze(1)], dim=1)
-        beams.token_scores = torch.cat([beams.token_scores, step_scores], dim=1)
-        if beams.attn is not None or beams.coverage is not None:
-            step_attn = attn.float().index_select(0, rows)
-            if beams.attn is not None:
-                beams.attn = torch.cat([beams.attn, step_attn.unsqueeze(1)], dim=1)
-            if beams.coverage is not None:
-                beams.coverage = beams.coverage + step_attn
-        beams.scores = next_scores
+        rows, tokens = _advance(beams, top_scores, top_beam, top_token, is_eos, attn, rules)
         state = model.reorder(state, rows, same_sources=True)
 
         done = _done(beams, finished, t, opt)
@@ -164,6 +131,71 @@ def beam_search(
             state = model.reorder(state, alive_rows, sources=alive)
             mask = mask.index_select(0, alive_rows)
     return [sorted(hyps, key=lambda h: -h.score)[: opt.nbest] for hyps in finished]
+
+
+def _first_beams(
+    src: torch.Tensor,
+    max_len: torch.Tensor,
+    k: int,
+    prefix: torch.Tensor | None,
+    rules: TokenRules,
+    opt: BeamOptions,
+    return_attention: bool,
+) -> _Beams:
+    """K empty hypotheses per sentence of src (B, S), only the first of them live."""
+    batch, device = src.size(0), src.device
+    everyone = torch.arange(batch, device=device)
+    expand = everyone.repeat_interleave(k)
+    scores = torch.full((batch, k), float("-inf"), device=device)
+    scores[:, 0] = 0.0  # at the start all K rows are the same: expand only one
+    beams = _Beams(
+        sent=everyone,
+        limit=max_len.to(device),
+        scores=scores,
+        seqs=torch.zeros(batch * k, 0, dtype=torch.long, device=device),
+        token_scores=torch.zeros(batch * k, 0, device=device),
+        attn=torch.zeros(batch * k, 0, src.size(1), device=device) if return_attention else None,
+        coverage=torch.zeros(batch * k, src.size(1), device=device)
+        if opt.coverage_penalty
+        else None,
+        prefix=None if prefix is None else prefix.to(device),
+        rules=rules.start(src, expand),
+    )
+    return beams
+
+
+def _advance(
+    beams: _Beams,
+    top_scores: torch.Tensor,
+    top_beam: torch.Tensor,
+    top_token: torch.Tensor,
+    is_eos: torch.Tensor,
+    attn: torch.Tensor,
+    rules: TokenRules,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The next beam from the (n, 2K) best candidates: per sentence the first K that do
+    not end in EOS (a stable sort keeps their rank). Returns the hypothesis rows they
+    extend (n*K,) and their tokens (n*K,)."""
+    n, k = beams.scores.shape
+    device = top_scores.device
+    order = (is_eos.long() * 2 * k + torch.arange(2 * k, device=device)).argsort(dim=1)[:, :k]
+    next_scores = top_scores.gather(1, order)
+    next_beam = top_beam.gather(1, order)
+    rows = (torch.arange(n, device=device).unsqueeze(1) * k + next_beam).view(-1)
+    step_scores = (next_scores - beams.scores.gather(1, next_beam)).view(-1, 1)
+    tokens = top_token.gather(1, order).view(-1)
+    beams.keep(rows)
+    beams.rules = rules.advance(beams.rules, tokens)
+    beams.seqs = torch.cat([beams.seqs, tokens.unsqueeze(1)], dim=1)
+    beams.token_scores = torch.cat([beams.token_scores, step_scores], dim=1)
+    if beams.attn is not None or beams.coverage is not None:
+        step_attn = attn.float().index_select(0, rows)
+        if beams.attn is not None:
+            beams.attn = torch.cat([beams.attn, step_attn.unsqueeze(1)], dim=1)
+        if beams.coverage is not None:
+            beams.coverage = beams.coverage + step_attn
+    beams.scores = next_scores
+    return rows, tokens
 
 
 def _constrain(log_probs: torch.Tensor, beams: _Beams, t: int, rules: TokenRules, k: int) -> None:

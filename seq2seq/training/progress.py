@@ -168,3 +168,13 @@ def restore_rng(state: dict[str, Any]) -> None:
     if state["rng_cuda"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["rng_cuda"])
     random.setstate(as_tuple(state["rng_python"]))
+
+
+@dataclass
+class Clock:
+    """What the epochs of one ``fit`` share: its start (monotonic seconds, resumed time
+    subtracted), the rate window of the log lines, the progress bar."""
+
+    started: float
+    window: RateWindow
+    bar: Any

@@ -19,6 +19,33 @@ class TrainingReport:
     def __init__(self, events: Path | None) -> None:
         self.writer = _event_writer(events) if events is not None else None
 
+    @staticmethod
+    def start(device: Any, precision: str, pairs: int, parameters: int) -> None:
+        log.info(
+            "training on %s (%s), %d pairs, %d parameters", device, precision, pairs, parameters
+        )
+
+    @staticmethod
+    def batch_size(tokens: int, ranks: int, accumulate: int) -> None:
+        log.info(
+            "effective batch: %d tokens x %d ranks x %d accumulated = %d tokens per update",
+            tokens,
+            ranks,
+            accumulate,
+            tokens * ranks * accumulate,
+        )
+
+    @staticmethod
+    def hard_stop(step: int, last: Path | None) -> None:
+        """A second Ctrl-C stopped training inside ``step``; ``last``: the intact checkpoint."""
+        log.warning(
+            "stopped at once during step %d; %s",
+            step,
+            f"{last} is intact: run the same command to resume from it"
+            if last
+            else "no checkpoint had been saved yet",
+        )
+
     def train(self, p: Progress, loss: float, nll: float, lr: float, rate: float) -> None:
         """A window of updates: loss and nll per target token, tokens per second."""
         self._scalars("train", p.step, {"loss": loss, "lr": lr, "tokens_per_s": rate})

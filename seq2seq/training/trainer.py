@@ -30,6 +30,7 @@ from seq2seq.training.loss import batch_loss
 from seq2seq.training.optim import LRSchedule, build_optimizer, teacher_forcing_ratio
 from seq2seq.training.precision import autocast, resolve_precision
 from seq2seq.training.progress import (
+    Clock,
     Progress,
     RateWindow,
     budget_spent,
@@ -85,13 +86,7 @@ class Trainer:
     def fit(self) -> Progress:
         """Train until max_steps / max_epochs / max_minutes / early stopping; Ctrl-C saves."""
         cfg = self.cfg
-        log.info(
-            "training on %s (%s), %d pairs, %d parameters",
-            self.device,
-            self.precision,
-            len(self.train_data),
-            sum(p.numel() for p in self.model.parameters()),
-        )
+        self._announce()
         bar = tqdm(
             total=cfg.max_steps,
             initial=self.progress.step,
@@ -99,17 +94,7 @@ class Trainer:
             dynamic_ncols=True,
             disable=not (cfg.progress and self.dist.is_main and sys.stderr.isatty()),
         )
-        started = time.monotonic() - self.progress.elapsed
-        window = RateWindow()
-        per_update = self.dist.world_size * cfg.accumulate
-        if self.dist.is_main:
-            log.info(
-                "effective batch: %d tokens x %d ranks x %d accumulated = %d tokens per update",
-                cfg.batch_tokens,
-                self.dist.world_size,
-                cfg.accumulate,
-                cfg.batch_tokens * per_update,
-            )
+        clock = Clock(time.monotonic() - self.progress.elapsed, RateWindow(), bar)
         signals = StopSignals()
         try:
             with signals:
@@ -121,34 +106,8 @@ class Trainer:
                         seed=self.recipe.seed,
                         epoch=self.progress.epoch,
                     )
-                    while self.progress.position < len(batches):
-                        # this rank's shard: micro-batch j of the update is j * ranks + rank
-                        first = self.progress.position + self.dist.rank
-                        micro = [
-                            batches[(first + j * self.dist.world_size) % len(batches)]
-                            for j in range(cfg.accumulate)
-                        ]
-                        self.progress.position += per_update
-                        stats = self.train_step(micro)
-                        self.progress.step += 1
-                        self.progress.elapsed = time.monotonic() - started
-                        if stats is not None:
-                            window.add(stats)
-                        bar.update(1)
-                        if self.progress.step % TRIM_EVERY_STEPS == 0:
-                            release_memory()
-                        if self.progress.step % cfg.log_every == 0:
-                            self._log_window(window, bar)
-                        if self.progress.step % cfg.validate_every == 0:
-                            if self.validate_and_save():
-                                return self.progress  # early stopping
-                            self.progress.elapsed = time.monotonic() - started
-                        budget, signum = self._should_stop_now(signals.received)
-                        if signum:
-                            self._stop_for_signal(signum)
-                        if budget:
-                            self._validate_unless_done()
-                            return self.progress
+                    if self._train_epoch(batches, clock, signals):
+                        return self.progress
                     self.progress.epoch += 1
                     self.progress.position = 0
                 self._validate_unless_done()
@@ -156,17 +115,52 @@ class Trainer:
             raise
         except KeyboardInterrupt:  # a second Ctrl-C: stop at once, without saving
             last = self.run.read_pointer("last") if self.dist.is_main else None
-            log.warning(
-                "stopped at once during step %d; %s",
-                self.progress.step + 1,
-                f"{self.run.path / last} is intact: run the same command to resume from it"
-                if last
-                else "no checkpoint had been saved yet",
-            )
+            TrainingReport.hard_stop(self.progress.step + 1, self.run.path / last if last else None)
             raise
         finally:
             bar.close()
         return self.progress
+
+    def _announce(self) -> None:
+        parameters = sum(p.numel() for p in self.model.parameters())
+        TrainingReport.start(self.device, self.precision, len(self.train_data), parameters)
+        if self.dist.is_main:
+            self.report.batch_size(self.cfg.batch_tokens, self.dist.world_size, self.cfg.accumulate)
+
+    def _train_epoch(self, batches: list[Any], clock: Clock, signals: StopSignals) -> bool:
+        """The updates left in this epoch's ``batches``; True when training must end
+        (early stopping, the budget; a stop signal leaves by TrainingInterrupted)."""
+        cfg = self.cfg
+        per_update = self.dist.world_size * cfg.accumulate
+        while self.progress.position < len(batches):
+            # this rank's shard: micro-batch j of the update is j * ranks + rank
+            first = self.progress.position + self.dist.rank
+            micro = [
+                batches[(first + j * self.dist.world_size) % len(batches)]
+                for j in range(cfg.accumulate)
+            ]
+            self.progress.position += per_update
+            stats = self.train_step(micro)
+            self.progress.step += 1
+            self.progress.elapsed = time.monotonic() - clock.started
+            if stats is not None:
+                clock.window.add(stats)
+            clock.bar.update(1)
+            if self.progress.step % TRIM_EVERY_STEPS == 0:
+                release_memory()
+            if self.progress.step % cfg.log_every == 0:
+                self._log_window(clock.window, clock.bar)
+            if self.progress.step % cfg.validate_every == 0:
+                if self.validate_and_save():
+                    return True  # early stopping
+                self.progress.elapsed = time.monotonic() - clock.started
+            budget, signum = self._should_stop_now(signals.received)
+            if signum:
+                self._stop_for_signal(signum)
+            if budget:
+                self._validate_unless_done()
+                return True
+        return False
 
     def _stop_for_signal(self, signum: int) -> None:
         """Save the finished step, then leave with a message on how to resume."""

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from helpers import TOY_RECIPE
 
 from seq2seq.config import load_recipe
-from seq2seq.training.loss import projected_sequence_loss, sequence_loss
+from seq2seq.kernels.fused_loss import projected_sequence_loss, sequence_loss
 from seq2seq.training.optim import LRSchedule, build_optimizer, teacher_forcing_ratio
 
 
