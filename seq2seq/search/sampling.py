@@ -16,9 +16,10 @@ from functools import partial
 import torch
 
 from seq2seq.data.tokenizer import PAD_ID
-from seq2seq.search.constraint import Constraint, select
+from seq2seq.search.constraint import Constraint
 from seq2seq.search.contract import Decodable
 from seq2seq.search.hypothesis import Hypothesis, OutputBuffer
+from seq2seq.search.rows import row_steps
 from seq2seq.search.rules import TokenRules
 
 
@@ -126,42 +127,23 @@ def sample_steps(
     prefix: torch.Tensor | None = None,
     constraint: Constraint | None = None,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """The sampling loop, one step at a time: after each step it yields (rows, tokens),
-    the rows of ``out`` (B * num_samples, steps) still drawing and the tokens they drew
-    (EOS included), so a caller can stream them; ``out`` collects everything. ``specials``
-    = (bos, eos); ``max_len`` (B,) per sentence."""
+    """The row loop (rows.py) drawing its tokens, one step at a time: after each step it
+    yields (rows, tokens), the rows of ``out`` (B * num_samples, steps) still drawing and
+    the tokens they drew (EOS included), so a caller can stream them; ``out`` collects
+    everything. ``specials`` = (bos, eos); ``max_len`` (B,) per sentence."""
     bos, eos = specials
-    device = src.device
-    rows = torch.arange(src.size(0), device=device).repeat_interleave(rules.num_samples)
-    state = model.reorder(model.init_state(model.encode(src, src_lengths)), rows)
-    limit = max_len.to(device).index_select(0, rows)
-    tokens = torch.full((rows.numel(),), bos, dtype=torch.long, device=device)
-    if prefix is not None:
-        prefix = prefix.to(device).index_select(0, rows)
     token_rules = TokenRules(bos, eos, PAD_ID, rules.min_len, rules.no_repeat_ngram, constraint)
-    grammar = token_rules.start(src, rows)
-    alive = torch.arange(rows.numel(), device=device)  # samples still drawing: they leave at EOS
-    for t in range(int(limit.max()) + 1):
-        log_probs, state, attn = model.step(tokens, state)
-        token_rules.apply(
-            log_probs,
-            t,
-            limit <= t,
-            partial(out.history, alive, t),
-            prefix,
-            grammar,
-        )
-        logits = filter_logits(log_probs, rules.temperature, rules.top_k, rules.top_p)
-        tokens = draw(logits.softmax(-1).float().cpu(), generator).to(device)
-        grammar = token_rules.advance(grammar, tokens)
-        out.write(alive, t, tokens, log_probs.gather(1, tokens.unsqueeze(1)).squeeze(1), attn)
-        yield alive, tokens
-        ended = tokens == eos
-        if bool(ended.all()):
-            return
-        if bool(ended.any()):
-            keep = (~ended).nonzero().squeeze(1)
-            alive, tokens, limit = alive[keep], tokens[keep], limit[keep]
-            prefix = None if prefix is None else prefix[keep]
-            state = model.reorder(state, keep)
-            grammar = select(grammar, keep)
+    choose = partial(_draw_tokens, rules, generator)
+    yield from row_steps(
+        model, src, src_lengths, max_len, token_rules, choose, out, rules.num_samples, prefix
+    )
+
+
+def _draw_tokens(
+    rules: DrawRules, generator: torch.Generator | None, log_probs: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sampling's selector: a draw from the tempered, truncated distribution; the
+    score is the token's log-prob under the model itself."""
+    logits = filter_logits(log_probs, rules.temperature, rules.top_k, rules.top_p)
+    tokens = draw(logits.softmax(-1).float().cpu(), generator).to(log_probs.device)
+    return tokens, log_probs.gather(1, tokens.unsqueeze(1)).squeeze(1)
