@@ -57,6 +57,50 @@ def spread(values: list[float]) -> dict[str, float]:
 
 
 def bench_train(args: argparse.Namespace) -> dict[str, Any]:
+    recipe, trainer, train = _train_setup(args)
+    batches = token_batches(
+        train.src.lengths + 1,
+        train.tgt.lengths + 1,  # type: ignore[union-attr]
+        recipe.train.batch_tokens,
+        seed=recipe.seed,
+        epoch=0,
+    )
+    timed = _timed_steps(args, trainer, train, batches, recipe.train.accumulate)
+    rates, seconds, tokens = timed["rates"], timed["seconds"], timed["tokens"]
+    real, cells = timed["real"], timed["cells"]
+    # matmul work per target token: forward 2 + backward 4 FLOPs per dense weight (the
+    # embedding lookups cost none; a tied output projection does). Source and target
+    # lengths are close on Multi30k; attention scores are left out: an estimate.
+    dense = sum(
+        p.numel()
+        for name, p in trainer.model.named_parameters(remove_duplicate=False)
+        if not name.endswith("embedding.weight")
+    )
+    result = {
+        "kind": "train",
+        "dense_parameters": dense,
+        "approx_gflop_per_s": 6 * dense * statistics.median(rates) / 1e9,
+        "recipe": str(args.recipe),
+        "precision": trainer.precision,
+        "parameters": count_parameters(trainer.model),
+        "threads": torch.get_num_threads(),
+        "steps": f"{args.warmup + 1}-{args.warmup + args.steps}",
+        "compiled": bool(args.compile),
+        "trim_every": args.trim_every,
+        "warmup_s": timed["warmup_s"],
+        "tokens_per_s": spread(rates),
+        "tokens_per_s_overall": sum(tokens) / sum(seconds),  # as the peers' scripts count
+        "s_per_update": statistics.median(seconds),
+        "tokens_per_update": statistics.mean(tokens),
+        "padding": {side: 1 - real[side] / max(cells[side], 1) for side in real},
+        "peak_rss_gb": peak_rss_gb(),
+    }
+    _print_train(args, result)
+    return result
+
+
+def _train_setup(args: argparse.Namespace) -> tuple[Any, Trainer, Any]:
+    """The recipe, a Trainer without a run directory, and the tokenized training split."""
     recipe = load_recipe(args.recipe, [*args.overrides, "train.progress=false"])
     if recipe.train.num_threads:
         torch.set_num_threads(recipe.train.num_threads)
@@ -70,14 +114,14 @@ def bench_train(args: argparse.Namespace) -> dict[str, Any]:
     trainer = Trainer(recipe, None, model, tokenizers, train, None, info)  # type: ignore[arg-type]
     if args.compile:  # compiling happens in the first steps: it shows in warmup_s
         trainer.net = torch.compile(trainer.net)
-    batches = token_batches(
-        train.src.lengths + 1,
-        train.tgt.lengths + 1,  # type: ignore[union-attr]
-        recipe.train.batch_tokens,
-        seed=recipe.seed,
-        epoch=0,
-    )
-    per = recipe.train.accumulate
+    return recipe, trainer, train
+
+
+def _timed_steps(
+    args: argparse.Namespace, trainer: Trainer, train: Any, batches: list[Any], per: int
+) -> dict[str, Any]:
+    """Warm-up, then the timed updates: per update its rate, seconds and tokens, and the
+    real and padded cells of each side."""
     rates, seconds, tokens = [], [], []
     real = {"src": 0, "tgt": 0}
     cells = {"src": 0, "tgt": 0}
@@ -98,42 +142,25 @@ def bench_train(args: argparse.Namespace) -> dict[str, Any]:
             tokens.append(stats[2])
             for indices in micro:  # padded rows hold length + 1 (EOS) ids each
                 for side, ids in (("src", train.src), ("tgt", train.tgt)):
-                    lengths = ids.lengths[indices] + 1  # type: ignore[union-attr]
+                    lengths = ids.lengths[indices] + 1
                     real[side] += int(lengths.sum())
                     cells[side] += len(indices) * int(lengths.max())
-    # matmul work per target token: forward 2 + backward 4 FLOPs per dense weight (the
-    # embedding lookups cost none; a tied output projection does). Source and target
-    # lengths are close on Multi30k; attention scores are left out: an estimate.
-    dense = sum(
-        p.numel()
-        for name, p in model.named_parameters(remove_duplicate=False)
-        if not name.endswith("embedding.weight")
-    )
-    gflops = 6 * dense * statistics.median(rates) / 1e9
-    result = {
-        "kind": "train",
-        "dense_parameters": dense,
-        "approx_gflop_per_s": gflops,
-        "recipe": str(args.recipe),
-        "precision": trainer.precision,
-        "parameters": count_parameters(model),
-        "threads": torch.get_num_threads(),
-        "steps": f"{args.warmup + 1}-{args.warmup + args.steps}",
-        "compiled": bool(args.compile),
-        "trim_every": args.trim_every,
+    return {
+        "rates": rates,
+        "seconds": seconds,
+        "tokens": tokens,
+        "real": real,
+        "cells": cells,
         "warmup_s": warmup_s,
-        "tokens_per_s": spread(rates),
-        "tokens_per_s_overall": sum(tokens) / sum(seconds),  # as the peers' scripts count
-        "s_per_update": statistics.median(seconds),
-        "tokens_per_update": statistics.mean(tokens),
-        "padding": {side: 1 - real[side] / max(cells[side], 1) for side in real},
-        "peak_rss_gb": peak_rss_gb(),
     }
+
+
+def _print_train(args: argparse.Namespace, result: dict[str, Any]) -> None:
     tps = result["tokens_per_s"]
     print(
         f"train {args.recipe}: {result['parameters']:,} parameters, precision "
         f"{result['precision']}{', compiled' if args.compile else ''}, {result['threads']} "
-        f"threads, steps {result['steps']} (warm-up {warmup_s:.1f} s)\n"
+        f"threads, steps {result['steps']} (warm-up {result['warmup_s']:.1f} s)\n"
         f"  {tps['median']:,.0f} target tokens/s median (min {tps['min']:,.0f}, max "
         f"{tps['max']:,.0f}), {result['tokens_per_s_overall']:,.0f} overall, "
         f"{result['s_per_update']:.3f} s/update, "
@@ -141,7 +168,6 @@ def bench_train(args: argparse.Namespace) -> dict[str, Any]:
         f"{result['padding']['src']:.1%} source / {result['padding']['tgt']:.1%} target, "
         f"peak RSS {result['peak_rss_gb']:.2f} GB"
     )
-    return result
 
 
 def bench_decode(args: argparse.Namespace) -> dict[str, Any]:
