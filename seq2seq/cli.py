@@ -85,6 +85,7 @@ def _parser() -> argparse.ArgumentParser:
         _add_generate,
         _add_task_commands,
         _add_evaluate,
+        _add_plot,
     ):
         add(sub)
     return parser
@@ -174,6 +175,27 @@ def _add_task_commands(sub: Any) -> None:
         _run_arguments(p)
         command.add_arguments(p)
         p.set_defaults(func=_task_command, command=command)
+
+
+def _add_plot(sub: Any) -> None:
+    p = sub.add_parser(
+        "plot", help="validation loss, perplexity and BLEU of runs against updates and minutes"
+    )
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    p.add_argument("-o", "--output", required=True, help="the PNG to write")
+    p.set_defaults(func=_plot)
+
+
+def _plot(args: argparse.Namespace) -> int:
+    from seq2seq.visualize import learning_curves
+
+    output = Path(args.output)
+    if output.suffix.lower() != ".png":
+        raise ConfigError(f"-o {args.output}: name a .png file")
+    check_output_path(output, inputs=[])
+    drawn = learning_curves(args.run_dirs, output)
+    print(f"wrote {output} ({', '.join(drawn)} of {len(args.run_dirs)} run(s))", file=sys.stderr)
+    return 0
 
 
 def _add_evaluate(sub: Any) -> None:

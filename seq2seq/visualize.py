@@ -1,4 +1,5 @@
-"""Attention you can see: a text heat map for terminals and a PNG for reports.
+"""What you can see: attention as a text heat map for terminals and as a PNG for
+reports; learning curves of one or several runs (``learning_curves``).
 
 Both take the pieces of one source line (with its EOS), the pieces of one output (with
 its EOS) and that output's attention (T, S') from a search with ``return_attention``;
@@ -14,6 +15,7 @@ from typing import Any
 import torch
 
 from seq2seq.config import ConfigError
+from seq2seq.data.files import atomic_write
 
 SHADES = " ·░▒▓█"
 _THRESHOLDS = (0.05, 0.15, 0.3, 0.5, 0.75)  # weight below each -> the shade before it
@@ -83,7 +85,7 @@ def pyplot() -> Any:
         import matplotlib.pyplot as plt
     except ImportError as err:
         raise ConfigError(
-            "attention PNGs need matplotlib: pip install matplotlib (or seq2seq[plot])"
+            "plots need matplotlib: pip install matplotlib (or seq2seq[plot])"
         ) from err
     return plt
 
@@ -128,3 +130,46 @@ def save_attention_png(
         fig.savefig(path, dpi=120)
     finally:
         plt.close(fig)
+
+
+# the validation metrics a learning-curve plot draws, in this order, where a run has them
+CURVES = ("loss", "ppl", "bleu")
+
+
+def learning_curves(runs: Sequence[str | Path], output: Path) -> list[str]:
+    """One PNG of each run's validation curves (loss, perplexity, BLEU where measured;
+    rows) against updates and against minutes (columns), from RUN/metrics.jsonl.
+    Returns the metrics drawn."""
+    from seq2seq.checkpoint import CheckpointError, RunDir
+
+    series: dict[str, list[dict[str, Any]]] = {}
+    for run in runs:
+        records = [r for r in RunDir(run).read_metrics() if isinstance(r, dict) and "step" in r]
+        if not records:
+            raise CheckpointError(f"{run}: no validations in metrics.jsonl to plot")
+        series[str(run)] = records
+    drawn = [m for m in CURVES if any(m in r for rs in series.values() for r in rs)]
+    plt = pyplot()
+    figure, axes = plt.subplots(
+        len(drawn), 2, figsize=(10, 2.8 * len(drawn)), squeeze=False, sharex="col"
+    )
+    for row, metric in enumerate(drawn):
+        for col, x in enumerate(("step", "minutes")):
+            ax = axes[row][col]
+            for name, records in series.items():
+                points = [(r[x], r[metric]) for r in records if metric in r and x in r]
+                if points:
+                    xs, ys = zip(*points, strict=True)
+                    ax.plot(xs, ys, marker=".", label=Path(name).name)
+            ax.set_ylabel("perplexity" if metric == "ppl" else metric)
+            if metric == "ppl":
+                ax.set_yscale("log")
+            ax.grid(alpha=0.3)
+            if row == len(drawn) - 1:
+                ax.set_xlabel("updates" if x == "step" else "minutes")
+    axes[0][0].legend(fontsize=8)
+    figure.suptitle("validation")
+    figure.tight_layout()
+    atomic_write(output, lambda tmp: figure.savefig(tmp, dpi=110, format="png"))
+    plt.close(figure)
+    return drawn

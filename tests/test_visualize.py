@@ -50,3 +50,32 @@ def test_png_is_written(tmp_path: Path):
     path = tmp_path / "map.png"
     save_attention_png(path, ["▁ein", "</s>"], ["▁a", "</s>"], diagonal(2, 2), title="a")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plot_draws_the_curves_of_several_runs(tmp_path, monkeypatch, capsys):
+    import json
+
+    from helpers import run_cli
+
+    pytest.importorskip("matplotlib")
+    runs = []
+    for name, bleu in (("a", True), ("b", False)):
+        run = tmp_path / name
+        run.mkdir()
+        records = [
+            {"step": s, "minutes": s / 100, "loss": 5 - s / 100, "ppl": 100 / s}
+            | ({"bleu": s / 10} if bleu else {})
+            for s in (100, 200, 300)
+        ]
+        (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+        runs.append(str(run))
+    out = tmp_path / "curves.png"
+    code, _, err = run_cli(["plot", *runs, "-o", str(out)], "", monkeypatch, capsys)
+    assert code == 0, err
+    assert out.read_bytes()[:4] == b"\x89PNG" and "loss, ppl, bleu of 2 run(s)" in err
+    for argv, message in (
+        (["plot", runs[0], "-o", str(tmp_path / "c.jpg")], "name a .png file"),
+        (["plot", str(tmp_path), "-o", str(out)], "no validations in metrics.jsonl"),
+    ):
+        code, _, err = run_cli(argv, "", monkeypatch, capsys)
+        assert code == 2 and message in err and err.count("\n") == 1, err

@@ -8,10 +8,13 @@ and is read in slices.
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import itertools
+import lzma
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
@@ -33,12 +36,41 @@ class Corpus:
         return len(self.src)
 
 
+# corpora shipped inside the package (the offline demo's): a relative data.root that
+# $SEQ2SEQ_DATA does not hold is looked up here
+SHIPPED_CORPORA = Path(__file__).resolve().parent / "corpora"
+
+# a data file may be stored compressed: FILE.xz, FILE.gz or FILE.bz2 stand for FILE
+COMPRESSED: dict[str, Callable[..., Any]] = {
+    ".xz": lzma.open,
+    ".gz": gzip.open,
+    ".bz2": bz2.open,
+}
+
+
 def data_root(root: str) -> Path:
-    """``root`` under ``$SEQ2SEQ_DATA`` (default ``./data``), or as given when absolute."""
+    """``root`` under ``$SEQ2SEQ_DATA`` (default ``./data``), or as given when absolute;
+    one that is not there but ships with the package (``SHIPPED_CORPORA``) is that."""
     path = Path(root).expanduser()
     if path.is_absolute():
         return path
-    return Path(os.environ.get("SEQ2SEQ_DATA", "data")) / path
+    under = Path(os.environ.get("SEQ2SEQ_DATA", "data")) / path
+    shipped = SHIPPED_CORPORA / path
+    if not under.exists() and str(root) not in ("", ".") and shipped.is_dir():
+        return shipped
+    return under
+
+
+def stored(path: Path) -> Path:
+    """``path``, or its compressed form (``path.xz``, ``.gz``, ``.bz2``) where only that
+    exists."""
+    if path.exists():
+        return path
+    for suffix in COMPRESSED:
+        candidate = path.with_name(path.name + suffix)
+        if candidate.is_file():
+            return candidate
+    return path
 
 
 # A line longer than this is refused: one unterminated line must not fill the memory
@@ -46,8 +78,9 @@ MAX_LINE_BYTES = 1 << 20
 
 
 def read_lines(path: str | Path) -> list[str]:
-    """All lines of a UTF-8 file, newline stripped. Raises ``DataError`` naming file and line."""
-    path = Path(path)
+    """All lines of a UTF-8 file (or its compressed form, see ``stored``), newline
+    stripped. Raises ``DataError`` naming file and line."""
+    path = stored(Path(path))
     if not path.is_file():
         if path.is_dir():
             raise DataError(f"{path}: is a directory, not a file")
@@ -83,8 +116,9 @@ def iter_lines_reporting(
             return
         yield from _decoded_lines(binary, name, limit)
         return
+    opener = COMPRESSED.get(Path(path).suffix, open)
     try:
-        handle = open(path, "rb")  # noqa: SIM115 - closed below, also when the caller stops early
+        handle = opener(path, "rb")  # closed below, also when the caller stops early
     except OSError as err:
         raise DataError(f"{path}: cannot read: {err.strerror or err}") from None
     with handle:
@@ -119,8 +153,10 @@ def _read_line(handle: BinaryIO, name: str, limit: int | None) -> bytes:
     try:
         # room for "\r\n" after a line of ``limit`` bytes
         return handle.readline(-1 if limit is None else limit + 2)
-    except OSError as err:  # e.g. a directory given as the file
+    except OSError as err:  # e.g. a directory given as the file, a bad gzip header
         raise DataError(f"{name}: cannot read: {err.strerror or err}") from None
+    except (EOFError, lzma.LZMAError) as err:  # a truncated or corrupt compressed file
+        raise DataError(f"{name}: corrupt compressed data ({err})") from None
 
 
 def _text_lines(handle: TextIO, name: str, limit: int | None) -> Iterator[str | DataError]:

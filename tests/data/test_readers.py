@@ -81,3 +81,54 @@ def test_hugging_face_dataset_with_flat_columns(tmp_path: Path):
     assert list(corpus.src) == ["a", "b"] and list(corpus.tgt or []) == ["c", "d"]
     with pytest.raises(DataError, match="no columns 'fr'"):
         read_hf_dataset(str(tmp_path / "flat"), "train", "fr", "en")
+
+
+@pytest.mark.parametrize("suffix,opener", [(".xz", "lzma"), (".gz", "gzip"), (".bz2", "bz2")])
+def test_a_compressed_file_stands_for_the_plain_one(tmp_path: Path, suffix: str, opener: str):
+    import importlib
+
+    module = importlib.import_module(opener)
+    for lang, text in (("de", "eins\nzwei\n"), ("en", "one\ntwo\n")):
+        with module.open(tmp_path / f"dev.{lang}{suffix}", "wb") as handle:
+            handle.write(text.encode("utf-8"))
+    corpus = read_parallel_text(tmp_path / "dev.de", tmp_path / "dev.en", "dev")
+    assert list(corpus.src) == ["eins", "zwei"] and list(corpus.tgt or []) == ["one", "two"]
+
+
+def test_a_corrupt_compressed_file_is_one_line_naming_it(tmp_path: Path):
+    import lzma
+
+    data = lzma.compress(b"eins\nzwei\n" * 1000)
+    (tmp_path / "dev.de.xz").write_bytes(data[: len(data) // 2])  # cut short
+    with pytest.raises(DataError, match=r"dev\.de\.xz: corrupt compressed data"):
+        read_lines(tmp_path / "dev.de")
+
+
+def test_a_shipped_corpus_is_found_without_seq2seq_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """data.root names the shipped demo corpus; $SEQ2SEQ_DATA (here empty) does not hold
+    it, so the package's copy is read; a folder of that name there would win."""
+    from seq2seq.data.readers import SHIPPED_CORPORA, data_root
+
+    monkeypatch.setenv("SEQ2SEQ_DATA", str(tmp_path))
+    assert data_root("tatoeba_de_en_demo") == SHIPPED_CORPORA / "tatoeba_de_en_demo"
+    data = Data(root="tatoeba_de_en_demo", format="text", src_lang="de", tgt_lang="en")
+    test = read_text(data, "test", "test", 1)
+    assert len(test) == 1000 and all(line.strip() for line in test.src)
+    (tmp_path / "tatoeba_de_en_demo").mkdir()
+    assert data_root("tatoeba_de_en_demo") == tmp_path / "tatoeba_de_en_demo"
+
+
+def test_the_shipped_corpus_stays_small_and_attributed():
+    from seq2seq.data.readers import SHIPPED_CORPORA
+
+    folder = SHIPPED_CORPORA / "tatoeba_de_en_demo"
+    assert sum(p.stat().st_size for p in folder.iterdir()) < 2_000_000
+    notice = (folder / "NOTICE").read_text()
+    assert "CC BY 2.0" in notice and "tatoeba.org" in notice and "manythings.org/anki" in notice
+    train = read_lines(folder / "train.de")
+    valid, test = read_lines(folder / "valid.en"), read_lines(folder / "test.en")
+    assert len(train) == 80_000
+    assert not set(valid) & set(test)  # held-out parts share no English sentence
+    assert not set(read_lines(folder / "train.en")) & (set(valid) | set(test))

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from seq2seq.config import ConfigError
-from seq2seq.data.files import output_file
+from seq2seq.data.files import atomic_write, output_file
 from seq2seq.data.readers import DataError
 from seq2seq.tasks.forecasting.bins import Scale
 from seq2seq.tasks.forecasting.metrics import QUANTILES, sample_quantiles
@@ -136,7 +136,7 @@ def plot(path: Path, forecasts: list[Forecast], shown_history: int = 200) -> Non
         ax.set_title(f.name, fontsize=9)
         ax.legend(fontsize=7, loc="upper left")
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
+    atomic_write(path, lambda tmp: figure.savefig(tmp, dpi=110, format="png"))
     plt.close(figure)
 
 
