@@ -171,8 +171,31 @@ def validate(recipe: Recipe) -> None:
     for ok, message in checks:
         if not ok:
             raise ConfigError(message)
+    _check_model_files(tok)
     if "train" not in recipe.data.splits:
         raise ConfigError("data.splits: needs a 'train' entry")
+
+
+def _check_model_files(tok: Any) -> None:
+    """``tokenizer.model_file`` / ``tgt_model_file``: sentencepiece models, one per side."""
+    if tok.tgt_model_file and not tok.model_file:
+        raise ConfigError("tokenizer.tgt_model_file: needs tokenizer.model_file (the source's)")
+    if not tok.model_file:
+        return
+    if tok.model_type in ("characters", "symbols"):
+        raise ConfigError(
+            f"tokenizer.model_file: a sentencepiece model; model_type {tok.model_type} "
+            "builds its own vocabulary"
+        )
+    if tok.joint and tok.tgt_model_file:
+        raise ConfigError(
+            "tokenizer.tgt_model_file: a second model needs tokenizer.joint: false "
+            "(with joint: true, model_file serves both sides)"
+        )
+    if not tok.joint and not tok.tgt_model_file:
+        raise ConfigError(
+            "tokenizer.model_file: with joint: false, give the target's as tokenizer.tgt_model_file"
+        )
 
 
 # --------------------------------------------------------------------------- internals

@@ -85,6 +85,11 @@ class Tokenizer:
     # sentencepiece: no normalisation, spaces kept as typed, newline and tab are pieces
     # (text generation needs the layout back); default: NFKC and collapsed whitespace
     keep_whitespace: bool = False
+    # an existing sentencepiece model to use instead of training one (copied into the run
+    # directory; vocab_size and the training settings above are then the model's own):
+    # the joint model, or the source side's with joint: false and tgt_model_file
+    model_file: str | None = None
+    tgt_model_file: str | None = None
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from seq2seq.config import Recipe, get_format, resolve_project_path
 from seq2seq.config import Tokenizer as TokenizerConfig
 from seq2seq.data import formats  # noqa: F401  (registers text and hf)
 from seq2seq.data.batching import IdArray
+from seq2seq.data.files import atomic_write_bytes
 from seq2seq.data.readers import Corpus, DataError
 from seq2seq.data.tokenizer import SentencePieceTokenizer, Tokenizer, train_tokenizer
 from seq2seq.data.vocab import KINDS as VOCAB_KINDS
@@ -54,6 +55,10 @@ def build_tokenizers(
     exact = cfg.model_type in VOCAB_KINDS
     suffix = ".vocab.json" if exact else ".model"
     paths = [tokenizer_dir / f"{name}{suffix}" for name in names]
+    if cfg.model_file and not all(p.is_file() for p in paths):
+        given = [cfg.model_file] if cfg.joint else [cfg.model_file, cfg.tgt_model_file]
+        for key, name, path in zip(("model_file", "tgt_model_file"), given, paths, strict=False):
+            _copy_model(f"tokenizer.{key}", str(name), path)
     if not all(p.is_file() for p in paths):
         if train is None:
             raise DataError(f"{tokenizer_dir}: tokenizer model missing")
@@ -84,6 +89,22 @@ def build_tokenizers(
             )
     loaded = [_load_tokenizer(p, exact) for p in paths]
     return (loaded[0], loaded[0]) if cfg.joint else (loaded[0], loaded[1])
+
+
+def _copy_model(key: str, name: str, path: Path) -> None:
+    """An existing sentencepiece model, checked and copied into the run directory."""
+    source = Path(name).expanduser()
+    found = source if source.is_absolute() else resolve_project_path(name)
+    if found is None or not found.is_file():
+        raise DataError(f"{key}: file not found: {name}")
+    try:
+        tokenizer = SentencePieceTokenizer(found)
+    except (ValueError, OSError, RuntimeError) as err:
+        raise DataError(
+            f"{key}: {found} is not a sentencepiece model ({_first_line(err)})"
+        ) from None
+    log.info("%s: %s (%d pieces) -> %s", key, found, len(tokenizer), path)
+    atomic_write_bytes(path, found.read_bytes())
 
 
 def _load_tokenizer(path: Path, exact: bool) -> Tokenizer:

@@ -38,36 +38,64 @@ class Tokenizer(Protocol):
 
 
 class SentencePieceTokenizer:
-    """Text <-> ids through one sentencepiece model."""
+    """Text <-> ids through one sentencepiece model.
+
+    Our models use pad=0 unk=1 bos=2 eos=3. A model trained elsewhere (``tokenizer.
+    model_file``) usually has others (sentencepiece's defaults: unk=0 bos=1 eos=2, no
+    pad): its ids are then mapped, ours = the four specials (those it lacks added as
+    pieces of our own), then its other pieces in its order. The model file is unchanged.
+    """
 
     def __init__(self, model_path: str | Path) -> None:
         self.path = Path(model_path)
         self.sp = spm.SentencePieceProcessor(model_file=str(self.path))
-        if (self.sp.pad_id(), self.sp.unk_id(), self.sp.bos_id(), self.sp.eos_id()) != (
-            PAD_ID,
-            UNK_ID,
-            BOS_ID,
-            EOS_ID,
-        ):
-            raise ValueError(f"{self.path}: special ids differ from pad=0 unk=1 bos=2 eos=3")
+        theirs = [self.sp.pad_id(), self.sp.unk_id(), self.sp.bos_id(), self.sp.eos_id()]
+        self._to_theirs: list[int] | None = None  # our id -> theirs (-1: a special they lack)
+        self._to_ours: list[int] = []
+        if theirs != [PAD_ID, UNK_ID, BOS_ID, EOS_ID]:
+            specials = set(theirs)
+            others = [i for i in range(self.sp.get_piece_size()) if i not in specials]
+            self._to_theirs = theirs + others
+            self._to_ours = [0] * self.sp.get_piece_size()
+            for ours, their in enumerate(self._to_theirs):
+                if their >= 0:
+                    self._to_ours[their] = ours
 
     def __len__(self) -> int:
+        if self._to_theirs is not None:
+            return len(self._to_theirs)
         return int(self.sp.get_piece_size())
 
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
         """Ids without BOS/EOS; those are added by batching."""
-        return self.sp.encode(list(texts), out_type=int)
+        ids = self.sp.encode(list(texts), out_type=int)
+        if self._to_theirs is None:
+            return ids
+        to_ours = self._to_ours
+        return [[to_ours[i] for i in seq] for seq in ids]
 
     def decode(self, ids: Sequence[Sequence[int]]) -> list[str]:
         """Ids to text; special ids are dropped."""
-        return [self.sp.decode([i for i in seq if i > EOS_ID]) for seq in ids]
+        kept = [[int(i) for i in seq if i > EOS_ID] for seq in ids]
+        if self._to_theirs is not None:
+            kept = [[self._to_theirs[i] for i in seq] for seq in kept]
+        return [self.sp.decode(seq) for seq in kept]
 
     def pieces(self, ids: Sequence[int]) -> list[str]:
-        return [self.sp.id_to_piece(int(i)) for i in ids]
+        return [self._piece(int(i)) for i in ids]
 
     def vocabulary(self) -> list[str]:
         """Every piece, in id order: two tokenizers with equal vocabularies agree on ids."""
-        return [self.sp.id_to_piece(i) for i in range(len(self))]
+        return [self._piece(i) for i in range(len(self))]
+
+    def _piece(self, ours: int) -> str:
+        if self._to_theirs is None:
+            return str(self.sp.id_to_piece(ours))
+        their = self._to_theirs[ours]
+        return str(self.sp.id_to_piece(their)) if their >= 0 else SPECIAL_PIECES[ours]
+
+
+SPECIAL_PIECES = ("<pad>", "<unk>", "<s>", "</s>")
 
 
 def train_tokenizer(

@@ -44,3 +44,42 @@ def test_tokenizers_are_trained_once_and_reloaded(toy_env: Path, tmp_path: Path,
     assert again[0].encode(["1 2 3"]) == src_tok.encode(["1 2 3"])
     with pytest.raises(DataError, match="tokenizer model missing"):
         build_tokenizers(recipe, tmp_path / "empty", None)
+
+
+def test_an_existing_sentencepiece_model_is_copied_into_the_run(tmp_path: Path):
+    from data.test_tokenizer import GERMAN, foreign_model
+
+    from seq2seq.config import recipe_from_dict
+    from seq2seq.data.dataset import build_tokenizers
+
+    theirs = foreign_model(tmp_path / "theirs.model")
+    recipe = recipe_from_dict({"tokenizer": {"model_file": str(theirs)}})
+    run_tokenizers = tmp_path / "run" / "tokenizer"
+    src, tgt = build_tokenizers(recipe, run_tokenizers, None)  # no training text needed
+    assert src is tgt and (run_tokenizers / "joint.model").read_bytes() == theirs.read_bytes()
+    assert src.decode(src.encode(GERMAN[:3])) == GERMAN[:3]
+    theirs.unlink()  # the run keeps its copy: loading again needs nothing else
+    assert len(build_tokenizers(recipe, run_tokenizers, None)[0]) == len(src)
+
+
+def test_model_file_mistakes_are_one_line_naming_the_key(tmp_path: Path):
+    from seq2seq.config import ConfigError, recipe_from_dict
+    from seq2seq.data.dataset import build_tokenizers
+    from seq2seq.data.readers import DataError
+
+    for tokenizer, message in (
+        ({"tgt_model_file": "t.model"}, r"tokenizer\.tgt_model_file: needs tokenizer\.model_file"),
+        ({"model_file": "s.model", "joint": False}, r"give the target's as tokenizer\.tgt_model"),
+        ({"model_file": "s.model", "model_type": "symbols"}, r"model_type symbols builds"),
+        ({"model_file": "s", "tgt_model_file": "t"}, r"a second model needs tokenizer\.joint"),
+    ):
+        with pytest.raises(ConfigError, match=message):
+            recipe_from_dict({"tokenizer": tokenizer})
+    (tmp_path / "text.model").write_text("not a model")
+    for name, message in (
+        (tmp_path / "none.model", "file not found"),
+        (tmp_path / "text.model", "is not a sentencepiece model"),
+    ):
+        recipe = recipe_from_dict({"tokenizer": {"model_file": str(name)}})
+        with pytest.raises(DataError, match=rf"tokenizer\.model_file: .*{message}"):
+            build_tokenizers(recipe, tmp_path / "run", None)
