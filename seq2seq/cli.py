@@ -44,11 +44,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.overrides.append(f"search.precision={args.quantize}")
     tune_allocator()
     tune_onednn()
+    level = logging.WARNING if getattr(args, "quiet", False) else logging.INFO
     logging.basicConfig(
-        level=logging.WARNING if getattr(args, "quiet", False) else logging.INFO,
-        format="%(asctime)s %(levelname)s %(message)s",
-        datefmt="%H:%M:%S",
+        level=level, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S"
     )
+    logging.getLogger("seq2seq").setLevel(level)  # also where logging was set up before us
     try:
         return int(args.func(args) or 0)
     except _EXPECTED_ERRORS as err:

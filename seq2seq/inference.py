@@ -22,7 +22,7 @@ from seq2seq.kernels.int8 import int8_supported
 from seq2seq.model.encoder_decoder import EncoderDecoder, build_model
 from seq2seq.model.ensemble import Ensemble
 from seq2seq.model.quantize import quantize_int8
-from seq2seq.runtime import pick_device
+from seq2seq.runtime import pick_device, progress
 from seq2seq.search import Hypothesis, beam_search, greedy_search, max_lengths, sample_search
 from seq2seq.search.beam import BeamOptions
 from seq2seq.search.constraint import Constraint
@@ -113,7 +113,8 @@ def decode_ids(
     else:
         generator.seed()
     try:
-        for indices in sentence_batches(src.lengths, cfg.batch_size):
+        batches = sentence_batches(src.lengths, cfg.batch_size)
+        for indices in progress(batches, len(batches), "decoding", "batch"):
             batch = make_batch(src, None, indices)
             prefix = None if prefixes is None else _padded(prefixes, indices)
             hyps = search_batch(

@@ -16,12 +16,17 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import logging
 import os
 import sys
+from collections.abc import Iterable
+from typing import TypeVar
 
 import torch
 
 from seq2seq.config import ConfigError
+
+T = TypeVar("T")
 
 TRIM_EVERY_STEPS = 25
 # oneDNN primitives kept (its default is 1,024); see ``tune_onednn``
@@ -29,6 +34,17 @@ ONEDNN_CACHE_CAPACITY = 16384
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
 _libc: ctypes.CDLL | None = None  # set once the thresholds are applied
+
+
+def progress(iterable: Iterable[T], total: int | None, desc: str, unit: str) -> Iterable[T]:
+    """``iterable`` with a progress bar on stderr, where a person is watching: stderr is a
+    terminal and the log shows INFO (not ``-q``, and not a library caller that set up no
+    logging). Never on stdout, so outputs stay clean."""
+    if not (sys.stderr.isatty() and logging.getLogger("seq2seq").isEnabledFor(logging.INFO)):
+        return iterable
+    from tqdm import tqdm
+
+    return tqdm(iterable, total=total, desc=desc, unit=unit, leave=False, dynamic_ncols=True)
 
 
 def tune_allocator() -> bool:

@@ -2,12 +2,16 @@
 with it, score it; check it learned (exact match far above chance) and that bad input
 gets a one-line error."""
 
+import io
 import json
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 from helpers import TOY_RECIPE, run_cli
+
+from seq2seq.cli import main
 
 
 def test_translate_learned_to_reverse(trained: Path, toy_root: Path, monkeypatch, capsys):
@@ -227,3 +231,29 @@ def test_int8_decoding_agrees_with_fp32(
     assert code == 0, err
     with translator.using(precision="int8"):
         assert out.strip() == translator.translate(["1 2 3"])[0]
+
+
+class Terminal(io.StringIO):
+    """A stderr that says it is a terminal, so progress bars draw on it."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bars_go_to_a_terminal_stderr_only(trained: Path, monkeypatch, capsys):
+    """A watched translation shows a decoding bar on stderr; stdout holds only the
+    outputs, line for line; with -q, or stderr not a terminal, no bar is drawn."""
+    lines = "".join(f"{i} {i + 1} {i + 2}\n" for i in range(150))  # 3 batches of 64
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    monkeypatch.setattr(sys, "stdin", io.StringIO(lines))
+    assert main(["translate", str(trained), "batch_size=64"]) == 0
+    out = capsys.readouterr().out
+    assert "decoding" in terminal.getvalue() and "batch" in terminal.getvalue()
+    assert len(out.splitlines()) == 150 and "decoding" not in out
+    for quiet in (["-q"], []):
+        terminal = Terminal() if quiet else io.StringIO()
+        monkeypatch.setattr(sys, "stderr", terminal)
+        monkeypatch.setattr(sys, "stdin", io.StringIO(lines))
+        assert main(["translate", str(trained), *quiet, "batch_size=64"]) == 0
+        assert "decoding" not in terminal.getvalue()

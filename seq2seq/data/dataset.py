@@ -20,6 +20,7 @@ from seq2seq.data.readers import Corpus, DataError
 from seq2seq.data.tokenizer import SentencePieceTokenizer, Tokenizer, train_tokenizer
 from seq2seq.data.vocab import KINDS as VOCAB_KINDS
 from seq2seq.data.vocab import VocabTokenizer, learn_pieces, read_symbol_file, write_vocabulary
+from seq2seq.runtime import progress
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +149,8 @@ def encode_examples(
     """Tokenize a corpus in chunks; with ``max_len`` drop (and count) pairs longer than it
     on either side, and pairs whose source or target is empty."""
     src_parts, tgt_parts = [], []
-    for start in range(0, len(corpus), chunk):
+    starts = range(0, len(corpus), chunk)
+    for start in progress(starts, len(starts), f"encoding {corpus.name}", "chunk"):
         src_parts.append(IdArray.from_lists(src_tok.encode(corpus.src[start : start + chunk])))
         if corpus.tgt is not None:
             tgt_parts.append(IdArray.from_lists(tgt_tok.encode(corpus.tgt[start : start + chunk])))
