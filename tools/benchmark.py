@@ -5,9 +5,8 @@
         the table: training for each precision this device runs (fp32, bf16; fp16 on
         CUDA), then decoding of the test split with greedy and beam 5 at batch 1 and 64
         with fp32, bf16 and (CPU) int8 weights (needs a trained run: --run, default the
-        recipe's output_dir). Each measurement
-        runs in its own process, so peak memory is its own. RECIPE defaults to
-        recipes/translation/multi30k_de_en.yaml.
+        recipe's output_dir). Each measurement runs in its own process, so peak memory
+        is its own. RECIPE defaults to recipes/translation/multi30k_de_en.yaml.
     python tools/benchmark.py train RECIPE [k=v ...] [--steps 60] [--warmup 10] [--compile]
         real (non-pad) target tokens/s per update after warm-up: median, min and max, as
         in ../shared/PEERS.md; s/update; padding share; peak resident memory; the warm-up
@@ -66,8 +65,7 @@ def bench_train(args: argparse.Namespace) -> dict[str, Any]:
         epoch=0,
     )
     timed = _timed_steps(args, trainer, train, batches, recipe.train.accumulate)
-    rates, seconds, tokens = timed["rates"], timed["seconds"], timed["tokens"]
-    real, cells = timed["real"], timed["cells"]
+    rates, seconds, tokens, real, cells, warmup_s = timed
     # matmul work per target token: forward 2 + backward 4 FLOPs per dense weight (the
     # embedding lookups cost none; a tied output projection does). Source and target
     # lengths are close on Multi30k; attention scores are left out: an estimate.
@@ -87,7 +85,7 @@ def bench_train(args: argparse.Namespace) -> dict[str, Any]:
         "steps": f"{args.warmup + 1}-{args.warmup + args.steps}",
         "compiled": bool(args.compile),
         "trim_every": args.trim_every,
-        "warmup_s": timed["warmup_s"],
+        "warmup_s": warmup_s,
         "tokens_per_s": spread(rates),
         "tokens_per_s_overall": sum(tokens) / sum(seconds),  # as the peers' scripts count
         "s_per_update": statistics.median(seconds),
@@ -119,12 +117,11 @@ def _train_setup(args: argparse.Namespace) -> tuple[Any, Trainer, Any]:
 
 def _timed_steps(
     args: argparse.Namespace, trainer: Trainer, train: Any, batches: list[Any], per: int
-) -> dict[str, Any]:
-    """Warm-up, then the timed updates: per update its rate, seconds and tokens, and the
-    real and padded cells of each side."""
+) -> tuple[list[float], list[float], list[int], dict[str, int], dict[str, int], float]:
+    """Warm-up, then the timed updates: per update its rate, seconds and tokens; the real
+    and padded cells of each side; the warm-up's seconds."""
     rates, seconds, tokens = [], [], []
-    real = {"src": 0, "tgt": 0}
-    cells = {"src": 0, "tgt": 0}
+    real, cells = {"src": 0, "tgt": 0}, {"src": 0, "tgt": 0}
     started = time.perf_counter()
     warmup_s = 0.0
     for i in range(args.warmup + args.steps):
@@ -145,14 +142,7 @@ def _timed_steps(
                     lengths = ids.lengths[indices] + 1
                     real[side] += int(lengths.sum())
                     cells[side] += len(indices) * int(lengths.max())
-    return {
-        "rates": rates,
-        "seconds": seconds,
-        "tokens": tokens,
-        "real": real,
-        "cells": cells,
-        "warmup_s": warmup_s,
-    }
+    return rates, seconds, tokens, real, cells, warmup_s
 
 
 def _print_train(args: argparse.Namespace, result: dict[str, Any]) -> None:
