@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import yaml
 
+from seq2seq.config.legacy import upgrade_legacy_data
 from seq2seq.config.plugins import check_task, get_format
 from seq2seq.config.schema import ConfigError, Data, Recipe
 
@@ -180,6 +181,11 @@ def _check_model_files(tok: Any) -> None:
     """``tokenizer.model_file`` / ``tgt_model_file``: sentencepiece models, one per side."""
     if tok.tgt_model_file and not tok.model_file:
         raise ConfigError("tokenizer.tgt_model_file: needs tokenizer.model_file (the source's)")
+    if tok.sampling.alpha and tok.model_type not in ("unigram", "bpe"):
+        raise ConfigError(
+            f"tokenizer.sampling.alpha: subword sampling needs a unigram or bpe model, "
+            f"not model_type {tok.model_type}"
+        )
     if not tok.model_file:
         return
     if tok.model_type in ("characters", "symbols"):
@@ -282,43 +288,11 @@ def _build_data(raw: dict[Any, Any], prefix: str) -> Data:
     ``data.<format>`` built as the class the format registered."""
     fmt = _convert(str, raw.get("format", "text"), f"{prefix}format")
     spec = get_format(fmt)
-    raw = _upgrade_legacy_data(raw, fmt, [f.name for f in dataclasses.fields(spec.options)])
+    raw = upgrade_legacy_data(raw, fmt, [f.name for f in dataclasses.fields(spec.options)])
     generic = [f.name for f in dataclasses.fields(Data) if f.name != "options"]
     kwargs = _fields_of(Data, {k: v for k, v in raw.items() if k != fmt}, prefix, [*generic, fmt])
     options = _build(spec.options, raw.get(fmt), f"{prefix}{fmt}.")
     return Data(**kwargs, options=options)
-
-
-# Keys that sat directly in ``data`` before each format had its own section, with their
-# old defaults (run directories of that time hold every key). They move into the
-# format's section where it has that option; one at its old default is dropped; any other
-# is an error naming the key.
-_LEGACY_DATA_KEYS: dict[str, Any] = {
-    "files": "",
-    "holdout": 0.1,
-    "context_turns": 3,
-    "transpose": [0, 0],
-    "windows": {"context": 256, "span": 128, "stride": 64, "short_context": 0.25},
-}
-
-
-def _upgrade_legacy_data(raw: dict[Any, Any], fmt: str, options: list[str]) -> dict[Any, Any]:
-    legacy = [k for k in _LEGACY_DATA_KEYS if k in raw and k != fmt]
-    if not legacy:
-        return raw
-    raw = dict(raw)
-    section = dict(raw.get(fmt) or {})
-    for key in legacy:
-        value = raw.pop(key)
-        if key in options and key not in section:
-            section[key] = value
-        elif key in options:
-            raise ConfigError(f"data.{key}: given twice, here and as data.{fmt}.{key}")
-        elif value != _LEGACY_DATA_KEYS[key]:
-            keys = ", ".join(f"data.{fmt}.{o}" for o in options) or "none"
-            raise ConfigError(f"data.{key}: not an option of format {fmt} (its options: {keys})")
-    raw[fmt] = section
-    return raw
 
 
 def _check_range(spec: dataclasses.Field, value: Any, key: str) -> None:

@@ -69,6 +69,17 @@ class Data:
 
 
 @dataclass(frozen=True)
+class SubwordSampling:
+    """Subword regularization (Kudo 2018), training batches only: every training sentence
+    is encoded again each epoch with sentencepiece sampling. Unigram models sample from
+    the lattice (``nbest`` best segmentations, -1 = all, smoothed by ``alpha``); BPE models
+    drop merges with probability ``alpha`` (BPE-dropout). ``alpha`` 0 = off."""
+
+    alpha: float = ranged(0.0, 0.0, 1.0)
+    nbest: int = ranged(-1, -1, 1000)
+
+
+@dataclass(frozen=True)
 class Tokenizer:
     """A sentencepiece model trained on the training split at first use (see tokenizers/)."""
 
@@ -90,6 +101,7 @@ class Tokenizer:
     # the joint model, or the source side's with joint: false and tgt_model_file
     model_file: str | None = None
     tgt_model_file: str | None = None
+    sampling: SubwordSampling = field(default_factory=SubwordSampling)
 
 
 @dataclass(frozen=True)

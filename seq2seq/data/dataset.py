@@ -180,3 +180,32 @@ def encode_examples(
         corpus = Corpus(corpus.name, [src_text[i] for i in indices], [tgt_text[i] for i in indices])
         src, tgt = src.select(keep), tgt.select(keep)
     return Examples(corpus, src, tgt, dropped)
+
+
+def resampled(
+    examples: Examples, tokenizers: tuple[Tokenizer, Tokenizer], recipe: Recipe, epoch: int
+) -> Examples:
+    """The training examples of one epoch under subword regularization
+    (``tokenizer.sampling``): every pair encoded again with sampling, seeded by the
+    recipe's seed and the epoch, so a resumed epoch draws what it drew before; a side
+    whose draw is longer than ``data.max_len`` keeps its plain ids. Without sampling,
+    ``examples`` themselves."""
+    sampling, seed, max_len = recipe.tokenizer.sampling, recipe.seed, recipe.data.max_len
+    if not sampling.alpha or examples.tgt is None:
+        return examples
+    sides = []
+    texts_of = (examples.corpus.src, examples.corpus.tgt)
+    plain_of = (examples.src, examples.tgt)
+    for side, (texts, plain, tok) in enumerate(zip(texts_of, plain_of, tokenizers, strict=True)):
+        assert plain is not None
+        if not isinstance(tok, SentencePieceTokenizer):
+            raise DataError("tokenizer.sampling: needs a sentencepiece tokenizer")
+        draws = tok.encode_sampled(
+            list(texts or []), sampling.alpha, sampling.nbest, seed * 1_000_003 + epoch * 2 + side
+        )
+        sides.append(
+            IdArray.from_lists(
+                [d if 0 < len(d) <= max_len else plain[i] for i, d in enumerate(draws)]
+            )
+        )
+    return Examples(examples.corpus, sides[0], sides[1], examples.dropped)

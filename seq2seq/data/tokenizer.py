@@ -74,6 +74,24 @@ class SentencePieceTokenizer:
         to_ours = self._to_ours
         return [[to_ours[i] for i in seq] for seq in ids]
 
+    def encode_sampled(
+        self, texts: Sequence[str], alpha: float, nbest: int, seed: int
+    ) -> list[list[int]]:
+        """Ids of one sampled segmentation per text (subword regularization), the same for
+        the same ``seed``: one thread, so the draws do not depend on scheduling."""
+        spm.set_random_generator_seed(seed)
+        ids = self.sp.encode(
+            list(texts),
+            out_type=int,
+            enable_sampling=True,
+            alpha=alpha,
+            nbest_size=nbest,
+            num_threads=1,
+        )
+        if self._to_theirs is None:
+            return ids
+        return [[self._to_ours[i] for i in seq] for seq in ids]
+
     def decode(self, ids: Sequence[Sequence[int]]) -> list[str]:
         """Ids to text; special ids are dropped."""
         kept = [[int(i) for i in seq if i > EOS_ID] for seq in ids]

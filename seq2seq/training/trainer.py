@@ -20,7 +20,7 @@ from tqdm import tqdm
 from seq2seq.checkpoint import WRITE_ERRORS, CheckpointError, RunDir, describe_write_error
 from seq2seq.config import Recipe, dump_recipe
 from seq2seq.data.batching import make_batch, token_batches
-from seq2seq.data.dataset import Examples
+from seq2seq.data.dataset import Examples, resampled
 from seq2seq.data.tokenizer import Tokenizer
 from seq2seq.model.encoder_decoder import EncoderDecoder
 from seq2seq.runtime import TRIM_EVERY_STEPS, release_memory
@@ -69,7 +69,7 @@ class Trainer:
                 self.model, device_ids=[dist.local_rank] if self.device.type == "cuda" else None
             )
         self.src_tok, self.tgt_tok = tokenizers
-        self.train_data = train
+        self.plain_train = self.train_data = train  # train_data: this epoch's (resampled)
         self.valid_data = valid
         self.precision = resolve_precision(self.cfg.precision, self.device)
         self.optimizer = build_optimizer(self.cfg, self.model)
@@ -99,6 +99,9 @@ class Trainer:
         try:
             with signals:
                 while not epochs_done(self.cfg, self.progress):
+                    tokenizers = (self.src_tok, self.tgt_tok)  # subword sampling redraws ids
+                    epoch = self.progress.epoch
+                    self.train_data = resampled(self.plain_train, tokenizers, self.recipe, epoch)
                     batches = token_batches(
                         self.train_data.src.lengths + 1,
                         self.train_data.tgt.lengths + 1,  # type: ignore[union-attr]

@@ -83,3 +83,39 @@ def test_model_file_mistakes_are_one_line_naming_the_key(tmp_path: Path):
         recipe = recipe_from_dict({"tokenizer": {"model_file": str(name)}})
         with pytest.raises(DataError, match=rf"tokenizer\.model_file: .*{message}"):
             build_tokenizers(recipe, tmp_path / "run", None)
+
+
+def test_subword_sampling_redraws_each_epoch_reproducibly(tmp_path: Path):
+    from seq2seq.config import recipe_from_dict
+    from seq2seq.data.dataset import resampled
+    from seq2seq.data.tokenizer import train_tokenizer
+
+    texts = [f"die katze schläft auf der fensterbank nummer {i}" for i in range(300)]
+    tok = train_tokenizer(
+        texts,
+        tmp_path / "joint.model",
+        model_type="unigram",
+        vocab_size=80,
+        character_coverage=1.0,
+        max_sentences=1000,
+        byte_fallback=False,
+        seed=1,
+    )
+    corpus = Corpus("train", texts, texts)
+    plain = encode_examples(corpus, tok, tok)
+    off = recipe_from_dict({"tokenizer": {"model_type": "unigram"}})
+    assert resampled(plain, (tok, tok), off, 0) is plain  # alpha 0: nothing drawn
+    on = recipe_from_dict({"tokenizer": {"model_type": "unigram", "sampling": {"alpha": 0.5}}})
+    epoch0, again, epoch1 = (resampled(plain, (tok, tok), on, e) for e in (0, 0, 1))
+    rows = range(len(texts))
+    assert all((epoch0.src[i] == again.src[i]).all() for i in rows)  # same epoch, same draw
+    differ = sum(len(epoch0.src[i]) != len(plain.src[i]) for i in rows)
+    assert differ > 30  # segmentations really vary ...
+    assert any(len(epoch0.src[i]) != len(epoch1.src[i]) for i in rows)  # ... and per epoch
+    assert tok.decode([list(epoch1.tgt[i]) for i in rows]) == tok.decode(
+        [list(plain.tgt[i]) for i in rows]
+    )
+    from seq2seq.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"tokenizer\.sampling\.alpha: subword sampling needs"):
+        recipe_from_dict({"tokenizer": {"model_type": "char", "sampling": {"alpha": 0.1}}})

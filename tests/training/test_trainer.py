@@ -18,13 +18,19 @@ def final_weights(run: RunDir) -> dict[str, torch.Tensor]:
     return load_file(run.path / run.resolve("last"))
 
 
+SAMPLING = ["tokenizer.model_type=unigram", "tokenizer.sampling.alpha=0.5"]
+
+
 @pytest.mark.slow
-def test_resume_continues_exactly(toy_env: Path, tmp_path: Path):
-    straight = run_training(toy_recipe(tmp_path / "straight", "train.max_steps=24", *FAST))
-    first = run_training(toy_recipe(tmp_path / "split", "train.max_steps=10", *FAST))
+@pytest.mark.parametrize("sampling", [[], SAMPLING], ids=["plain", "subword-sampling"])
+def test_resume_continues_exactly(toy_env: Path, tmp_path: Path, sampling: list[str]):
+    """Bit for bit, also when every epoch draws its subword segmentations again."""
+    fast = [*FAST, *sampling]
+    straight = run_training(toy_recipe(tmp_path / "straight", "train.max_steps=24", *fast))
+    first = run_training(toy_recipe(tmp_path / "split", "train.max_steps=10", *fast))
     state = first.load_trainer_state()
     assert state["step"] == 10 and state["weights"] == "checkpoints/step-0000010.safetensors"
-    resumed = run_training(toy_recipe(tmp_path / "split", "train.max_steps=24", *FAST))
+    resumed = run_training(toy_recipe(tmp_path / "split", "train.max_steps=24", *fast))
     assert resumed.load_trainer_state()["step"] == 24
     a, b = final_weights(straight), final_weights(resumed)
     assert a.keys() == b.keys()
