@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from seq2seq.config import ConfigError, format_options
-from seq2seq.data.readers import DataError
 from seq2seq.tasks.base import Command
 from seq2seq.tasks.forecasting.forecast import (
     Forecast,
@@ -44,9 +43,6 @@ def _forecast(translator: Translator, args: argparse.Namespace) -> int:
     """``seq2seq forecast RUN --input series.csv [--horizon H] [-n N] [-o F] [--plot P]``."""
     opts = format_options(translator.recipe.data, SeriesOptions)
     series = read_csv(Path(args.input), 1, args.fill, fill_key="--fill interpolate")
-    for s in series:
-        if len(s) < 2:
-            raise DataError(f"{args.input}: series {s.name} has fewer than 2 values")
     horizon = args.horizon or opts.horizon
     histories = [s.values for s in series]
     paths = sample_paths(translator, opts, histories, horizon, args.samples)

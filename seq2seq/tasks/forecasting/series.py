@@ -120,8 +120,6 @@ def read_csv(
         if len(filled) < 2:
             raise DataError(f"{path}: column {name!r} has fewer than 2 values")
         series.append(Series(f"{path.name}:{name}", filled, season))
-    if not series[0].values.size:
-        raise DataError(f"{path}: no rows")
     return series
 
 
