@@ -69,3 +69,10 @@ def run_cli(args: list[str], stdin: str, monkeypatch, capsys) -> tuple[int, str,
     code = main(args)
     out = capsys.readouterr()
     return code, out.out, out.err
+
+
+def trained_precisions() -> list[str]:
+    """The CPU precisions a run can train in here: bf16 only where oneDNN trains it."""
+    from seq2seq.training.precision import cpu_trains_bf16
+
+    return ["fp32", "bf16"] if cpu_trains_bf16() else ["fp32"]

@@ -41,6 +41,7 @@ from seq2seq.data.dataset import build_tokenizers, encode_examples, load_corpus
 from seq2seq.model.encoder_decoder import build_model, count_parameters
 from seq2seq.runtime import TRIM_EVERY_STEPS, release_memory, tune_allocator, tune_onednn
 from seq2seq.training.distributed import setup_distributed
+from seq2seq.training.precision import cpu_trains_bf16
 from seq2seq.training.trainer import Trainer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -233,10 +234,12 @@ def bench_gemm(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def precisions(device: str | None) -> list[str]:
-    """fp32 always; bf16 where autocast runs it (any CPU: slow without AVX512-BF16, which
-    the table then shows); fp16 on CUDA only (no fp16 LSTM kernels for the CPU)."""
-    cuda = torch.cuda.is_available() and device != "cpu"
-    return ["fp32", "bf16", "fp16"] if cuda else ["fp32", "bf16"]
+    """fp32 always; bf16 where autocast trains it (CPUs with AVX2 or AVX-512: slow without
+    AVX512-BF16, which the table then shows); fp16 on CUDA only (no fp16 LSTM kernels for
+    the CPU)."""
+    if torch.cuda.is_available() and device != "cpu":
+        return ["fp32", "bf16", "fp16"]
+    return ["fp32", "bf16"] if cpu_trains_bf16() else ["fp32"]
 
 
 def decode_precisions(device: str | None) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from functools import lru_cache
 
 import torch
 
@@ -18,6 +19,11 @@ def resolve_precision(precision: str, device: torch.device) -> str:
             "train.precision=fp16 needs a CUDA device (oneDNN has no fp16 LSTM kernels for "
             "the CPU); use bf16 or fp32 here"
         )
+    if precision == "bf16" and device.type == "cpu" and not cpu_trains_bf16():
+        raise ConfigError(
+            "train.precision=bf16: this CPU's oneDNN has no bf16 LSTM training kernels (it "
+            "needs AVX-512 or AVX2); use fp32 or auto here"
+        )
     if precision != "auto":
         return precision
     if device.type == "cuda":
@@ -30,6 +36,21 @@ def _cpu_has_fast_bf16() -> bool:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
         return False
+
+
+@lru_cache(maxsize=1)
+def cpu_trains_bf16() -> bool:
+    """Whether an LSTM trains under bf16 autocast on this CPU: oneDNN builds no bf16 LSTM
+    training primitive on x86 CPUs without AVX2 or AVX-512 (seen on an AVX-only EPYC
+    guest). Tried once on a tiny LSTM; inference in bf16 works there all the same."""
+    lstm = torch.nn.LSTM(4, 4, batch_first=True)
+    try:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out, _ = lstm(torch.zeros(1, 2, 4))
+        out.float().sum().backward()
+    except RuntimeError:
+        return False
+    return True
 
 
 def autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager:

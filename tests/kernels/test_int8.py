@@ -32,6 +32,8 @@ def error_bound(
 def test_int8_linear_is_within_its_quantization_bound(
     bias: bool, input_bound: float, levels: float, monkeypatch: pytest.MonkeyPatch
 ):
+    if levels > int8.weight_levels():
+        pytest.skip("127-step weights saturate vpmaddubsw on this CPU (no VNNI): it uses 63")
     monkeypatch.setattr(int8, "weight_levels", lambda: levels)  # 63: CPUs without VNNI
     gen = torch.Generator().manual_seed(0)
     weight = torch.randn(37, 50, generator=gen) * torch.rand(37, 1, generator=gen)

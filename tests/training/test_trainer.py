@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import toy_recipe
+from helpers import toy_recipe, trained_precisions
 from safetensors.torch import load_file
 
 from seq2seq.checkpoint import CheckpointError, RunDir
@@ -61,7 +61,7 @@ def test_scheduled_sampling_trains(toy_env: Path, tmp_path: Path, input_feeding:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+@pytest.mark.parametrize("precision", trained_precisions())
 def test_precisions_train_on_cpu_and_the_loss_falls(toy_env: Path, tmp_path: Path, precision: str):
     run = run_training(
         toy_recipe(
@@ -142,7 +142,7 @@ def test_fp16_on_cpu_is_a_clear_error(toy_env: Path, tmp_path: Path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+@pytest.mark.parametrize("precision", trained_precisions())
 def test_a_copying_decoder_trains_and_the_loss_falls(toy_env: Path, tmp_path: Path, precision: str):
     run = run_training(
         toy_recipe(
