@@ -5,21 +5,20 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Iterator, Sequence
-from itertools import islice
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from seq2seq import translate_file
 from seq2seq.checkpoint import CheckpointError
 from seq2seq.config import ConfigError, dump_recipe, load_recipe, parse_overrides, single_line
-from seq2seq.data.files import check_output_path, output_file
-from seq2seq.data.readers import DataError, iter_lines, take_lines
+from seq2seq.data.files import check_output_path
+from seq2seq.data.readers import DataError, iter_lines
 from seq2seq.runtime import tune_allocator, tune_onednn
 from seq2seq.training.faults import TrainingError, TrainingInterrupted
 
 if TYPE_CHECKING:
-    from seq2seq.inference import Translator
-    from seq2seq.search import Hypothesis
+    pass
 
 log = logging.getLogger("seq2seq")
 
@@ -117,24 +116,8 @@ def _add_translate(sub: Any) -> None:
         help="translate lines (stdin -> stdout by default); several runs form an ensemble",
     )
     _run_arguments(p)
-    p.add_argument("-i", "--input", help="input file (default: stdin)")
-    p.add_argument("-o", "--output", help="output file (default: stdout)")
-    p.add_argument(
-        "--nbest",
-        action="store_true",
-        help="print search.nbest outputs per line: N<TAB>score<TAB>text",
-    )
-    p.add_argument(
-        "--prefix",
-        metavar="FILE",
-        help="target prefixes, one per input line: each output starts with its line",
-    )
-    p.add_argument(
-        "--attention-png",
-        metavar="DIR",
-        help="also write an attention heat map per line, DIR/NNNNNN.png (needs matplotlib)",
-    )
-    p.set_defaults(func=_translate)
+    translate_file.add_arguments(p)
+    p.set_defaults(func=translate_file.run)
 
 
 def _add_shell(sub: Any) -> None:
@@ -261,60 +244,6 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
-def _translator(args: argparse.Namespace) -> Translator:
-    from seq2seq.tasks import load_translator
-
-    search = parse_overrides(args.overrides, "search")
-    return load_translator(args.run_dirs, args.checkpoint, search, args.device)
-
-
-def _chunks(lines: Iterator[str], size: int) -> Iterator[list[str]]:
-    while chunk := list(islice(lines, size)):
-        yield chunk
-
-
-def _translate(args: argparse.Namespace) -> int:
-    from seq2seq.tasks.base import one_line
-    from seq2seq.visualize import attention_folder
-
-    png_dir = attention_folder(args.attention_png) if args.attention_png else None
-    with output_file(args.output, inputs=[args.input, args.prefix]) as sink:
-        translator = _translator(args)
-        lines = iter_lines(args.input)
-        prefixes = iter_lines(args.prefix) if args.prefix else None
-        done = 0
-        for chunk in _chunks(lines, 1000):
-            chunk_prefixes = None
-            if prefixes is not None:
-                chunk_prefixes = take_lines(prefixes, len(chunk), args.prefix, "prefix", done)
-            results = translator.hypotheses(chunk, bool(png_dir), chunk_prefixes)
-            for i, (line, hyps) in enumerate(zip(chunk, results, strict=True), start=done):
-                outputs = translator.distinct(hyps)
-                if args.nbest:
-                    sink.writelines(
-                        f"{i}\t{hyp.score:.4f}\t{one_line(text)}\n" for text, hyp in outputs
-                    )
-                else:
-                    sink.write((one_line(outputs[0][0]) if outputs else "") + "\n")
-                if png_dir and outputs:
-                    _attention_png(translator, png_dir / f"{i + 1:06d}.png", line, *outputs[0])
-            sink.flush()
-            done += len(chunk)
-        if prefixes is not None and next(prefixes, None) is not None:
-            raise DataError(f"{args.prefix}: more prefix lines than the {done} input lines")
-    return 0
-
-
-def _attention_png(
-    translator: Translator, path: Path, line: str, text: str, hyp: Hypothesis
-) -> None:
-    from seq2seq.visualize import save_attention_png
-
-    assert hyp.attention is not None
-    src = translator.source_pieces(line)
-    save_attention_png(path, src, translator.output_pieces(hyp), hyp.attention, title=text)
-
-
 def _shell(args: argparse.Namespace) -> int:
     from seq2seq.shell import run_shell
 
@@ -336,7 +265,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.hyp_out:
         check_output_path(args.hyp_out, [args.src, args.ref])
     request = Evaluation(args.split, args.src, args.ref, args.limit, args.hyp_out)
-    translator = _translator(args)
+    translator = translate_file.load(args)
     report = get_task(translator.recipe.task).evaluate(translator, request)
     print(report.json() if args.json else report.line())
     return 0
@@ -351,7 +280,7 @@ def _generate(args: argparse.Namespace) -> int:
         raise ConfigError(f"--max-len must be at least 1, got {args.max_len}")
     if args.count and not args.split:
         raise ConfigError("-n goes with --split (the first N examples of the split)")
-    translator = _translator(args)
+    translator = translate_file.load(args)
     prompts = None
     if not args.split:
         prompts = [args.prompt] if args.prompt is not None else _prompt_lines(args.input)
@@ -377,7 +306,7 @@ def _task_command(args: argparse.Namespace) -> int:
     from seq2seq.tasks import get_task
 
     args.command.check(args)
-    translator = _translator(args)
+    translator = translate_file.load(args)
     return get_task(translator.recipe.task).command(args.command.name).run(translator, args)
 
 

@@ -6,132 +6,33 @@ import copy
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from seq2seq.checkpoint import CheckpointError, RunDir
 from seq2seq.config import ConfigError, Recipe, Search, load_recipe, with_search
-from seq2seq.data.batching import IdArray, make_batch, sentence_batches
+from seq2seq.data.batching import IdArray
 from seq2seq.data.dataset import build_tokenizers
-from seq2seq.data.tokenizer import BOS_ID, EOS_ID, PAD_ID, Tokenizer
+from seq2seq.data.tokenizer import EOS_ID, Tokenizer
 from seq2seq.kernels.int8 import int8_supported
 from seq2seq.model.encoder_decoder import EncoderDecoder, build_model
 from seq2seq.model.ensemble import Ensemble
 from seq2seq.model.quantize import quantize_int8
-from seq2seq.runtime import pick_device, progress
-from seq2seq.search import Hypothesis, beam_search, greedy_search, max_lengths, sample_search
-from seq2seq.search.beam import BeamOptions
+from seq2seq.runtime import pick_device
+from seq2seq.search.batches import decode_ids, search_batch
 from seq2seq.search.constraint import Constraint
-from seq2seq.search.sampling import DrawRules
+from seq2seq.search.hypothesis import Hypothesis
+from seq2seq.search.lexical import Requirements
 from seq2seq.training.precision import resolve_precision
 
 log = logging.getLogger(__name__)
 
+__all__ = ["Translator", "decode_ids", "search_batch"]  # the batch driver lives in search/
+
 EOS_PIECE = "</s>"
 PRECISION_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
-
-
-def search_batch(
-    model: EncoderDecoder | Ensemble,
-    src: torch.Tensor,
-    src_lengths: torch.Tensor,
-    cfg: Search,
-    return_attention: bool = False,
-    generator: torch.Generator | None = None,
-    prefix: torch.Tensor | None = None,
-    constraint: Constraint | None = None,
-) -> list[list[Hypothesis]]:
-    """Run the search ``cfg`` asks for on one padded batch (B, S): sampling, greedy (beam
-    1, one output, no coverage penalty), or beam search; the same token rules in each.
-    prefix (B, P): forced output start, PAD-padded; the length limit always leaves room
-    for it. ``constraint``: an output grammar (``cfg.constrained``)."""
-    limits = max_lengths(src_lengths, cfg.max_len_a, cfg.max_len_b)
-    if prefix is not None:
-        limits = torch.maximum(limits, (prefix != PAD_ID).sum(1).cpu() + 1)
-    common: dict[str, Any] = {
-        "return_attention": return_attention,
-        "prefix": prefix,
-        "constraint": constraint,
-    }
-    if cfg.sampling:
-        rules = DrawRules(
-            cfg.nbest, cfg.temperature, cfg.top_k, cfg.top_p, cfg.min_len, cfg.no_repeat_ngram
-        )
-        drawing = {**asdict(rules), "generator": generator}
-        return sample_search(model, src, src_lengths, limits, BOS_ID, EOS_ID, **drawing, **common)
-    # beam 1 is greedy, unless a coverage penalty asks to rank finished outputs
-    if cfg.beam_size == 1 and cfg.nbest == 1 and not cfg.coverage_penalty:
-        rules_kw = {"min_len": cfg.min_len, "no_repeat_ngram": cfg.no_repeat_ngram, **common}
-        return greedy_search(model, src, src_lengths, limits, BOS_ID, EOS_ID, **rules_kw)
-    beam = {"beam_size": cfg.beam_size, "options": _beam_options(cfg), "pad": PAD_ID, **common}
-    return beam_search(model, src, src_lengths, limits, BOS_ID, EOS_ID, **beam)
-
-
-def _beam_options(cfg: Search) -> BeamOptions:
-    """The beam's part of the search settings."""
-    return BeamOptions(
-        beam_size=cfg.beam_size,
-        nbest=cfg.nbest,
-        length_norm=cfg.length_norm,
-        length_penalty=cfg.length_penalty,
-        coverage_penalty=cfg.coverage_penalty,
-        min_len=cfg.min_len,
-        no_repeat_ngram=cfg.no_repeat_ngram,
-    )
-
-
-def _padded(seqs: IdArray, indices: np.ndarray) -> torch.Tensor | None:
-    """Rows ``indices`` of ``seqs`` as a PAD-padded (B, P) tensor; None if all are empty."""
-    rows = [torch.from_numpy(seqs[i].astype(np.int64)) for i in indices.tolist()]
-    if not any(len(r) for r in rows):
-        return None
-    return torch.nn.utils.rnn.pad_sequence(rows, batch_first=True, padding_value=PAD_ID)
-
-
-def decode_ids(
-    model: EncoderDecoder | Ensemble,
-    src: IdArray,
-    cfg: Search,
-    device: torch.device,
-    return_attention: bool = False,
-    prefixes: IdArray | None = None,
-    constraint: Constraint | None = None,
-) -> list[list[Hypothesis]]:
-    """Search every sequence of ``src`` in length-sorted batches; results in input order.
-    ``prefixes``: per sequence, target ids every output must start with (may be empty);
-    ``constraint``: an output grammar."""
-    was_training = model.training
-    model.eval()
-    results: list[list[Hypothesis]] = [[] for _ in range(len(src))]
-    generator = torch.Generator()  # sampling draws from its own stream: seeded, reproducible
-    if cfg.seed is not None:
-        generator.manual_seed(cfg.seed)
-    else:
-        generator.seed()
-    try:
-        batches = sentence_batches(src.lengths, cfg.batch_size)
-        for indices in progress(batches, len(batches), "decoding", "batch"):
-            batch = make_batch(src, None, indices)
-            prefix = None if prefixes is None else _padded(prefixes, indices)
-            hyps = search_batch(
-                model,
-                batch.src.to(device),
-                batch.src_lengths,
-                cfg,
-                return_attention,
-                generator,
-                prefix,
-                constraint,
-            )
-            for index, sentence_hyps in zip(indices.tolist(), hyps, strict=True):
-                results[index] = sentence_hyps
-    finally:
-        model.train(was_training)
-    return results
 
 
 def _load_run(
@@ -334,24 +235,25 @@ class Translator:
         return_attention: bool = False,
         prefixes: Sequence[str] | None = None,
         truncate: bool = False,
+        required: Sequence[Sequence[str]] | None = None,
     ) -> list[list[Hypothesis]]:
         """Search results per line (empty list for an empty line). ``prefixes``: per line,
-        target text every output must start with ("" for none)."""
-        if prefixes is not None and len(prefixes) != len(lines):
-            raise ConfigError(f"{len(prefixes)} prefixes for {len(lines)} lines")
+        target text every output must start with ("" for none); ``required``: per line,
+        target phrases every output must contain (beam search with dynamic beam
+        allocation, see search/lexical.py)."""
+        for name, given in (("prefixes", prefixes), ("required phrase lists", required)):
+            if given is not None and len(given) != len(lines):
+                raise ConfigError(f"{len(given)} {name} for {len(lines)} lines")
         keep = [i for i, line in enumerate(lines) if line.strip()]
         ids = self.encode_source([lines[i] for i in keep], truncate)
         prefix_ids = None
         if prefixes is not None:
-            encoded = self.tgt_tok.encode([prefixes[i] for i in keep])
-            cap = self.max_input_len * INPUT_CAP
-            for i, prefix in zip(keep, encoded, strict=True):
-                if len(prefix) > cap:
-                    raise ConfigError(
-                        f"prefix of line {i + 1}: {len(prefix)} tokens, more than {cap} "
-                        f"({INPUT_CAP} x data.max_len)"
-                    )
-            prefix_ids = IdArray.from_lists(encoded)
+            names = [f"prefix of line {i + 1}" for i in keep]
+            prefix_ids = IdArray.from_lists(self._target_ids([prefixes[i] for i in keep], names))
+        requirements = None
+        if required is not None:
+            phrases = [self._phrase_ids(required[i], i) for i in keep]
+            requirements = Requirements(phrases, len(self.tgt_tok), EOS_ID)
         decoded = decode_ids(
             self.model,
             IdArray.from_lists(ids),
@@ -360,11 +262,32 @@ class Translator:
             return_attention,
             prefix_ids,
             self.constraint,
+            requirements,
         )
         out: list[list[Hypothesis]] = [[] for _ in lines]
         for i, hyps in zip(keep, decoded, strict=True):
             out[i] = hyps
         return out
+
+    def _target_ids(self, texts: Sequence[str], names: Sequence[str]) -> list[list[int]]:
+        """Target ids of prefixes or phrases; one over ``INPUT_CAP`` x data.max_len tokens
+        is an error naming it (``names``, one per text)."""
+        encoded = self.tgt_tok.encode(list(texts))
+        cap = self.max_input_len * INPUT_CAP
+        for name, ids in zip(names, encoded, strict=True):
+            if len(ids) > cap:
+                raise ConfigError(
+                    f"{name}: {len(ids)} tokens, more than {cap} ({INPUT_CAP} x data.max_len)"
+                )
+        return encoded
+
+    def _phrase_ids(self, phrases: Sequence[str], line: int) -> list[list[int]]:
+        """The ids of line ``line``'s (0-based) required phrases, each checked."""
+        names = [f"required phrase {j + 1} of line {line + 1}" for j in range(len(phrases))]
+        for name, phrase in zip(names, phrases, strict=True):
+            if not phrase.strip():
+                raise ConfigError(f"{name} is empty")
+        return self._target_ids(phrases, names)
 
     def detokenize(self, hyp: Hypothesis) -> str:
         return self.tgt_tok.decode([hyp.tokens])[0]

@@ -57,6 +57,7 @@ class Shell:
         self.interactive = interactive
         self.width = width
         self.prefix = ""
+        self.required: list[str] = []  # phrases every output must contain (:require)
         self.last: _Last | None = None
         self.requests = 0
         self.commands: dict[str, tuple[Callable[[str], None], str]] = {
@@ -79,6 +80,10 @@ class Shell:
             "maxlen": (self._maxlen, ":maxlen N|auto  at most N output tokens (auto: a*src+b)"),
             "seed": (self._seed, ":seed N|off     sampling seed (reproducible draws)"),
             "prefix": (self._prefix, ":prefix TEXT|off  outputs must start with TEXT"),
+            "require": (
+                self._require,
+                ":require PHRASE|off  outputs must contain PHRASE (again: one more)",
+            ),
             "attn": (self._attn, ":attn           attention heat map of the last output"),
             "scores": (self._scores, ":scores         per-token log-probs of the last output"),
             "set": (self._set, ":set [key=value ...]  show or change any search.* setting"),
@@ -143,8 +148,11 @@ class Shell:
         tr = self.translator
         start = time.perf_counter()
         prefixes = [self.prefix] if self.prefix else None
+        required = [self.required] if self.required else None
         source = self.task.source_from_prompt(tr, line)
-        hyps = tr.hypotheses([source], return_attention=True, prefixes=prefixes, truncate=True)[0]
+        hyps = tr.hypotheses(
+            [source], return_attention=True, prefixes=prefixes, truncate=True, required=required
+        )[0]
         elapsed = time.perf_counter() - start
         outputs = [(self.task.show(tr, source, text), hyp) for text, hyp in tr.distinct(hyps)]
         self.last = _Last(source, outputs)
@@ -241,6 +249,16 @@ class Shell:
         self.prefix = "" if arg.lower() == "off" else arg
         self._ack(f"prefix = {self.prefix!r}" if self.prefix else "prefix off")
 
+    def _require(self, arg: str) -> None:
+        if not arg:
+            raise ShellError(":require takes a phrase every output must contain, or off")
+        if arg.lower() == "off":
+            self.required = []
+            self._ack("required phrases off")
+            return
+        self.required = [*self.required, arg]
+        self._ack("required: " + " | ".join(self.required))
+
     def _attn(self, arg: str) -> None:
         text, hyp = self._last_output()
         if hyp.attention is None:
@@ -270,6 +288,7 @@ class Shell:
         for key, value in asdict(self.translator.search).items():
             self._show(f"  {key:<16} {value}")
         self._show(f"  {'prefix':<16} {self.prefix!r}")
+        self._show(f"  {'require':<16} {' | '.join(self.required) or '(none)'}")
 
     def _help(self, arg: str) -> None:
         self._show(f"type a line to {self._verb()} it; blank lines are ignored")

@@ -257,3 +257,45 @@ def test_progress_bars_go_to_a_terminal_stderr_only(trained: Path, monkeypatch, 
         monkeypatch.setattr(sys, "stdin", io.StringIO(lines))
         assert main(["translate", str(trained), *quiet, "batch_size=64"]) == 0
         assert "decoding" not in terminal.getvalue()
+
+
+def test_translate_with_required_phrases(trained: Path, tmp_path: Path, monkeypatch, capsys):
+    constraints = tmp_path / "constraints.tsv"
+    constraints.write_text("8 8\t0\n\n9\n")
+    inputs = "1 2 3\n4 5\n6 7 1\n"
+    for beam in ("beam_size=1", "beam_size=4"):
+        code, out, err = run_cli(
+            ["translate", str(trained), beam, "-q", "--constraints", str(constraints)],
+            inputs,
+            monkeypatch,
+            capsys,
+        )
+        assert code == 0, err
+        first, second, third = (f" {line} " for line in out.splitlines())
+        assert " 8 8 " in first and " 0 " in first, first
+        assert second == " 5 4 "  # no phrases: as without --constraints
+        assert " 9 " in third, third
+    constraints.write_text("8\t\n\n9\n")
+    code, _, err = run_cli(
+        ["translate", str(trained), "-q", "--constraints", str(constraints)],
+        inputs,
+        monkeypatch,
+        capsys,
+    )
+    assert code == 2 and "constraints.tsv:1: phrase 2 is empty" in err
+    assert err.count("\n") == 1
+    constraints.write_text("8\n")
+    code, _, err = run_cli(
+        ["translate", str(trained), "-q", "--constraints", str(constraints)],
+        inputs,
+        monkeypatch,
+        capsys,
+    )
+    assert code == 2 and "constraints.tsv: 1 constraints lines for more input lines" in err
+    code, _, err = run_cli(
+        ["translate", str(trained), "sampling=true", "-q", "--constraints", str(constraints)],
+        "1 2\n",
+        monkeypatch,
+        capsys,
+    )
+    assert code == 2 and "set search.sampling=false" in err

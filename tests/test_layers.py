@@ -22,7 +22,16 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         ("seq2seq.inference", "seq2seq.training", "seq2seq.evaluate", "seq2seq.averaging"),
     ),
     ("tasks", ("seq2seq.tasks",)),
-    ("faces", ("seq2seq.cli", "seq2seq.shell", "seq2seq.visualize", "seq2seq.__main__")),
+    (
+        "faces",
+        (
+            "seq2seq.cli",
+            "seq2seq.shell",
+            "seq2seq.translate_file",
+            "seq2seq.visualize",
+            "seq2seq.__main__",
+        ),
+    ),
 ]
 
 

@@ -103,6 +103,14 @@ def test_prefix_and_maxlen(translator: Translator):
     assert first.startswith("9 9") and second == "3" and third == "3 2 1"
 
 
+def test_required_phrases(translator: Translator):
+    out, err = drive(translator, ":require 8 8\n:require 0\n1 2 3\n:require off\n1 2 3")
+    first, second = out.splitlines()
+    assert " 8 8 " in f" {first} " and " 0 " in f" {first} ", first
+    assert second == "3 2 1"
+    assert "required: 8 8 | 0" in err and "required phrases off" in err
+
+
 def test_overlong_line_is_truncated_with_a_warning(translator: Translator, caplog):
     translator.max_input_len = 4
     with caplog.at_level(logging.WARNING):
@@ -162,6 +170,7 @@ def test_each_setting_command_changes_its_search_key(translator: Translator):
         (":topp 2", "search.top_p"),
         (":seed -1", "search.seed"),
         (":prefix", ":prefix takes"),
+        (":require", ":require takes"),
         (":" + "x" * 100_000, "unknown command"),
         (":set beam_size=" + "9" * 100_000, "search.beam_size"),
     ],

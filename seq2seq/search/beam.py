@@ -23,6 +23,7 @@ from seq2seq.kernels.candidates import top_candidates
 from seq2seq.search.constraint import Constraint, ConstraintState, select
 from seq2seq.search.contract import Decodable
 from seq2seq.search.hypothesis import Hypothesis, coverage_penalty, length_norm
+from seq2seq.search.lexical import RequiredPhrases
 from seq2seq.search.rules import TokenRules
 
 
@@ -98,6 +99,7 @@ def beam_search(
     sorted best first."""
     opt = options or BeamOptions(beam_size=beam_size, nbest=nbest, length_penalty=length_penalty)
     rules = TokenRules(bos, eos, pad, opt.min_len, opt.no_repeat_ngram, constraint)
+    phrases = constraint if isinstance(constraint, RequiredPhrases) else None
     batch, k, device = src.size(0), opt.beam_size, src.device
     encoded = model.encode(src, src_lengths)
     expand = torch.arange(batch, device=device).repeat_interleave(k)
@@ -115,9 +117,13 @@ def beam_search(
         top_scores, top_index = top_candidates(log_probs, beams.scores, 2 * k)  # (n, 2K)
         top_beam, top_token = top_index // vocab, top_index % vocab
         is_eos = (top_token == eos) & top_scores.isfinite()
-        _finish(beams, finished, is_eos[:, :k], top_scores, top_beam, attn, mask, opt)
-
-        rows, tokens = _advance(beams, top_scores, top_beam, top_token, is_eos, attn, rules)
+        _finish(beams, finished, is_eos[:, :k], top_scores, top_beam, attn, mask, opt, phrases)
+        if phrases is None:
+            chosen = _next_beam(top_scores, top_beam, top_token, is_eos, k)
+        else:  # dynamic beam allocation (lexical.py)
+            top = (top_scores, top_beam, top_token)
+            chosen = phrases.allocate(log_probs, beams.scores, beams.rules or {}, top)
+        rows, tokens = _advance(beams, *chosen, attn, rules)
         state = model.reorder(state, rows, same_sources=True)
 
         done = _done(beams, finished, t, opt)
@@ -164,26 +170,36 @@ def _first_beams(
     return beams
 
 
-def _advance(
-    beams: _Beams,
+def _next_beam(
     top_scores: torch.Tensor,
     top_beam: torch.Tensor,
     top_token: torch.Tensor,
     is_eos: torch.Tensor,
+    k: int,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """From the (n, 2K) best candidates, per sentence the first K that do not end in EOS
+    (a stable sort keeps their rank): their (scores, beam, token), each (n, K)."""
+    arange = torch.arange(2 * k, device=top_scores.device)
+    order = (is_eos.long() * 2 * k + arange).argsort(dim=1)[:, :k]
+    return top_scores.gather(1, order), top_beam.gather(1, order), top_token.gather(1, order)
+
+
+def _advance(
+    beams: _Beams,
+    next_scores: torch.Tensor,
+    next_beam: torch.Tensor,
+    next_token: torch.Tensor,
     attn: torch.Tensor,
     rules: TokenRules,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The next beam from the (n, 2K) best candidates: per sentence the first K that do
-    not end in EOS (a stable sort keeps their rank). Returns the hypothesis rows they
-    extend (n*K,) and their tokens (n*K,)."""
+    """Extend hypotheses next_beam (n, K) of each sentence by next_token (n, K), to
+    summed log-probs next_scores (n, K). Returns the hypothesis rows they extend (n*K,)
+    and their tokens (n*K,)."""
     n, k = beams.scores.shape
-    device = top_scores.device
-    order = (is_eos.long() * 2 * k + torch.arange(2 * k, device=device)).argsort(dim=1)[:, :k]
-    next_scores = top_scores.gather(1, order)
-    next_beam = top_beam.gather(1, order)
+    device = next_scores.device
     rows = (torch.arange(n, device=device).unsqueeze(1) * k + next_beam).view(-1)
     step_scores = (next_scores - beams.scores.gather(1, next_beam)).view(-1, 1)
-    tokens = top_token.gather(1, order).view(-1)
+    tokens = next_token.view(-1)
     beams.keep(rows)
     beams.rules = rules.advance(beams.rules, tokens)
     beams.seqs = torch.cat([beams.seqs, tokens.unsqueeze(1)], dim=1)
@@ -215,9 +231,13 @@ def _finish(
     attn: torch.Tensor,
     mask: torch.Tensor,
     opt: BeamOptions,
+    phrases: RequiredPhrases | None = None,
 ) -> None:
-    """Turn EOS candidates (eos_mask (n, K) over the first K ranks) into hypotheses."""
+    """Turn EOS candidates (eos_mask (n, K) over the first K ranks) into hypotheses; one
+    that misses a required phrase (``phrases``: it was forced to end at its length limit)
+    scores -inf, below every one that has them all."""
     k = opt.beam_size
+    unmet = None if phrases is None or beams.rules is None else phrases.unmet(beams.rules)
     for b, j in eos_mask.nonzero().tolist():
         beam = int(top_beam[b, j])
         row = b * k + beam
@@ -231,6 +251,8 @@ def _finish(
         if beams.coverage is not None:
             coverage = (beams.coverage[row] + attn[row].float()).unsqueeze(0)
             score += float(coverage_penalty(coverage, mask[row].unsqueeze(0), opt.coverage_penalty))
+        if unmet is not None and bool(unmet[row]):
+            score = float("-inf")
         finished[int(beams.sent[b])].append(Hypothesis(tokens, score, token_scores, attention))
 
 

@@ -1,0 +1,133 @@
+"""Decode many sentences: length-sorted batches, each searched the way the settings ask
+(greedy, beam, sampling; with a prefix, an output grammar or required phrases)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+import numpy as np
+import torch
+
+from seq2seq.config import ConfigError, Search
+from seq2seq.data.batching import IdArray, make_batch, sentence_batches
+from seq2seq.data.tokenizer import BOS_ID, EOS_ID, PAD_ID
+from seq2seq.model.encoder_decoder import EncoderDecoder
+from seq2seq.model.ensemble import Ensemble
+from seq2seq.runtime import progress
+from seq2seq.search.beam import BeamOptions, beam_search
+from seq2seq.search.constraint import Constraint
+from seq2seq.search.greedy import greedy_search
+from seq2seq.search.hypothesis import Hypothesis, max_lengths
+from seq2seq.search.lexical import RequiredPhrases, Requirements
+from seq2seq.search.sampling import DrawRules, sample_search
+
+
+def search_batch(
+    model: EncoderDecoder | Ensemble,
+    src: torch.Tensor,
+    src_lengths: torch.Tensor,
+    cfg: Search,
+    return_attention: bool = False,
+    generator: torch.Generator | None = None,
+    prefix: torch.Tensor | None = None,
+    constraint: Constraint | None = None,
+) -> list[list[Hypothesis]]:
+    """Run the search ``cfg`` asks for on one padded batch (B, S): sampling, greedy (beam
+    1, one output, no coverage penalty), or beam search; the same token rules in each.
+    prefix (B, P): forced output start, PAD-padded; the length limit always leaves room
+    for it. ``constraint``: an output grammar (``cfg.constrained``), or the batch's
+    required phrases (beam search only; the limit grows by their length)."""
+    limits = max_lengths(src_lengths, cfg.max_len_a, cfg.max_len_b)
+    if prefix is not None:
+        limits = torch.maximum(limits, (prefix != PAD_ID).sum(1).cpu() + 1)
+    lexical = isinstance(constraint, RequiredPhrases)
+    if isinstance(constraint, RequiredPhrases):
+        limits = limits + constraint.total.cpu()
+        if cfg.sampling:
+            raise ConfigError("required phrases are met by beam search: set search.sampling=false")
+    common: dict[str, Any] = {
+        "return_attention": return_attention,
+        "prefix": prefix,
+        "constraint": constraint,
+    }
+    if cfg.sampling:
+        rules = DrawRules(
+            cfg.nbest, cfg.temperature, cfg.top_k, cfg.top_p, cfg.min_len, cfg.no_repeat_ngram
+        )
+        drawing = {**asdict(rules), "generator": generator}
+        return sample_search(model, src, src_lengths, limits, BOS_ID, EOS_ID, **drawing, **common)
+    # beam 1 is greedy, unless a coverage penalty asks to rank finished outputs
+    if cfg.beam_size == 1 and cfg.nbest == 1 and not cfg.coverage_penalty and not lexical:
+        rules_kw = {"min_len": cfg.min_len, "no_repeat_ngram": cfg.no_repeat_ngram, **common}
+        return greedy_search(model, src, src_lengths, limits, BOS_ID, EOS_ID, **rules_kw)
+    beam = {"beam_size": cfg.beam_size, "options": _beam_options(cfg), "pad": PAD_ID, **common}
+    return beam_search(model, src, src_lengths, limits, BOS_ID, EOS_ID, **beam)
+
+
+def _beam_options(cfg: Search) -> BeamOptions:
+    """The beam's part of the search settings."""
+    return BeamOptions(
+        beam_size=cfg.beam_size,
+        nbest=cfg.nbest,
+        length_norm=cfg.length_norm,
+        length_penalty=cfg.length_penalty,
+        coverage_penalty=cfg.coverage_penalty,
+        min_len=cfg.min_len,
+        no_repeat_ngram=cfg.no_repeat_ngram,
+    )
+
+
+def _padded(seqs: IdArray, indices: np.ndarray) -> torch.Tensor | None:
+    """Rows ``indices`` of ``seqs`` as a PAD-padded (B, P) tensor; None if all are empty."""
+    rows = [torch.from_numpy(seqs[i].astype(np.int64)) for i in indices.tolist()]
+    if not any(len(r) for r in rows):
+        return None
+    return torch.nn.utils.rnn.pad_sequence(rows, batch_first=True, padding_value=PAD_ID)
+
+
+def decode_ids(
+    model: EncoderDecoder | Ensemble,
+    src: IdArray,
+    cfg: Search,
+    device: torch.device,
+    return_attention: bool = False,
+    prefixes: IdArray | None = None,
+    constraint: Constraint | None = None,
+    required: Requirements | None = None,
+) -> list[list[Hypothesis]]:
+    """Search every sequence of ``src`` in length-sorted batches; results in input order.
+    ``prefixes``: per sequence, target ids every output must start with (may be empty);
+    ``constraint``: an output grammar; ``required``: per sequence, target phrases every
+    output must contain (not with a grammar)."""
+    if constraint is not None and required is not None and any(required.phrases):
+        raise ConfigError("required phrases cannot be combined with search.constrained")
+    was_training = model.training
+    model.eval()
+    results: list[list[Hypothesis]] = [[] for _ in range(len(src))]
+    generator = torch.Generator()  # sampling draws from its own stream: seeded, reproducible
+    if cfg.seed is not None:
+        generator.manual_seed(cfg.seed)
+    else:
+        generator.seed()
+    try:
+        batches = sentence_batches(src.lengths, cfg.batch_size)
+        for indices in progress(batches, len(batches), "decoding", "batch"):
+            batch = make_batch(src, None, indices)
+            prefix = None if prefixes is None else _padded(prefixes, indices)
+            phrases = None if required is None else required.for_batch(indices.tolist())
+            hyps = search_batch(
+                model,
+                batch.src.to(device),
+                batch.src_lengths,
+                cfg,
+                return_attention,
+                generator,
+                prefix,
+                constraint if phrases is None else phrases.to(device),
+            )
+            for index, sentence_hyps in zip(indices.tolist(), hyps, strict=True):
+                results[index] = sentence_hyps
+    finally:
+        model.train(was_training)
+    return results
