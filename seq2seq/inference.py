@@ -24,8 +24,8 @@ from seq2seq.runtime import pick_device
 from seq2seq.search.batches import decode_ids, search_batch
 from seq2seq.search.constraint import Constraint
 from seq2seq.search.hypothesis import Hypothesis
-from seq2seq.search.lexical import Requirements
-from seq2seq.training.precision import resolve_precision
+from seq2seq.search.lexical import Requirements, word_continuations
+from seq2seq.training.precision import resolve_precision, use_tf32
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,7 @@ class Translator:
         task's; see seq2seq.tasks.load_translator); None: the run has none."""
         # the fp32 model, plus a copy per other precision asked for (cast or quantized)
         self._models = {"fp32": model.to(device).eval()}
+        use_tf32(device)
         self.recipe = recipe
         self.src_tok = src_tok
         self.tgt_tok = tgt_tok
@@ -80,6 +81,8 @@ class Translator:
         self.max_input_len = max_input_len or recipe.data.max_len
         self.grammar = grammar
         self._constraint: Constraint | None = None
+        # (the target pieces that continue a word, or None), computed at first use
+        self._continuation: tuple[torch.Tensor | None] | None = None
 
     @classmethod
     def from_checkpoint(
@@ -138,8 +141,9 @@ class Translator:
     def precision(self) -> str:
         """What ``search.precision`` means on this device: fp32, bf16 or int8."""
         precision = self.search.precision
-        if precision == "auto":
-            return "bf16" if resolve_precision("auto", self.device) == "bf16" else "fp32"
+        if precision == "auto":  # CUDA: fp32 (TF32), which cuDNN's LSTMs take; not bf16
+            fast_bf16 = resolve_precision("auto", self.device) == "bf16"
+            return "bf16" if fast_bf16 and self.device.type == "cpu" else "fp32"
         if precision == "int8" and self.device.type != "cpu":
             raise ConfigError("search.precision=int8 (oneDNN int8 products) runs on CPU only")
         if precision == "int8" and not int8_supported():
@@ -253,7 +257,9 @@ class Translator:
         requirements = None
         if required is not None:
             phrases = [self._phrase_ids(required[i], i) for i in keep]
-            requirements = Requirements(phrases, len(self.tgt_tok), EOS_ID)
+            if self._continuation is None:
+                self._continuation = (word_continuations(self.tgt_tok.vocabulary()),)
+            requirements = Requirements(phrases, len(self.tgt_tok), EOS_ID, self._continuation[0])
         decoded = decode_ids(
             self.model,
             IdArray.from_lists(ids),

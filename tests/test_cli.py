@@ -275,23 +275,18 @@ def test_translate_with_required_phrases(trained: Path, tmp_path: Path, monkeypa
         assert " 8 8 " in first and " 0 " in first, first
         assert second == " 5 4 "  # no phrases: as without --constraints
         assert " 9 " in third, third
-    constraints.write_text("8\t\n\n9\n")
-    code, _, err = run_cli(
-        ["translate", str(trained), "-q", "--constraints", str(constraints)],
-        inputs,
-        monkeypatch,
-        capsys,
-    )
-    assert code == 2 and "constraints.tsv:1: phrase 2 is empty" in err
-    assert err.count("\n") == 1
-    constraints.write_text("8\n")
-    code, _, err = run_cli(
-        ["translate", str(trained), "-q", "--constraints", str(constraints)],
-        inputs,
-        monkeypatch,
-        capsys,
-    )
-    assert code == 2 and "constraints.tsv: 1 constraints lines for more input lines" in err
+    for content, message in (
+        ("8\t\n\n9\n", "constraints.tsv:1: phrase 2 is empty"),
+        ("8\n", "constraints.tsv: 1 constraints lines for more input lines"),
+    ):
+        constraints.write_text(content)
+        code, _, err = run_cli(
+            ["translate", str(trained), "-q", "--constraints", str(constraints)],
+            inputs,
+            monkeypatch,
+            capsys,
+        )
+        assert code == 2 and message in err and err.count("\n") == 1, err
     code, _, err = run_cli(
         ["translate", str(trained), "sampling=true", "-q", "--constraints", str(constraints)],
         "1 2\n",

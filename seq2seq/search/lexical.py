@@ -8,7 +8,10 @@ one under way). At every step of beam search:
 
 1. EOS is forbidden to rows that have not met every phrase (``allowed``), so a finished
    hypothesis has them all, except one forced to end at its length limit (its score is
-   then -inf, so it ranks below every hypothesis that meets them: ``unmet``);
+   then -inf, so it ranks below every hypothesis that meets them: ``unmet``); and right
+   after a phrase, a piece that would continue its last word ("kick" + "ing") is
+   forbidden where the vocabulary marks word starts (``continuation``), so a phrase
+   stands as whole words;
 2. the candidates are the usual 2K best continuations, each row's single best token, and
    each row's tokens that make progress (the next token of the phrase under way, or the
    first token of each phrase not met yet), without duplicates;
@@ -41,10 +44,17 @@ Phrases = Sequence[Sequence[int]]  # one sentence's required phrases, as token i
 class RequiredPhrases:
     """The required phrases of one batch: ``phrases[b]`` lists sentence b's (may be empty).
 
-    ``vocab``: the target vocabulary size; ``eos``: its EOS id.
+    ``vocab``: the target vocabulary size; ``eos``: its EOS id; ``continuation`` (V,) bool:
+    the pieces that continue a word (sentencepiece's without the "▁" word start), or None.
     """
 
-    def __init__(self, phrases: Sequence[Phrases], vocab: int, eos: int) -> None:
+    def __init__(
+        self,
+        phrases: Sequence[Phrases],
+        vocab: int,
+        eos: int,
+        continuation: torch.Tensor | None = None,
+    ) -> None:
         count = max((len(p) for p in phrases), default=0)
         longest = max((len(tokens) for p in phrases for tokens in p), default=1)
         table = torch.full((len(phrases), max(count, 1), longest), -1, dtype=torch.long)
@@ -58,6 +68,7 @@ class RequiredPhrases:
         self.total = self.lengths.sum(-1)  # (B,) required tokens per sentence
         self.vocab = vocab
         self.eos = eos
+        self.continuation = continuation
 
     def to(self, device: torch.device) -> RequiredPhrases:
         self.table = self.table.to(device)
@@ -74,12 +85,17 @@ class RequiredPhrases:
             "met": self.lengths.index_select(0, rows) == 0,
             "phrase": torch.full_like(rows, -1),
             "depth": torch.zeros_like(rows),
+            "ended": torch.zeros_like(rows, dtype=torch.bool),  # the last token ended a phrase
         }
 
     def allowed(self, state: ConstraintState) -> torch.Tensor:
-        """(N, V): every token, except EOS for a row that has not met every phrase."""
+        """(N, V): every token, except EOS for a row that has not met every phrase, and
+        a word's continuation right after a phrase."""
         allowed = torch.ones(state["sent"].size(0), self.vocab, dtype=torch.bool)
         allowed[:, self.eos] = state["met"].all(1).cpu()
+        if self.continuation is not None:
+            ended = state["ended"].cpu()
+            allowed[ended] &= ~self.continuation.cpu()
         return allowed
 
     def advance(self, state: ConstraintState, tokens: torch.Tensor) -> ConstraintState:
@@ -109,7 +125,8 @@ class RequiredPhrases:
         longer = starting & ~single
         phrase = torch.where(longer, first, phrase)
         depth = torch.where(longer, torch.ones_like(depth), depth)
-        return {"sent": sent, "met": met, "phrase": phrase, "depth": depth}
+        ended = complete | single
+        return {"sent": sent, "met": met, "phrase": phrase, "depth": depth, "ended": ended}
 
     # ---- what beam search asks besides -----------------------------------------------
     def progress(self, state: ConstraintState) -> torch.Tensor:
@@ -219,13 +236,23 @@ class Requirements:
     phrases: Sequence[Phrases]
     vocab: int
     eos: int
+    continuation: torch.Tensor | None = None  # (V,) bool, see RequiredPhrases
 
     def for_batch(self, indices: Sequence[int]) -> RequiredPhrases | None:
         """The batch of sentences ``indices``'s constraint; None when none requires any."""
         chosen = [self.phrases[i] for i in indices]
         if not any(chosen):
             return None
-        return RequiredPhrases(chosen, self.vocab, self.eos)
+        return RequiredPhrases(chosen, self.vocab, self.eos, self.continuation)
+
+
+def word_continuations(pieces: Sequence[str]) -> torch.Tensor | None:
+    """(V,) bool: the pieces that continue a word, for a sentencepiece vocabulary (where
+    "▁" starts a word: a piece without it that begins with a letter or digit); None for a
+    vocabulary without word starts (exact symbols, characters)."""
+    if not any(piece.startswith("▁") for piece in pieces):
+        return None
+    return torch.tensor([not p.startswith("▁") and p[:1].isalnum() for p in pieces])
 
 
 def _bank_sizes(total: torch.Tensor, k: int, banks: int) -> torch.Tensor:

@@ -9,7 +9,7 @@ from helpers import random_batch, tiny_model
 
 from seq2seq.data.tokenizer import BOS_ID, EOS_ID
 from seq2seq.search import beam_search, max_lengths
-from seq2seq.search.lexical import RequiredPhrases, _bank_sizes, _taken
+from seq2seq.search.lexical import RequiredPhrases, _bank_sizes, _taken, word_continuations
 
 VOCAB = 19
 
@@ -108,3 +108,21 @@ def test_slots_a_bank_cannot_fill_go_down_to_the_next():
 def test_phrases_must_not_be_empty():
     with pytest.raises(ValueError, match="sentence 2: required phrase 1 is empty"):
         RequiredPhrases([[[5]], [[]]], VOCAB, EOS_ID)
+
+
+def test_a_phrase_is_not_followed_by_a_piece_that_continues_its_word():
+    pieces = ["<pad>", "<unk>", "<s>", "</s>", "▁kick", "ing", "▁ball", ",", "s"]
+    continuation = word_continuations(pieces)
+    assert continuation is not None and continuation.tolist() == [
+        False, False, False, False, False, True, False, False, True,
+    ]  # fmt: skip
+    assert word_continuations(["<pad>", "a", "b"]) is None  # no word starts: no rule
+    required = RequiredPhrases([[[4]]], len(pieces), EOS_ID, continuation)
+    state = required.start(torch.zeros(1, 2, dtype=torch.long), torch.zeros(1, dtype=torch.long))
+    assert required.allowed(state)[0, 5]  # before the phrase, "ing" may come
+    state = required.advance(state, torch.tensor([4]))  # "▁kick": the phrase is met
+    allowed = required.allowed(state)[0]
+    assert not allowed[5] and not allowed[8]  # not "kicking", not "kicks"
+    assert allowed[6] and allowed[7] and allowed[EOS_ID]
+    state = required.advance(state, torch.tensor([7]))
+    assert required.allowed(state)[0, 5]  # one token later the rule is off again
