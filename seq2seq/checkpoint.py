@@ -33,7 +33,7 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_model, save_model
+from safetensors.torch import load_model, save_file
 
 from seq2seq.data.files import atomic_write, atomic_write_text
 
@@ -111,7 +111,8 @@ class RunDir:
     def save_weights(self, model: torch.nn.Module, step: int) -> str:
         """Write ``checkpoints/step-N.safetensors``; return its name relative to the run."""
         name = f"checkpoints/step-{step:07d}.safetensors"
-        atomic_write(self.path / name, lambda tmp: save_model(_unwrap(model), str(tmp)))
+        weights = cpu_weights(_unwrap(model))
+        atomic_write(self.path / name, lambda tmp: save_file(weights, str(tmp), {"format": "pt"}))
         return name
 
     def load_weights(self, model: torch.nn.Module, which: str = "best") -> str:
@@ -337,6 +338,29 @@ def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
     """The plain module inside DistributedDataParallel (or ``torch.compile``)."""
     inner = getattr(model, "module", None) or getattr(model, "_orig_mod", None)
     return inner if isinstance(inner, torch.nn.Module) else model
+
+
+def cpu_weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The model's state as CPU tensors of their own storage, an aliased tensor (tied
+    embeddings) once, under the first of its names in sorted order (what safetensors'
+    save_model keeps). Copying is what makes a CUDA model savable: cuDNN makes each
+    LSTM's weights views of one flat buffer, which safetensors refuses to write."""
+    weights: dict[str, torch.Tensor] = {}
+    seen: set[tuple[Any, ...]] = set()
+    for name, tensor in sorted(model.state_dict().items()):
+        where = (
+            tensor.device,
+            tensor.untyped_storage().data_ptr(),
+            tensor.storage_offset(),
+            tuple(tensor.shape),
+            tensor.stride(),
+            tensor.dtype,
+        )
+        if where in seen:
+            continue
+        seen.add(where)
+        weights[name] = tensor.detach().to("cpu", copy=True).contiguous()
+    return weights
 
 
 def _is_tied(model: torch.nn.Module, key: str) -> bool:

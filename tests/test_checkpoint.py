@@ -77,3 +77,51 @@ def test_failed_write_leaves_the_old_file_and_no_debris(tmp_path: Path):
         atomic_write(target, broken)
     assert target.read_text() == "good"
     assert [p.name for p in tmp_path.iterdir()] == ["file.txt"]
+
+
+def _flatten_like_cudnn(lstm: torch.nn.LSTM) -> None:
+    """Make every weight of ``lstm`` a view into one flat buffer, as cuDNN does on CUDA."""
+    params = list(lstm.parameters())
+    flat = torch.cat([p.detach().reshape(-1) for p in params])
+    offset = 0
+    for p in params:
+        p.data = flat[offset : offset + p.numel()].view_as(p)
+        offset += p.numel()
+
+
+def test_weights_that_share_one_flat_buffer_save_and_load(tmp_path: Path):
+    model = tiny_model(seed=5)
+    lstms = [m for m in model.modules() if isinstance(m, torch.nn.LSTM)]
+    assert lstms
+    for lstm in lstms:
+        _flatten_like_cudnn(lstm)
+    weights = list(lstms[0].parameters())
+    assert weights[0].untyped_storage().data_ptr() == weights[1].untyped_storage().data_ptr()
+    run = RunDir(tmp_path)
+    name = run.save_weights(model, step=1)
+    run.set_pointer("best", name)
+    fresh = tiny_model(seed=6)
+    run.load_weights(fresh)
+    for (key, a), b in zip(model.state_dict().items(), fresh.state_dict().values(), strict=True):
+        assert torch.equal(a, b), key
+
+
+def test_tied_weights_are_stored_once(tmp_path: Path):
+    from safetensors import safe_open
+
+    model = tiny_model(seed=1, tie_embeddings=True)
+    params = dict(model.named_parameters(remove_duplicate=False))
+    tied = [k for k, p in params.items() if any(p is q and k != j for j, q in params.items())]
+    assert tied  # the fixture does tie something
+    run = RunDir(tmp_path)
+    name = run.save_weights(model, step=3)
+    with safe_open(str(tmp_path / name), "pt") as f:
+        stored = set(f.keys())
+    assert len(stored & set(tied)) == 1  # once, under one of its names
+    run.set_pointer("best", name)
+    fresh = tiny_model(seed=2, tie_embeddings=True)
+    run.load_weights(fresh)
+    for (key, a), b in zip(model.state_dict().items(), fresh.state_dict().values(), strict=True):
+        assert torch.equal(a, b), key
+    fresh_params = dict(fresh.named_parameters(remove_duplicate=False))
+    assert fresh_params[tied[0]] is fresh_params[tied[1]]  # still one tensor

@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -15,10 +16,23 @@ TOOLS = Path(__file__).resolve().parent.parent / "tools"
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
+    """Run a script; past 300 s, kill it and the children it started (benchmark.py's
+    measurements run in processes of their own, which would outlive it)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}  # tiny models: threads only add contention
-    return subprocess.run(
-        [sys.executable, *args], capture_output=True, text=True, timeout=300, env=env
-    )
+    with subprocess.Popen(
+        [sys.executable, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
+    ) as process:
+        try:
+            out, err = process.communicate(timeout=300)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            raise
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
 
 
 def test_bleu_script_scores_files(tmp_path: Path):

@@ -44,12 +44,28 @@ from seq2seq.training.distributed import setup_distributed
 from seq2seq.training.precision import cpu_trains_bf16
 from seq2seq.training.trainer import Trainer
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script or imported
+from bench_table import gemm_rates, table
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_RECIPE = ROOT / "recipes" / "translation" / "multi30k_de_en.yaml"
 
 
 def peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+
+
+def sync() -> None:
+    """Wait for the GPU's queued work, so that a timer stops when the work is done."""
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+
+
+def peak_device_gb() -> float | None:
+    """The most GPU memory tensors held (torch's allocator), or None off CUDA."""
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        return torch.cuda.max_memory_allocated() / 1024**3
+    return None
 
 
 def spread(values: list[float]) -> dict[str, float]:
@@ -93,6 +109,7 @@ def bench_train(args: argparse.Namespace) -> dict[str, Any]:
         "tokens_per_update": statistics.mean(tokens),
         "padding": {side: 1 - real[side] / max(cells[side], 1) for side in real},
         "peak_rss_gb": peak_rss_gb(),
+        "peak_device_gb": peak_device_gb(),
     }
     _print_train(args, result)
     return result
@@ -127,10 +144,12 @@ def _timed_steps(
     warmup_s = 0.0
     for i in range(args.warmup + args.steps):
         micro = [batches[(i * per + j) % len(batches)] for j in range(per)]
+        sync()
         start = time.perf_counter()
         stats = trainer.train_step(micro)
         if args.trim_every and (i + 1) % args.trim_every == 0:  # as Trainer.fit does
             release_memory()
+        sync()
         elapsed = time.perf_counter() - start
         if i + 1 == args.warmup:
             warmup_s = time.perf_counter() - started
@@ -172,8 +191,10 @@ def bench_decode(args: argparse.Namespace) -> dict[str, Any]:
     lines = list(corpus.src)
     rates, outputs, out_tokens = [], [], 0
     for _ in range(args.repeat):
+        sync()
         start = time.perf_counter()
         hyps = translator.hypotheses(lines)
+        sync()
         seconds = time.perf_counter() - start
         rates.append(len(lines) / seconds)
         outputs = [translator.detokenize(h[0]) if h else "" for h in hyps]
@@ -196,6 +217,7 @@ def bench_decode(args: argparse.Namespace) -> dict[str, Any]:
         "output_tokens_per_s": out_tokens * statistics.median(rates) / len(lines),
         "bleu": bleu,
         "peak_rss_gb": peak_rss_gb(),
+        "peak_device_gb": peak_device_gb(),
     }
     sps = result["sentences_per_s"]
     print(
@@ -213,7 +235,9 @@ def bench_gemm(args: argparse.Namespace) -> dict[str, Any]:
     """The machine's matrix-multiply ceiling: GFLOP/s of a square matmul per dtype."""
     n, result = args.size, {"kind": "gemm", "size": args.size, "threads": torch.get_num_threads()}
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    for dtype in (torch.float32, torch.bfloat16):
+    # bf16 where this device trains in it: elsewhere oneDNN's fallback takes minutes
+    bf16 = device.type == "cuda" or cpu_trains_bf16()
+    for dtype in (torch.float32, torch.bfloat16) if bf16 else (torch.float32,):
         a = torch.randn(n, n, device=device, dtype=dtype)
         b = torch.randn(n, n, device=device, dtype=dtype)
         rates = []
@@ -226,9 +250,7 @@ def bench_gemm(args: argparse.Namespace) -> dict[str, Any]:
                 rates.append(2 * n**3 / (time.perf_counter() - start) / 1e9)
         result[str(dtype).removeprefix("torch.")] = spread(rates)
     print(
-        f"gemm {n}x{n}, {result['threads']} threads: "
-        f"fp32 {result['float32']['median']:,.0f} GFLOP/s, "
-        f"bf16 {result['bfloat16']['median']:,.0f} GFLOP/s (median of {args.repeat})"
+        f"gemm {n}x{n}, {result['threads']} threads: {gemm_rates(result)} (median of {args.repeat})"
     )
     return result
 
@@ -260,7 +282,8 @@ def bench_all(args: argparse.Namespace) -> dict[str, Any]:
     recipe_path = args.recipe or str(DEFAULT_RECIPE)
     device = ["--device", args.device] if args.device else []
     steps = ["--steps", str(args.steps), "--warmup", str(args.warmup)]
-    results: dict[str, Any] = {"gemm": _child(["gemm", *device]), "train": [], "decode": []}
+    gemm = _child(["gemm", "--repeat", str(args.repeat), *device])
+    results: dict[str, Any] = {"gemm": gemm, "train": [], "decode": []}
     for precision in precisions(args.device):
         overrides = [*args.overrides, f"train.precision={precision}"]
         results["train"].append(_child(["train", recipe_path, *overrides, *steps, *device]))
@@ -297,50 +320,6 @@ def bench_all(args: argparse.Namespace) -> dict[str, Any]:
 def _test_split(run_dir: Path) -> str:
     splits = load_recipe(run_dir / "recipe.yaml").data.splits
     return "test" if "test" in splits else next(k for k in splits if k.startswith("test"))
-
-
-def table(results: dict[str, Any]) -> str:
-    gemm = results.get("gemm")
-    rows = []
-    if gemm:
-        rows.append(
-            f"GEMM {gemm['size']}x{gemm['size']}: fp32 {gemm['float32']['median']:,.0f} GFLOP/s, "
-            f"bf16 {gemm['bfloat16']['median']:,.0f} GFLOP/s\n"
-        )
-    rows += [
-        "| training | target tokens/s median (min-max) | overall | s/update | padding src/tgt "
-        "| peak RSS | ~GFLOP/s (share of GEMM peak) |"
-    ]
-    rows.append("|---|---|---|---|---|---|---|")
-    dtype = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
-    for r in results["train"]:
-        share = ""
-        if gemm and dtype[r["precision"]] in gemm:
-            share = f" ({r['approx_gflop_per_s'] / gemm[dtype[r['precision']]]['median']:.0%})"
-        t = r["tokens_per_s"]
-        rows.append(
-            f"| {r['precision']} | {t['median']:,.0f} ({t['min']:,.0f}-{t['max']:,.0f}) | "
-            f"{r['tokens_per_s_overall']:,.0f} | {r['s_per_update']:.3f} | "
-            f"{r['padding']['src']:.1%} / {r['padding']['tgt']:.1%} | "
-            f"{r['peak_rss_gb']:.2f} GB | {r['approx_gflop_per_s']:,.0f}{share} |"
-        )
-    if results["decode"]:
-        rows += [
-            "",
-            "| decoding | sentences/s median (min-max) | first pass | output tokens/s | BLEU "
-            "| peak RSS |",
-        ]
-        rows.append("|---|---|---|---|---|---|")
-        for r in results["decode"]:
-            s = r["sentences_per_s"]
-            search = "greedy" if r["beam_size"] == 1 else f"beam {r['beam_size']}"
-            rows.append(
-                f"| {r['precision']} {search}, batch {r['batch_size']} | {s['median']:.1f} "
-                f"({s['min']:.1f}-{s['max']:.1f}) | {r['first_pass_sentences_per_s']:.1f} | "
-                f"{r['output_tokens_per_s']:,.0f} | "
-                f"{r['bleu']:.2f} | {r['peak_rss_gb']:.2f} GB |"
-            )
-    return "\n".join(rows)
 
 
 def main() -> int:

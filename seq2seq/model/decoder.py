@@ -5,10 +5,9 @@ One step:  h_t = LSTM([emb(y_{t-1}); o_{t-1}?], h_{t-1})      o_{t-1} only with 
            o_t = tanh(W [h_t; c_t])                           the "attentional hidden"
            p(y_t) = softmax(W_out dropout(o_t))
 
-Without input feeding h_t does not depend on o_{t-1}, so teacher forcing runs one
-``nn.LSTM`` call over the whole target and attends for all steps at once (the fast
-path). With it, training steps through time. Both must agree with ``step``.
-"""
+Without input feeding h_t does not depend on o_{t-1}, so teacher forcing runs one ``nn.LSTM``
+call over the whole target and attends for all steps at once (the fast path). With it,
+training steps through time. Both must agree with ``step``."""
 
 from __future__ import annotations
 
@@ -22,6 +21,7 @@ from seq2seq.kernels.dropout import Dropout, dropout, dropout_mask
 from seq2seq.kernels.input_feeding import InputFeedingLoop
 from seq2seq.kernels.int8 import Int8Linear
 from seq2seq.kernels.logits import float32_logits
+from seq2seq.kernels.rnn_precision import lstm_precision
 from seq2seq.kernels.step_lstm import StepWeights, lstm_cell, lstm_step, step_weights
 from seq2seq.model.attention import Attention
 
@@ -166,7 +166,8 @@ class Decoder(nn.Module):
             raise ValueError("a copying decoder mixes its logits: it cannot skip projecting")
         if not self.input_feeding:
             embedded = self.emb_dropout(self.embedding(tgt_in))
-            hidden, _ = self.rnn(embedded, (state.hidden, state.cell))
+            with lstm_precision(embedded) as cast:  # kernels/rnn_precision.py
+                hidden, _ = self.rnn(cast(embedded), (cast(state.hidden), cast(state.cell)))
             context, attn = self.attention(hidden, state.keys, state.memory, state.mask)
             attentional = self._attentional(hidden, context)
             features = self.output_dropout(attentional)
@@ -354,7 +355,8 @@ class Decoder(nn.Module):
                 assert state.feed is not None
                 fed = state.feed.unsqueeze(1).to(embedded.dtype)
                 rnn_in = torch.cat([embedded, fed], dim=-1)
-            hidden, (h, c) = self.rnn(rnn_in, (state.hidden, state.cell))
+            with lstm_precision(rnn_in) as cast:
+                hidden, (h, c) = self.rnn(cast(rnn_in), (cast(state.hidden), cast(state.cell)))
         context, attn = self.attention(hidden, state.keys, state.memory, state.mask)
         attentional = self._attentional(hidden, context)
         feed = attentional.squeeze(1) if self.input_feeding else None

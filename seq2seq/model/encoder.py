@@ -7,6 +7,7 @@ from torch import nn
 
 from seq2seq.kernels.dropout import Dropout
 from seq2seq.kernels.encoder_lstm import run_encoder_lstm
+from seq2seq.kernels.rnn_precision import lstm_precision
 
 
 class Encoder(nn.Module):
@@ -44,7 +45,8 @@ class Encoder(nn.Module):
         (layers, B, D*H) with the directions concatenated."""
         embedded = self.emb_dropout(self.embedding(src))
         # = self.rnn over the padded batch, run the fastest of three ways (kernels/)
-        memory, (h, c) = run_encoder_lstm(self.rnn, embedded, lengths, self.training)
+        with lstm_precision(embedded) as cast:  # fp32 where cuDNN would take fp16 unscaled
+            memory, (h, c) = run_encoder_lstm(self.rnn, cast(embedded), lengths, self.training)
         return memory, (self._join(h), self._join(c))
 
     def _join(self, state: torch.Tensor) -> torch.Tensor:

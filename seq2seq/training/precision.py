@@ -26,8 +26,8 @@ def resolve_precision(precision: str, device: torch.device) -> str:
         )
     if precision != "auto":
         return precision
-    if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    if device.type == "cuda":  # emulated bf16 (V100, T4) is slower than fp16 with a scaler
+        return "bf16" if torch.cuda.is_bf16_supported(including_emulation=False) else "fp16"
     return "bf16" if _cpu_has_fast_bf16() else "fp32"
 
 
@@ -51,6 +51,15 @@ def cpu_trains_bf16() -> bool:
     except RuntimeError:
         return False
     return True
+
+
+def use_tf32(device: torch.device) -> None:
+    """On CUDA, fp32 matmuls and cuDNN LSTMs in TF32 (Ampere and newer: ~8x the fp32 rate,
+    10-bit mantissa products with fp32 sums): what an fp32 recipe and the LSTMs of a bf16
+    one (kernels/rnn_precision.py) run in. Nothing on the CPU."""
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
 
 
 def autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager:

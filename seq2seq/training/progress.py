@@ -157,7 +157,8 @@ def rng_state() -> dict[str, Any]:
     """This process's random streams (torch, CUDA's if any, Python's) for a trainer state."""
     return {
         "rng_torch": torch.get_rng_state(),
-        "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        # this process's own GPU only: a resume may see fewer GPUs (one, after eight)
+        "rng_cuda": [torch.cuda.get_rng_state()] if torch.cuda.is_available() else [],
         "rng_python": random.getstate(),
     }
 
@@ -166,8 +167,15 @@ def restore_rng(state: dict[str, Any]) -> None:
     """Put back the streams ``rng_state`` captured."""
     torch.set_rng_state(state["rng_torch"])
     if state["rng_cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["rng_cuda"])
+        torch.cuda.set_rng_state(_own_cuda_state(state["rng_cuda"]))
     random.setstate(as_tuple(state["rng_python"]))
+
+
+def _own_cuda_state(states: list[torch.Tensor]) -> torch.Tensor:
+    """The CUDA RNG state for this process's current device: a state saved by this
+    version holds one (its own device's); an older one holds one per visible GPU."""
+    device = torch.cuda.current_device()
+    return states[device] if len(states) > 1 and device < len(states) else states[0]
 
 
 @dataclass

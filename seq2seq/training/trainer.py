@@ -28,7 +28,7 @@ from seq2seq.training.distributed import DistInfo, all_reduce_sum, broadcast_fla
 from seq2seq.training.faults import StopSignals, TrainingInterrupted
 from seq2seq.training.loss import batch_loss
 from seq2seq.training.optim import LRSchedule, build_optimizer, teacher_forcing_ratio
-from seq2seq.training.precision import autocast, resolve_precision
+from seq2seq.training.precision import autocast, resolve_precision, use_tf32
 from seq2seq.training.progress import (
     Clock,
     Progress,
@@ -72,6 +72,7 @@ class Trainer:
         self.plain_train = self.train_data = train  # train_data: this epoch's (resampled)
         self.valid_data = valid
         self.precision = resolve_precision(self.cfg.precision, self.device)
+        use_tf32(self.device)
         self.optimizer = build_optimizer(self.cfg, self.model)
         self.schedule = LRSchedule.from_config(self.cfg)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")

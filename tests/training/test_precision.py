@@ -11,13 +11,13 @@ CPU = torch.device("cpu")
 
 
 def test_fp16_on_cpu_is_refused():
-    with pytest.raises(ConfigError, match="train.precision=fp16 needs a CUDA device"):
+    with pytest.raises(ConfigError, match=r"train\.precision=fp16 needs a CUDA device"):
         resolve_precision("fp16", CPU)
 
 
 def test_bf16_where_onednn_cannot_train_it_is_a_one_line_error(monkeypatch):
     monkeypatch.setattr(precision, "cpu_trains_bf16", lambda: False)
-    with pytest.raises(ConfigError, match="train.precision=bf16: this CPU") as err:
+    with pytest.raises(ConfigError, match=r"train\.precision=bf16: this CPU") as err:
         resolve_precision("bf16", CPU)
     assert "\n" not in str(err.value)
     assert resolve_precision("fp32", CPU) == "fp32"
