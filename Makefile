@@ -6,7 +6,7 @@ SEQ2SEQ_DATA ?= $(if $(wildcard ../shared/data/multi30k),$(abspath ../shared/dat
 export SEQ2SEQ_DATA
 DEMO_MINUTES ?= 6
 
-.PHONY: setup demo demo-music test test-fast check format bench
+.PHONY: setup browser demo demo-music test test-fast check format bench
 
 setup:
 	$(PYTHON) -m pip install --quiet torch==2.13.0
@@ -38,8 +38,16 @@ demo-music: setup
 	seq2seq generate runs/demo_bach --split test -n 2 -o runs/demo_bach/midi -q
 	seq2seq evaluate runs/demo_bach --split test -q
 
-test: setup
+test: setup browser
 	$(PYTHON) -m pytest -q
+
+# Debian's headless Chromium and its driver, for the web page's browser test (it skips,
+# saying why, where neither can be installed)
+browser:
+	@command -v chromedriver >/dev/null || ! command -v apt-get >/dev/null || \
+	  { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	    ($$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null) \
+	    || echo "no chromium installed: the browser test will skip"; }
 
 # The unit tests only (no test marked slow: those that train in subprocesses or run the
 # tools), about half a minute on 2 cores.

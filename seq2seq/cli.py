@@ -85,9 +85,31 @@ def _parser() -> argparse.ArgumentParser:
         _add_task_commands,
         _add_evaluate,
         _add_plot,
+        _add_serve,
     ):
         add(sub)
     return parser
+
+
+def _add_serve(sub: Any) -> None:
+    from seq2seq.serve import command
+
+    p = sub.add_parser(
+        "serve", help="HTTP API with dynamic batching: POST /v1/translate; docs at /docs"
+    )
+    _run_arguments(p)
+    command.add_arguments(p)
+    p.set_defaults(func=_serve)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        from seq2seq.serve import command
+    except ImportError as err:
+        raise ConfigError(
+            f"serve needs the serve extra: pip install -e '.[serve]' ({err})"
+        ) from None
+    return command.run(args)
 
 
 def _add_train(sub: Any) -> None:

@@ -28,6 +28,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "seq2seq.cli",
             "seq2seq.shell",
             "seq2seq.translate_file",
+            "seq2seq.serve",
             "seq2seq.visualize",
             "seq2seq.__main__",
         ),

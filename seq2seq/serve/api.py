@@ -1,0 +1,254 @@
+"""The HTTP API (FastAPI): JSON in and out, versioned under /v1, OpenAPI docs at /docs.
+
+    GET  /                a web page: type text, pick model and search, see the n-best
+                          with scores and the attention of a chosen output
+    GET  /health          the process answers
+    GET  /ready           200 once the models are loaded and the batcher runs, else 503
+    GET  /v1/models       the served models: task, languages, search defaults
+    POST /v1/translate    {"texts": [...], "model": NAME, "search": {...},
+                           "return_scores": bool, "return_attention": bool}
+    GET  /metrics         Prometheus text: requests, errors, batch sizes, queue time, tokens
+
+Every client error is a 4xx whose JSON names the field at fault:
+``{"error": {"field": "search.beam_size", "message": "..."}}``; an internal error is a
+500 with an error id that the log repeats with the traceback, and the server goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import resources
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from seq2seq.config import ConfigError
+from seq2seq.serve.batching import Batcher, QueueFull
+from seq2seq.serve.limits import Limits, RequestError
+from seq2seq.serve.metrics import Metrics
+from seq2seq.serve.models import Key, Registry
+
+log = logging.getLogger("seq2seq.serve")
+
+
+class TranslateRequest(BaseModel):
+    """POST /v1/translate. ``search`` takes any ``search.*`` key of a recipe (beam_size,
+    nbest, sampling, temperature, top_k, top_p, seed, length_penalty, ...) except
+    batch_size and precision, which the server sets."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    texts: list[str]
+    model: str | None = None
+    search: dict[str, Any] = {}
+    return_scores: bool = False
+    return_attention: bool = False
+
+
+def create_app(
+    registry: Registry,
+    limits: Limits | None = None,
+    api_key: str | None = None,
+    cors_origins: tuple[str, ...] = (),
+) -> FastAPI:
+    limits = limits or Limits()
+    metrics = Metrics()
+    batcher = Batcher(
+        registry.decode,
+        limits.max_batch_tokens,
+        limits.max_wait_ms / 1000,
+        limits.max_queue,
+        metrics.batch,
+    )
+    state = {"ready": False}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        batcher.start()
+        state["ready"] = True
+        try:
+            yield
+        finally:  # uvicorn has drained the requests in flight (SIGTERM, Ctrl-C)
+            state["ready"] = False
+            await batcher.stop()
+
+    app = FastAPI(title="seq2seq", version="1", lifespan=lifespan)
+    if cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["*"])
+    _add_error_handlers(app, metrics)
+
+    @app.middleware("http")
+    async def count_and_guard(request: Request, call_next: Any) -> Any:
+        path = request.url.path
+        guarded = path.startswith("/v1/") or path == "/metrics"
+        if api_key and guarded and not _authorized(request, api_key):
+            response: Any = _error(401, "authorization", "a valid bearer token is required")
+            response.headers["WWW-Authenticate"] = "Bearer"
+            metrics.request(path if path in KNOWN_PATHS else "other", 401)
+            return response
+        endpoint = path if path in KNOWN_PATHS else "other"
+        try:
+            response = await call_next(request)
+        except Exception:
+            metrics.request(endpoint, 500)  # the 500 itself comes from internal_error
+            raise
+        metrics.request(endpoint, response.status_code)
+        return response
+
+    page = (resources.files("seq2seq.serve") / "page.html").read_text(encoding="utf-8")
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def index() -> str:
+        return page  # plain HTML and a small script: no build step, no CDN
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/ready")
+    async def ready() -> JSONResponse:
+        status = 200 if state["ready"] else 503
+        return JSONResponse({"ready": state["ready"], "models": list(registry.models)}, status)
+
+    @app.get("/v1/models")
+    async def models() -> dict[str, Any]:
+        return {"models": [served.summary() for served in registry.models.values()]}
+
+    @app.get("/metrics", response_class=PlainTextResponse)
+    async def prometheus() -> str:
+        return metrics.render(batcher.waiting)
+
+    @app.post(
+        "/v1/translate",
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": TranslateRequest.model_json_schema()}},
+            }
+        },
+    )
+    async def translate(request: Request) -> dict[str, Any]:
+        started = time.perf_counter()
+        body = await _read_body(request, limits.max_body_bytes)
+        asked = _parse(body, TranslateRequest)
+        key, tokens = _prepare(registry, limits, asked)
+        try:
+            results = await asyncio.wait_for(
+                batcher.submit(key, asked.texts, tokens), limits.timeout_s
+            )
+        except QueueFull as err:
+            raise RequestError(503, "queue", f"{err}; retry shortly") from None
+        except TimeoutError:
+            raise RequestError(504, "timeout", f"not done within {limits.timeout_s:g} s") from None
+        except ConfigError as err:  # a setting that only decoding refuses
+            raise RequestError(422, _field_of(str(err)), str(err)) from None
+        metrics.outputs(sum(o["tokens"] + 1 for outputs in results for o in outputs))
+        return {
+            "model": key.model,
+            "results": [{"outputs": outputs} for outputs in results],
+            "milliseconds": round((time.perf_counter() - started) * 1000, 1),
+        }
+
+    return app
+
+
+KNOWN_PATHS = frozenset({"/", "/health", "/ready", "/v1/models", "/v1/translate", "/metrics"})
+
+
+def _prepare(registry: Registry, limits: Limits, asked: TranslateRequest) -> tuple[Key, int]:
+    """The batch key of a valid request and its source tokens; a RequestError naming the
+    field otherwise."""
+    limits.check_texts(asked.texts)
+    try:
+        served = registry.get(asked.model)
+    except KeyError:
+        known = ", ".join(registry.models)
+        raise RequestError(422, "model", f"no model '{asked.model}' (served: {known})") from None
+    for name, value in asked.search.items():
+        if isinstance(value, list | dict):
+            raise RequestError(422, f"search.{name}", "takes a single value")
+    search = tuple(sorted(asked.search.items()))
+    try:
+        translator = registry.translator(served.name, search)
+    except ConfigError as err:
+        raise RequestError(422, _field_of(str(err)), str(err)) from None
+    limits.check_search(asked.search)
+    lengths = [len(ids) for ids in translator.src_tok.encode(asked.texts)]
+    for i, length in enumerate(lengths):
+        if length > limits.max_input_tokens:
+            raise RequestError(
+                422,
+                f"texts.{i}",
+                f"{length} tokens, more than this server's {limits.max_input_tokens}",
+            )
+    key = Key(served.name, search, asked.return_scores, asked.return_attention)
+    return key, sum(lengths)
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise RequestError(413, "body", f"{declared} bytes, more than this server's {limit}")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise RequestError(413, "body", f"more than this server's {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _parse(body: bytes, model: type[TranslateRequest]) -> TranslateRequest:
+    try:
+        data = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise RequestError(400, "body", f"not valid JSON ({err})") from None
+    if not isinstance(data, dict):
+        raise RequestError(422, "body", "must be a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        first = err.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "body"
+        raise RequestError(422, field, first["msg"]) from None
+
+
+def _field_of(message: str) -> str:
+    """The recipe key a ConfigError names (``search.beam_size``), else ``search``."""
+    found = re.search(r"search\.[a-z_]+", message)
+    return found.group(0) if found else "search"
+
+
+def _authorized(request: Request, api_key: str) -> bool:
+    given = request.headers.get("authorization", "")
+    scheme, _, token = given.partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(token.encode(), api_key.encode())
+
+
+def _error(status: int, field: str | None, message: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"error": {"field": field, "message": message, **extra}}, status)
+
+
+def _add_error_handlers(app: FastAPI, metrics: Metrics) -> None:
+    @app.exception_handler(RequestError)
+    async def client_error(request: Request, err: RequestError) -> JSONResponse:
+        response = _error(err.status, err.field, err.message)
+        if err.status == 503:
+            response.headers["Retry-After"] = "1"
+        return response
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, err: Exception) -> JSONResponse:
+        error_id = uuid.uuid4().hex[:12]
+        log.error("internal error %s on %s", error_id, request.url.path, exc_info=err)
+        return _error(500, None, "internal error", id=error_id)
