@@ -51,6 +51,8 @@ class TranslateRequest(BaseModel):
     texts: list[str]
     model: str | None = None
     search: dict[str, Any] = {}
+    # per text, target phrases every output must contain (beam search; see README)
+    required: list[list[str]] | None = None
     return_scores: bool = False
     return_attention: bool = False
 
@@ -142,10 +144,12 @@ def create_app(
         body = await _read_body(request, limits.max_body_bytes)
         asked = _parse(body, TranslateRequest)
         key, tokens = _prepare(registry, limits, asked)
+        required = asked.required or [[] for _ in asked.texts]
+        items = [
+            (text, tuple(phrases)) for text, phrases in zip(asked.texts, required, strict=True)
+        ]
         try:
-            results = await asyncio.wait_for(
-                batcher.submit(key, asked.texts, tokens), limits.timeout_s
-            )
+            results = await asyncio.wait_for(batcher.submit(key, items, tokens), limits.timeout_s)
         except QueueFull as err:
             raise RequestError(503, "queue", f"{err}; retry shortly") from None
         except TimeoutError:
@@ -169,6 +173,14 @@ def _prepare(registry: Registry, limits: Limits, asked: TranslateRequest) -> tup
     """The batch key of a valid request and its source tokens; a RequestError naming the
     field otherwise."""
     limits.check_texts(asked.texts)
+    if asked.required is not None:
+        if len(asked.required) != len(asked.texts):
+            message = f"{len(asked.required)} phrase lists for {len(asked.texts)} texts"
+            raise RequestError(422, "required", message)
+        for i, phrases in enumerate(asked.required):
+            for j, phrase in enumerate(phrases):
+                if not phrase.strip():
+                    raise RequestError(422, f"required.{i}.{j}", "an empty phrase")
     try:
         served = registry.get(asked.model)
     except KeyError:
@@ -183,6 +195,10 @@ def _prepare(registry: Registry, limits: Limits, asked: TranslateRequest) -> tup
     except ConfigError as err:
         raise RequestError(422, _field_of(str(err)), str(err)) from None
     limits.check_search(asked.search)
+    # checked here: in a shared batch a decoding error would reach the other requests
+    beam_search = not (translator.search.sampling or translator.search.constrained)
+    if asked.required and any(asked.required) and not beam_search:
+        raise RequestError(422, "required", "needs beam search without search.constrained")
     lengths = [len(ids) for ids in translator.src_tok.encode(asked.texts)]
     for i, length in enumerate(lengths):
         if length > limits.max_input_tokens:

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-Decode = Callable[[Hashable, list[str]], list[Any]]  # (key, texts) -> one result per text
+Decode = Callable[[Hashable, list[Any]], list[Any]]  # (key, items) -> one result per item
 
 
 class QueueFull(Exception):
@@ -29,7 +29,7 @@ class QueueFull(Exception):
 @dataclass
 class Job:
     key: Hashable
-    texts: list[str]
+    items: list[Any]  # what the decode function takes per text
     tokens: int
     future: asyncio.Future[list[Any]]
     queued: float = field(default_factory=time.perf_counter)
@@ -82,15 +82,15 @@ class Batcher:
                 await self._worker
         self._executor.shutdown(wait=True)
 
-    async def submit(self, key: Hashable, texts: list[str], tokens: int) -> list[Any]:
-        """Queue ``texts`` (``tokens`` source tokens in all) under ``key``; their results,
+    async def submit(self, key: Hashable, items: list[Any], tokens: int) -> list[Any]:
+        """Queue ``items`` (``tokens`` source tokens in all) under ``key``; their results,
         in order. Raises QueueFull when ``max_queue`` jobs already wait."""
         if self._queue is None:
             raise RuntimeError("the batcher has not been started")
         if self.waiting >= self.max_queue:
             raise QueueFull(f"{self.waiting} requests are waiting")
         future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(Job(key, texts, tokens, future))
+        self._queue.put_nowait(Job(key, items, tokens, future))
         return await future
 
     async def _run(self) -> None:
@@ -128,11 +128,11 @@ class Batcher:
         return batch
 
     async def _decode(self, batch: list[Job]) -> None:
-        texts = [text for job in batch for text in job.texts]
+        items = [item for job in batch for item in job.items]
         started = time.perf_counter()
         loop = asyncio.get_running_loop()
         try:
-            results = await loop.run_in_executor(self._executor, self.decode, batch[0].key, texts)
+            results = await loop.run_in_executor(self._executor, self.decode, batch[0].key, items)
         except Exception as err:
             for job in batch:
                 if not job.future.done():
@@ -142,9 +142,9 @@ class Batcher:
         start = 0
         for job in batch:
             if not job.future.done():
-                job.future.set_result(results[start : start + len(job.texts)])
-            start += len(job.texts)
+                job.future.set_result(results[start : start + len(job.items)])
+            start += len(job.items)
         if self.on_batch is not None:
             queue_s = [started - job.queued for job in batch]
             tokens = sum(job.tokens for job in batch)
-            self.on_batch(BatchStats(len(batch), len(texts), tokens, queue_s, done - started))
+            self.on_batch(BatchStats(len(batch), len(items), tokens, queue_s, done - started))

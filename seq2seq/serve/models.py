@@ -37,6 +37,9 @@ class Served:
         }
 
 
+Item = tuple[str, tuple[str, ...]]  # a text and the target phrases its outputs must hold
+
+
 @dataclass(frozen=True)
 class Key:
     """What must agree for requests to share a batch."""
@@ -75,13 +78,17 @@ class Registry:
                 self._variants[key] = base.with_search(**dict(search)) if search else base
             return self._variants[key]
 
-    def decode(self, key: Hashable, texts: list[str]) -> list[list[dict[str, Any]]]:
-        """One batch (runs in the batcher's thread): per text, its distinct outputs."""
+    def decode(self, key: Hashable, items: list[Item]) -> list[list[dict[str, Any]]]:
+        """One batch (runs in the batcher's thread): per (text, required phrases), the
+        text's distinct outputs."""
         assert isinstance(key, Key)
         served = self.models[key.model]
         translator = self.translator(key.model, key.search)
-        sources = [served.task.source_from_prompt(translator, text) for text in texts]
-        results = translator.hypotheses(sources, return_attention=key.attention)
+        sources = [served.task.source_from_prompt(translator, text) for text, _ in items]
+        phrases = [list(required) for _, required in items]
+        results = translator.hypotheses(
+            sources, return_attention=key.attention, required=phrases if any(phrases) else None
+        )
         return [
             [
                 self._output(served, translator, source, text, hyp, key)

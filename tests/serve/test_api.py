@@ -313,3 +313,18 @@ def test_the_page_translates_in_a_real_browser(trained: Path):
             assert len(rows) >= 2  # the source pieces, then one row per output piece
         finally:
             driver.quit()
+
+
+def test_required_phrases_through_the_api(client: TestClient):
+    body = {"texts": ["1 2 3", "4 5"], "required": [["8 8"], []]}
+    reply = client.post("/v1/translate", json=body)
+    assert reply.status_code == 200, reply.text
+    first, second = (r["outputs"][0]["text"] for r in reply.json()["results"])
+    assert " 8 8 " in f" {first} " and second == "5 4"
+    for bad, field in (
+        ({"texts": ["1 2"], "required": [["8"], ["9"]]}, "required"),
+        ({"texts": ["1 2"], "required": [[" "]]}, "required.0.0"),
+        ({"texts": ["1 2"], "required": [["8"]], "search": {"sampling": True}}, "required"),
+    ):
+        failed = client.post("/v1/translate", json=bad)
+        assert failed.status_code == 422 and failed.json()["error"]["field"] == field
