@@ -5,8 +5,10 @@
     GET  /health          the process answers
     GET  /ready           200 once the models are loaded and the batcher runs, else 503
     GET  /v1/models       the served models: task, languages, search defaults
-    POST /v1/translate    {"texts": [...], "model": NAME, "search": {...},
-                           "return_scores": bool, "return_attention": bool}
+    POST /v1/translate    {"texts": [...], "model": NAME, "search": {...}, "required":
+                           [[phrase, ...], ...], "return_scores": bool, "return_attention": bool}
+    POST /v1/generate     {"prompt": TEXT, "model": NAME, "search": {...}, "max_tokens": N}:
+                          text generation streamed as server-sent events
     GET  /metrics         Prometheus text: requests, errors, batch sizes, queue time, tokens
 
 Every client error is a 4xx whose JSON names the field at fault:
@@ -26,18 +28,20 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from seq2seq.config import ConfigError
+from seq2seq.inference import Translator
 from seq2seq.serve.batching import Batcher, QueueFull
 from seq2seq.serve.limits import Limits, RequestError
 from seq2seq.serve.metrics import Metrics
-from seq2seq.serve.models import Key, Registry
+from seq2seq.serve.models import Key, Registry, Served
+from seq2seq.serve.streaming import Streamer
 
 log = logging.getLogger("seq2seq.serve")
 
@@ -57,6 +61,18 @@ class TranslateRequest(BaseModel):
     return_attention: bool = False
 
 
+class GenerateRequest(BaseModel):
+    """POST /v1/generate (text generation models): the continuation of ``prompt``,
+    streamed as server-sent events; ``max_tokens`` defaults to the model's
+    search.max_len_b."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    prompt: str
+    model: str | None = None
+    search: dict[str, Any] = {}
+    max_tokens: int | None = None
+
+
 def create_app(
     registry: Registry,
     limits: Limits | None = None,
@@ -72,6 +88,7 @@ def create_app(
         limits.max_queue,
         metrics.batch,
     )
+    streamer = Streamer()
     state = {"ready": False}
 
     @asynccontextmanager
@@ -83,6 +100,7 @@ def create_app(
         finally:  # uvicorn has drained the requests in flight (SIGTERM, Ctrl-C)
             state["ready"] = False
             await batcher.stop()
+            streamer.stop()
 
     app = FastAPI(title="seq2seq", version="1", lifespan=lifespan)
     if cors_origins:
@@ -163,10 +181,37 @@ def create_app(
             "milliseconds": round((time.perf_counter() - started) * 1000, 1),
         }
 
+    @app.post(
+        "/v1/generate",
+        response_class=StreamingResponse,
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": GenerateRequest.model_json_schema()}},
+            }
+        },
+    )
+    async def generate(request: Request) -> StreamingResponse:
+        asked = _parse(await _read_body(request, limits.max_body_bytes), GenerateRequest)
+        served, _, translator = _model_and_search(registry, limits, asked.model, asked.search)
+        most = asked.max_tokens or int(translator.search.max_len_b)
+        if not 0 < most <= limits.max_output_tokens:
+            cap = limits.max_output_tokens
+            raise RequestError(422, "max_tokens", f"{most} is not in 1..{cap}")
+        try:
+            pieces = served.task.stream(translator, asked.prompt, most)
+        except ConfigError as err:
+            raise RequestError(422, "model", str(err)) from None
+        return StreamingResponse(
+            streamer.events(pieces, metrics.outputs), media_type="text/event-stream"
+        )
+
     return app
 
 
-KNOWN_PATHS = frozenset({"/", "/health", "/ready", "/v1/models", "/v1/translate", "/metrics"})
+KNOWN_PATHS = frozenset(
+    {"/", "/v1/generate", "/health", "/ready", "/v1/models", "/v1/translate", "/metrics"}
+)
 
 
 def _prepare(registry: Registry, limits: Limits, asked: TranslateRequest) -> tuple[Key, int]:
@@ -181,20 +226,7 @@ def _prepare(registry: Registry, limits: Limits, asked: TranslateRequest) -> tup
             for j, phrase in enumerate(phrases):
                 if not phrase.strip():
                     raise RequestError(422, f"required.{i}.{j}", "an empty phrase")
-    try:
-        served = registry.get(asked.model)
-    except KeyError:
-        known = ", ".join(registry.models)
-        raise RequestError(422, "model", f"no model '{asked.model}' (served: {known})") from None
-    for name, value in asked.search.items():
-        if isinstance(value, list | dict):
-            raise RequestError(422, f"search.{name}", "takes a single value")
-    search = tuple(sorted(asked.search.items()))
-    try:
-        translator = registry.translator(served.name, search)
-    except ConfigError as err:
-        raise RequestError(422, _field_of(str(err)), str(err)) from None
-    limits.check_search(asked.search)
+    served, search, translator = _model_and_search(registry, limits, asked.model, asked.search)
     # checked here: in a shared batch a decoding error would reach the other requests
     beam_search = not (translator.search.sampling or translator.search.constrained)
     if asked.required and any(asked.required) and not beam_search:
@@ -211,6 +243,28 @@ def _prepare(registry: Registry, limits: Limits, asked: TranslateRequest) -> tup
     return key, sum(lengths)
 
 
+def _model_and_search(
+    registry: Registry, limits: Limits, model: str | None, changes: dict[str, Any]
+) -> tuple[Served, tuple[tuple[str, Any], ...], Translator]:
+    """The model a request names, its search changes as a key, and the translator with
+    them; a RequestError naming the field when either is wrong."""
+    try:
+        served = registry.get(model)
+    except KeyError:
+        known = ", ".join(registry.models)
+        raise RequestError(422, "model", f"no model '{model}' (served: {known})") from None
+    for name, value in changes.items():
+        if isinstance(value, list | dict):
+            raise RequestError(422, f"search.{name}", "takes a single value")
+    search = tuple(sorted(changes.items()))
+    try:
+        translator = registry.translator(served.name, search)
+    except ConfigError as err:
+        raise RequestError(422, _field_of(str(err)), str(err)) from None
+    limits.check_search(changes)
+    return served, search, translator
+
+
 async def _read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
@@ -224,7 +278,10 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _parse(body: bytes, model: type[TranslateRequest]) -> TranslateRequest:
+Parsed = TypeVar("Parsed", bound=BaseModel)
+
+
+def _parse(body: bytes, model: type[Parsed]) -> Parsed:
     try:
         data = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as err:

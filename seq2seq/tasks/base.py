@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -46,6 +46,11 @@ class Task:
     def constraint(self, translator: Translator) -> Constraint:
         """The output grammar ``search.constrained: true`` decodes with."""
         raise ConfigError(f"search.constrained: task {self.name} has no output grammar")
+
+    def stream(self, translator: Translator, prompt: str, max_tokens: int) -> Iterator[str]:
+        """The output for ``prompt`` in pieces as they are made (text generation), for
+        the server's streamed endpoint; other tasks give whole outputs only."""
+        raise ConfigError(f"task {self.name} does not stream its outputs; translate instead")
 
     def evaluate(self, translator: Translator, request: Evaluation) -> Report:
         """Score a split (``score_split``, the task's own metrics) or a pair of files

@@ -328,3 +328,9 @@ def test_required_phrases_through_the_api(client: TestClient):
     ):
         failed = client.post("/v1/translate", json=bad)
         assert failed.status_code == 422 and failed.json()["error"]["field"] == field
+
+
+def test_a_translation_model_does_not_stream(client: TestClient):
+    reply = client.post("/v1/generate", json={"prompt": "1 2 3"})
+    assert reply.status_code == 422 and reply.json()["error"]["field"] == "model"
+    assert "does not stream" in reply.json()["error"]["message"]

@@ -98,6 +98,33 @@ def test_generation_streams_token_by_token_and_sampling_is_seeded(text_run: Path
     assert list(stream(translator, "abcd", 20)) == pieces
 
 
+def test_generation_streams_over_http_as_server_sent_events(text_run: Path) -> None:
+    """POST /v1/generate: the pieces the stream makes, as SSE events, then 'done'; a
+    translation model refuses to stream with a 4xx naming the model."""
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from seq2seq.inference import Translator
+    from seq2seq.serve.api import create_app
+    from seq2seq.serve.models import Registry, Served
+    from seq2seq.tasks import get_task
+    from seq2seq.tasks.text_generation.stream import stream
+
+    translator = Translator.from_checkpoint(text_run, search={"sampling": False, "beam_size": 1})
+    registry = Registry({"text": Served("text", translator, get_task("text_generation"))})
+    with TestClient(create_app(registry)) as client:
+        body = {"prompt": "abcd", "max_tokens": 12}
+        with client.stream("POST", "/v1/generate", json=body) as reply:
+            assert reply.status_code == 200
+            assert reply.headers["content-type"].startswith("text/event-stream")
+            events = [e for e in reply.read().decode().split("\n\n") if e]
+        too_many = client.post("/v1/generate", json={"prompt": "a", "max_tokens": 10**6})
+    pieces = [json.loads(e.removeprefix("data: "))["text"] for e in events[:-1]]
+    assert pieces == list(stream(translator, "abcd", 12)) and pieces
+    assert events[-1] == f'event: done\ndata: {{"pieces": {len(pieces)}}}'
+    assert too_many.status_code == 422 and too_many.json()["error"]["field"] == "max_tokens"
+
+
 def test_the_stream_follows_the_search_rules(text_run: Path) -> None:
     """The streamed generator runs the search's loop: greedy streaming equals greedy
     search on the window, and no_repeat_ngram / min_len hold in the stream too."""

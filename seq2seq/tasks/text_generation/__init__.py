@@ -4,6 +4,7 @@ by window); scored as teacher-forced nats (and bits) per character of the target
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from seq2seq.config import register_format
@@ -70,6 +71,10 @@ class TextGeneration(Task):
                 sink.write(piece)
                 sink.flush()
             sink.write("\n")
+
+    def stream(self, translator: Translator, prompt: str, max_tokens: int) -> Iterator[str]:
+        """The continuation of ``prompt``, piece by piece, over windows (stream.py)."""
+        return stream(translator, prompt, max_tokens)
 
     def continuations(
         self, translator: Translator, prompts: list[str], max_len: int | None
