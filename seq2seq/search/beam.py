@@ -118,11 +118,8 @@ def beam_search(
         top_beam, top_token = top_index // vocab, top_index % vocab
         is_eos = (top_token == eos) & top_scores.isfinite()
         _finish(beams, finished, is_eos[:, :k], top_scores, top_beam, attn, mask, opt, phrases)
-        if phrases is None:
-            chosen = _next_beam(top_scores, top_beam, top_token, is_eos, k)
-        else:  # dynamic beam allocation (lexical.py)
-            top = (top_scores, top_beam, top_token)
-            chosen = phrases.allocate(log_probs, beams.scores, beams.rules or {}, top)
+        top = (top_scores, top_beam, top_token)
+        chosen = _choose(log_probs, beams, top, is_eos, phrases)
         rows, tokens = _advance(beams, *chosen, attn, rules)
         state = model.reorder(state, rows, same_sources=True)
 
@@ -168,6 +165,20 @@ def _first_beams(
         rules=rules.start(src, expand),
     )
     return beams
+
+
+def _choose(
+    log_probs: torch.Tensor,
+    beams: _Beams,
+    top: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    is_eos: torch.Tensor,
+    phrases: RequiredPhrases | None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The next beam's (scores, beam, token), each (n, K): the best non-EOS candidates,
+    or with required phrases, dynamic beam allocation's choice (lexical.py)."""
+    if phrases is None:
+        return _next_beam(*top, is_eos, beams.scores.size(1))
+    return phrases.allocate(log_probs, beams.scores, beams.rules or {}, top)
 
 
 def _next_beam(

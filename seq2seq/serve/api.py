@@ -27,6 +27,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any, TypeVar
 
@@ -73,6 +74,18 @@ class GenerateRequest(BaseModel):
     max_tokens: int | None = None
 
 
+@dataclass
+class Server:
+    """What the routes share."""
+
+    registry: Registry
+    limits: Limits
+    metrics: Metrics
+    batcher: Batcher
+    streamer: Streamer
+    ready: bool = False
+
+
 def create_app(
     registry: Registry,
     limits: Limits | None = None,
@@ -82,41 +95,52 @@ def create_app(
     limits = limits or Limits()
     metrics = Metrics()
     batcher = Batcher(
-        registry.decode,
-        limits.max_batch_tokens,
-        limits.max_wait_ms / 1000,
-        limits.max_queue,
-        metrics.batch,
+        registry.decode, limits.max_batch_tokens, limits.max_wait_ms / 1000, limits.max_queue
     )
-    streamer = Streamer()
-    state = {"ready": False}
+    batcher.on_batch = metrics.batch
+    server = Server(registry, limits, metrics, batcher, Streamer())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        batcher.start()
-        state["ready"] = True
+        server.batcher.start()
+        server.ready = True
         try:
             yield
         finally:  # uvicorn has drained the requests in flight (SIGTERM, Ctrl-C)
-            state["ready"] = False
-            await batcher.stop()
-            streamer.stop()
+            server.ready = False
+            await server.batcher.stop()
+            server.streamer.stop()
 
     app = FastAPI(title="seq2seq", version="1", lifespan=lifespan)
     if cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["*"])
-    _add_error_handlers(app, metrics)
+    _add_error_handlers(app)
+    _add_guard(app, metrics, api_key)
+    _add_info_routes(app, server)
+    _add_translate(app, server)
+    _add_generate(app, server)
+    return app
+
+
+def _body_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """OpenAPI for a body the route reads itself (to answer its errors its own way)."""
+    content = {"application/json": {"schema": model.model_json_schema()}}
+    return {"requestBody": {"required": True, "content": content}}
+
+
+def _add_guard(app: FastAPI, metrics: Metrics, api_key: str | None) -> None:
+    """The API key on /v1 and /metrics, and the request counters."""
 
     @app.middleware("http")
     async def count_and_guard(request: Request, call_next: Any) -> Any:
         path = request.url.path
+        endpoint = path if path in KNOWN_PATHS else "other"
         guarded = path.startswith("/v1/") or path == "/metrics"
         if api_key and guarded and not _authorized(request, api_key):
             response: Any = _error(401, "authorization", "a valid bearer token is required")
             response.headers["WWW-Authenticate"] = "Bearer"
-            metrics.request(path if path in KNOWN_PATHS else "other", 401)
+            metrics.request(endpoint, 401)
             return response
-        endpoint = path if path in KNOWN_PATHS else "other"
         try:
             response = await call_next(request)
         except Exception:
@@ -125,6 +149,8 @@ def create_app(
         metrics.request(endpoint, response.status_code)
         return response
 
+
+def _add_info_routes(app: FastAPI, server: Server) -> None:
     page = (resources.files("seq2seq.serve") / "page.html").read_text(encoding="utf-8")
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
@@ -137,63 +163,57 @@ def create_app(
 
     @app.get("/ready")
     async def ready() -> JSONResponse:
-        status = 200 if state["ready"] else 503
-        return JSONResponse({"ready": state["ready"], "models": list(registry.models)}, status)
+        body = {"ready": server.ready, "models": list(server.registry.models)}
+        return JSONResponse(body, 200 if server.ready else 503)
 
     @app.get("/v1/models")
     async def models() -> dict[str, Any]:
-        return {"models": [served.summary() for served in registry.models.values()]}
+        return {"models": [served.summary() for served in server.registry.models.values()]}
 
     @app.get("/metrics", response_class=PlainTextResponse)
     async def prometheus() -> str:
-        return metrics.render(batcher.waiting)
+        return server.metrics.render(server.batcher.waiting)
 
-    @app.post(
-        "/v1/translate",
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": TranslateRequest.model_json_schema()}},
-            }
-        },
-    )
+
+def _add_translate(app: FastAPI, server: Server) -> None:
+    limits = server.limits
+
+    @app.post("/v1/translate", openapi_extra=_body_schema(TranslateRequest))
     async def translate(request: Request) -> dict[str, Any]:
         started = time.perf_counter()
-        body = await _read_body(request, limits.max_body_bytes)
-        asked = _parse(body, TranslateRequest)
-        key, tokens = _prepare(registry, limits, asked)
+        asked = _parse(await _read_body(request, limits.max_body_bytes), TranslateRequest)
+        key, tokens = _prepare(server.registry, limits, asked)
         required = asked.required or [[] for _ in asked.texts]
-        items = [
-            (text, tuple(phrases)) for text, phrases in zip(asked.texts, required, strict=True)
-        ]
+        items = [(text, tuple(p)) for text, p in zip(asked.texts, required, strict=True)]
         try:
-            results = await asyncio.wait_for(batcher.submit(key, items, tokens), limits.timeout_s)
+            submitted = server.batcher.submit(key, items, tokens)
+            results = await asyncio.wait_for(submitted, limits.timeout_s)
         except QueueFull as err:
             raise RequestError(503, "queue", f"{err}; retry shortly") from None
         except TimeoutError:
             raise RequestError(504, "timeout", f"not done within {limits.timeout_s:g} s") from None
         except ConfigError as err:  # a setting that only decoding refuses
             raise RequestError(422, _field_of(str(err)), str(err)) from None
-        metrics.outputs(sum(o["tokens"] + 1 for outputs in results for o in outputs))
+        server.metrics.outputs(sum(o["tokens"] + 1 for outputs in results for o in outputs))
         return {
             "model": key.model,
             "results": [{"outputs": outputs} for outputs in results],
             "milliseconds": round((time.perf_counter() - started) * 1000, 1),
         }
 
+
+def _add_generate(app: FastAPI, server: Server) -> None:
+    limits = server.limits
+
     @app.post(
         "/v1/generate",
         response_class=StreamingResponse,
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": GenerateRequest.model_json_schema()}},
-            }
-        },
+        openapi_extra=_body_schema(GenerateRequest),
     )
     async def generate(request: Request) -> StreamingResponse:
         asked = _parse(await _read_body(request, limits.max_body_bytes), GenerateRequest)
-        served, _, translator = _model_and_search(registry, limits, asked.model, asked.search)
+        found = _model_and_search(server.registry, limits, asked.model, asked.search)
+        served, _, translator = found
         most = asked.max_tokens or int(translator.search.max_len_b)
         if not 0 < most <= limits.max_output_tokens:
             cap = limits.max_output_tokens
@@ -202,11 +222,8 @@ def create_app(
             pieces = served.task.stream(translator, asked.prompt, most)
         except ConfigError as err:
             raise RequestError(422, "model", str(err)) from None
-        return StreamingResponse(
-            streamer.events(pieces, metrics.outputs), media_type="text/event-stream"
-        )
-
-    return app
+        events = server.streamer.events(pieces, server.metrics.outputs)
+        return StreamingResponse(events, media_type="text/event-stream")
 
 
 KNOWN_PATHS = frozenset(
@@ -312,7 +329,7 @@ def _error(status: int, field: str | None, message: str, **extra: Any) -> JSONRe
     return JSONResponse({"error": {"field": field, "message": message, **extra}}, status)
 
 
-def _add_error_handlers(app: FastAPI, metrics: Metrics) -> None:
+def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestError)
     async def client_error(request: Request, err: RequestError) -> JSONResponse:
         response = _error(err.status, err.field, err.message)
