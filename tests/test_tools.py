@@ -127,3 +127,18 @@ def test_benchmark_runs_on_a_tiny_model(trained: Path, toy_root: Path, tmp_path:
     assert all(r["bleu"] > 50 for r in data["decode"])  # the trained reversal model
     assert "| int8 greedy, batch 64 |" in result.stdout and "GEMM 2048x2048" in result.stdout
     assert all(r["warmup_s"] > 0 and not r["compiled"] for r in data["train"])
+
+
+def test_serve_bench_compares_batched_and_unbatched(trained: Path, toy_root: Path, tmp_path: Path):
+    pytest.importorskip("fastapi")
+    out = tmp_path / "serve.json"
+    src = toy_root / "toy_reverse" / "test.src"
+    result = run(
+        str(TOOLS / "serve_bench.py"), str(trained), "--src", str(src), "--clients", "4",
+        "--requests", "12", "--json", str(out),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    data = json.loads(out.read_text())
+    assert data["one per batch"]["requests_per_batch"] == 1.0
+    assert data["batched"]["requests_per_batch"] > 1.0  # four clients share batches
+    assert all(r["sentences_per_s"] > 0 for r in data.values())
