@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+import pytest
 import torch
 
 from seq2seq.config import Model, Recipe, load_recipe
@@ -76,3 +86,49 @@ def trained_precisions() -> list[str]:
     from seq2seq.training.precision import cpu_trains_bf16
 
     return ["fp32", "bf16"] if cpu_trains_bf16() else ["fp32"]
+
+
+# ---- a real server and a real browser (tests/serve, tests/tasks) -------------------------
+@contextmanager
+def serving(run: Path) -> Iterator[tuple[subprocess.Popen, str]]:
+    """A real ``seq2seq serve`` process on a free port, ready; killed if still running."""
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "seq2seq", "serve", str(run), "--port", str(port)]
+    server = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            try:
+                if httpx.get(f"{base}/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("the server did not get ready")
+        yield server, base
+    finally:
+        if server.poll() is None:
+            server.kill()
+        server.wait()
+
+
+def chromium() -> tuple[str, str] | None:
+    """Chromium and its driver, where installed (Debian: chromium, chromium-driver)."""
+    names = ("chromium", "chromium-browser", "google-chrome")
+    binary = next((path for name in names if (path := shutil.which(name))), None)
+    driver = shutil.which("chromedriver")
+    return (binary, driver) if binary and driver else None
+
+
+def headless_chromium(webdriver: Any, browser: tuple[str, str]) -> Any:
+    """A headless Chromium session (``webdriver``: selenium.webdriver)."""
+    options = webdriver.ChromeOptions()
+    options.binary_location = browser[0]
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+        options.add_argument(flag)
+    return webdriver.Chrome(service=webdriver.ChromeService(browser[1]), options=options)

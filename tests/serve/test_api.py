@@ -4,19 +4,13 @@ bad request getting a 4xx that names its field (never a 500)."""
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from helpers import chromium, headless_chromium, serving
 
 pytest.importorskip("fastapi")
 httpx = pytest.importorskip("httpx")
@@ -224,32 +218,6 @@ def test_a_public_bind_needs_a_key_or_insecure():
         check_bind("0.0.0.0", None, False)
 
 
-@contextmanager
-def serving(run: Path) -> Iterator[tuple[subprocess.Popen, str]]:
-    """A real ``seq2seq serve`` process on a free port, ready; killed if still running."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "seq2seq", "serve", str(run), "--port", str(port)]
-    server = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(600):
-            try:
-                if httpx.get(f"{base}/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("the server did not get ready")
-        yield server, base
-    finally:
-        if server.poll() is None:
-            server.kill()
-        server.wait()
-
-
 @pytest.mark.slow
 def test_the_command_serves_then_drains_on_sigterm_and_exits_0(trained: Path):
     """A SIGTERM while a request is in flight lets that request finish, then the process
@@ -272,29 +240,17 @@ def test_the_command_serves_then_drains_on_sigterm_and_exits_0(trained: Path):
     assert len(replies[0].json()["results"]) == 64
 
 
-def _browser() -> tuple[str, str] | None:
-    """Chromium and its driver, where installed (Debian: chromium, chromium-driver)."""
-    names = ("chromium", "chromium-browser", "google-chrome")
-    binary = next((path for name in names if (path := shutil.which(name))), None)
-    driver = shutil.which("chromedriver")
-    return (binary, driver) if binary and driver else None
-
-
 @pytest.mark.slow
 def test_the_page_translates_in_a_real_browser(trained: Path):
     webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium (dev extra)")
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    browser = _browser()
+    browser = chromium()
     if browser is None:
         pytest.skip("no Chromium and chromedriver (apt-get install chromium chromium-driver)")
-    options = webdriver.ChromeOptions()
-    options.binary_location = browser[0]
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
-        options.add_argument(flag)
     with serving(trained) as (_, base):
-        driver = webdriver.Chrome(service=webdriver.ChromeService(browser[1]), options=options)
+        driver = headless_chromium(webdriver, browser)
         try:
             wait = WebDriverWait(driver, 60)
             driver.get(f"{base}/")

@@ -125,6 +125,42 @@ def test_generation_streams_over_http_as_server_sent_events(text_run: Path) -> N
     assert too_many.status_code == 422 and too_many.json()["error"]["field"] == "max_tokens"
 
 
+@pytest.mark.slow
+def test_the_page_streams_generation_in_a_real_browser(text_run: Path) -> None:
+    """The web page, with a text generation model: the button says Generate, and the
+    continuation appears after the prompt as the server streams it."""
+    from helpers import chromium, headless_chromium, serving
+
+    webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium (dev extra)")
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from seq2seq.inference import Translator
+    from seq2seq.tasks.text_generation.stream import stream
+
+    browser = chromium()
+    if browser is None:
+        pytest.skip("no Chromium and chromedriver (apt-get install chromium chromium-driver)")
+    # the page's default search (beam 5, sampling off): deterministic
+    page = {"beam_size": 5, "nbest": 1, "length_penalty": 0.6, "sampling": False}
+    translator = Translator.from_checkpoint(text_run, search=page)
+    expected = "abcd" + "".join(stream(translator, "abcd", int(translator.search.max_len_b)))
+    with serving(text_run) as (_, base):
+        driver = headless_chromium(webdriver, browser)
+        try:
+            wait = WebDriverWait(driver, 60)
+            driver.get(f"{base}/")
+            wait.until(lambda d: d.find_element(By.ID, "go").text == "Generate")
+            driver.find_element(By.ID, "texts").send_keys("abcd")
+            driver.find_element(By.ID, "go").click()
+            wait.until(lambda d: d.find_element(By.ID, "stream").get_attribute("data-done"))
+            shown = driver.find_element(By.ID, "stream").get_attribute("textContent")
+            assert not driver.find_element(By.ID, "error").text
+        finally:
+            driver.quit()
+    assert shown == expected and len(expected) > len("abcd")
+
+
 def test_the_stream_follows_the_search_rules(text_run: Path) -> None:
     """The streamed generator runs the search's loop: greedy streaming equals greedy
     search on the window, and no_repeat_ngram / min_len hold in the stream too."""
