@@ -9,6 +9,8 @@
                            [[phrase, ...], ...], "return_scores": bool, "return_attention": bool}
     POST /v1/generate     {"prompt": TEXT, "model": NAME, "search": {...}, "max_tokens": N}:
                           text generation streamed as server-sent events
+    POST /v1/expand       {"queries": [{"query": Q, "context": [...]}], "model": NAME, "n": N}:
+                          query expansion's rewrites and weighted terms
     GET  /metrics         Prometheus text: requests, errors, batch sizes, queue time, tokens
 
 Every client error is a 4xx whose JSON names the field at fault:
@@ -86,6 +88,23 @@ class Server:
     ready: bool = False
 
 
+class Query(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    query: str
+    context: list[str] = []  # the conversation's earlier questions, oldest first
+
+
+class ExpandRequest(BaseModel):
+    """POST /v1/expand (query expansion models): per query, ``n`` rewrites (beam n-best
+    and samples, ranked) and a weighted bag of terms summing to 1."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    queries: list[Query]
+    model: str | None = None
+    search: dict[str, Any] = {}
+    n: int = 10
+
+
 def create_app(
     registry: Registry,
     limits: Limits | None = None,
@@ -119,6 +138,7 @@ def create_app(
     _add_info_routes(app, server)
     _add_translate(app, server)
     _add_generate(app, server)
+    _add_expand(app, server)
     return app
 
 
@@ -226,8 +246,44 @@ def _add_generate(app: FastAPI, server: Server) -> None:
         return StreamingResponse(events, media_type="text/event-stream")
 
 
+def _add_expand(app: FastAPI, server: Server) -> None:
+    limits = server.limits
+
+    @app.post("/v1/expand", openapi_extra=_body_schema(ExpandRequest))
+    async def expand(request: Request) -> dict[str, Any]:
+        asked = _parse(await _read_body(request, limits.max_body_bytes), ExpandRequest)
+        if not 1 <= len(asked.queries) <= limits.max_texts:
+            message = f"{len(asked.queries)} queries; give 1 to {limits.max_texts}"
+            raise RequestError(422, "queries", message)
+        for i, query in enumerate(asked.queries):
+            if not query.query.strip():
+                raise RequestError(422, f"queries.{i}.query", "an empty query")
+        if not 1 <= asked.n <= limits.max_beam:
+            raise RequestError(422, "n", f"{asked.n} is not in 1..{limits.max_beam}")
+        found = _model_and_search(server.registry, limits, asked.model, asked.search)
+        served, _, translator = found
+        pairs = [(q.query, list(q.context)) for q in asked.queries]
+        try:
+            work = server.batcher.call(lambda: served.task.expand(translator, pairs, asked.n))
+            results = await asyncio.wait_for(work, limits.timeout_s)
+        except TimeoutError:
+            raise RequestError(504, "timeout", f"not done within {limits.timeout_s:g} s") from None
+        except ConfigError as err:
+            raise RequestError(422, "model", str(err)) from None
+        return {"model": served.name, "expansions": results}
+
+
 KNOWN_PATHS = frozenset(
-    {"/", "/v1/generate", "/health", "/ready", "/v1/models", "/v1/translate", "/metrics"}
+    {
+        "/",
+        "/v1/generate",
+        "/v1/expand",
+        "/health",
+        "/ready",
+        "/v1/models",
+        "/v1/translate",
+        "/metrics",
+    }
 )
 
 

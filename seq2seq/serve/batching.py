@@ -93,6 +93,11 @@ class Batcher:
         self._queue.put_nowait(Job(key, items, tokens, future))
         return await future
 
+    async def call(self, work: Callable[[], Any]) -> Any:
+        """Run ``work`` in the decode thread, between batches (query expansion's several
+        searches); its result."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, work)
+
     async def _run(self) -> None:
         assert self._queue is not None
         while True:

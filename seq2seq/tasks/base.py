@@ -47,6 +47,13 @@ class Task:
         """The output grammar ``search.constrained: true`` decodes with."""
         raise ConfigError(f"search.constrained: task {self.name} has no output grammar")
 
+    def expand(
+        self, translator: Translator, queries: list[tuple[str, list[str]]], n: int
+    ) -> list[dict[str, Any]]:
+        """Rewrites and weighted terms per (query, earlier questions), as JSON objects
+        (query expansion), for the server's /v1/expand; other tasks have none."""
+        raise ConfigError(f"task {self.name} does not expand queries; translate instead")
+
     def stream(self, translator: Translator, prompt: str, max_tokens: int) -> Iterator[str]:
         """The output for ``prompt`` in pieces as they are made (text generation), for
         the server's streamed endpoint; other tasks give whole outputs only."""

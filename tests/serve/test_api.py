@@ -290,3 +290,8 @@ def test_a_translation_model_does_not_stream(client: TestClient):
     reply = client.post("/v1/generate", json={"prompt": "1 2 3"})
     assert reply.status_code == 422 and reply.json()["error"]["field"] == "model"
     assert "does not stream" in reply.json()["error"]["message"]
+
+
+def test_a_translation_model_does_not_expand(client: TestClient):
+    reply = client.post("/v1/expand", json={"queries": [{"query": "1 2"}]})
+    assert reply.status_code == 422 and reply.json()["error"]["field"] == "model"

@@ -230,6 +230,38 @@ def canard_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
 
 
+def test_expansion_over_http(canard_run: Path) -> None:
+    """POST /v1/expand: rewrites and a bag of terms summing to 1 per query; bad input is
+    a 422 naming the field."""
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from seq2seq.inference import Translator
+    from seq2seq.serve.api import create_app
+    from seq2seq.serve.models import Registry, Served
+    from seq2seq.tasks import get_task
+
+    translator = Translator.from_checkpoint(canard_run)
+    registry = Registry({"qe": Served("qe", translator, get_task("query_expansion"))})
+    query = {"query": "what did he do next?", "context": ["who is john smith?"]}
+    with TestClient(create_app(registry)) as client:
+        reply = client.post("/v1/expand", json={"queries": [query, {"query": "and then?"}], "n": 3})
+        bad_n = client.post("/v1/expand", json={"queries": [query], "n": 0})
+        empty = client.post("/v1/expand", json={"queries": [{"query": " "}]})
+        none = client.post("/v1/expand", json={"queries": []})
+    assert reply.status_code == 200, reply.text
+    first, second = reply.json()["expansions"]
+    assert first["query"] == query["query"] and first["context"] == query["context"]
+    assert second["context"] == []
+    for expansion in (first, second):
+        assert 1 <= len(expansion["rewrites"]) <= 6  # n beam outputs and n samples, merged
+        weights = [t["weight"] for t in expansion["terms"]]
+        assert not weights or abs(sum(weights) - 1) < 0.01
+    assert bad_n.status_code == 422 and bad_n.json()["error"]["field"] == "n"
+    assert empty.status_code == 422 and empty.json()["error"]["field"] == "queries.0.query"
+    assert none.status_code == 422 and none.json()["error"]["field"] == "queries"
+
+
 def test_expand_returns_distinct_rewrites_and_a_normalised_bag(
     canard_run: Path, monkeypatch, capsys
 ) -> None:

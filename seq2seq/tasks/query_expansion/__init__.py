@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -69,6 +69,15 @@ class QueryExpansion(Task):
             _check_expand,
         ),
     )
+
+    def expand(
+        self, translator: Translator, queries: list[tuple[str, list[str]]], n: int
+    ) -> list[dict[str, Any]]:
+        """expansion.py's rewrites and bag of terms, on a copy of ``translator`` (it
+        changes the search while it runs)."""
+        from seq2seq.tasks.query_expansion.expansion import expand
+
+        return [e.as_dict() for e in expand(translator.with_search(), queries, n=n)]
 
     def source_from_prompt(self, translator: Translator, prompt: str) -> str:
         if prompt.split(":", 1)[0] in MODES:  # already "rewrite: ..." or "terms: ..."
