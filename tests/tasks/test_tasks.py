@@ -1,6 +1,7 @@
 """The three other kinds of work end to end on tiny data made here: text generation,
 query expansion, music (chorales and ABC tunes). Each trains a tiny model through the CLI
-with the real recipe and runs generate / expand / evaluate / the shell on it."""
+with the real recipe (conftest.py) and runs generate / expand / evaluate / the shell on
+it; their HTTP endpoints are tested in test_tasks_http.py."""
 
 from __future__ import annotations
 
@@ -9,51 +10,8 @@ import math
 from pathlib import Path
 
 import pytest
-from helpers import ROOT, run_cli
-
-from seq2seq.cli import main
-
-TINY = [
-    "model.emb_dim=16",
-    "model.encoder.hidden_dim=16",
-    "model.encoder.layers=1",
-    "model.decoder.hidden_dim=32",
-    "model.decoder.layers=1",
-    "train.progress=false",
-    "train.num_threads=1",
-]
-PATTERN = "abcd efgh\n"
-
-
-def train(factory: pytest.TempPathFactory, recipe: str, name: str, data: Path, *extra: str) -> Path:
-    """Train a tiny model with ``recipe`` on ``data`` (also its root); return the run."""
-    run = factory.mktemp("runs") / name
-    mp = pytest.MonkeyPatch()
-    mp.setenv("SEQ2SEQ_DATA", str(data))
-    try:
-        args = [f"output_dir={run}", f"data.root={data}", *TINY, *extra]
-        assert main(["train", str(ROOT / "recipes" / recipe), *args]) == 0
-    finally:
-        mp.undo()
-    return run
-
-
-@pytest.fixture(scope="module")
-def text_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    data = tmp_path_factory.mktemp("text")
-    (data / "t.txt").write_text(PATTERN * 600)
-    return train(
-        tmp_path_factory,
-        "text_generation/tiny_shakespeare.yaml",
-        "text",
-        data,
-        "data.windows={files: t.txt, context: 12, span: 8, stride: 3, short_context: 0.25}",
-        "train.batch_tokens=1024",
-        "train.lr=0.01",
-        "train.max_steps=120",
-        "train.validate_every=60",
-        "search.max_len_b=8",
-    )
+from helpers import run_cli
+from tasks.conftest import PATTERN, train
 
 
 def test_text_generation_learns_the_pattern_and_reports_nats_per_char(
@@ -98,69 +56,6 @@ def test_generation_streams_token_by_token_and_sampling_is_seeded(text_run: Path
     assert list(stream(translator, "abcd", 20)) == pieces
 
 
-def test_generation_streams_over_http_as_server_sent_events(text_run: Path) -> None:
-    """POST /v1/generate: the pieces the stream makes, as SSE events, then 'done'; a
-    translation model refuses to stream with a 4xx naming the model."""
-    pytest.importorskip("fastapi")
-    from fastapi.testclient import TestClient
-
-    from seq2seq.inference import Translator
-    from seq2seq.serve.api import create_app
-    from seq2seq.serve.models import Registry, Served
-    from seq2seq.tasks import get_task
-    from seq2seq.tasks.text_generation.stream import stream
-
-    translator = Translator.from_checkpoint(text_run, search={"sampling": False, "beam_size": 1})
-    registry = Registry({"text": Served("text", translator, get_task("text_generation"))})
-    with TestClient(create_app(registry)) as client:
-        body = {"prompt": "abcd", "max_tokens": 12}
-        with client.stream("POST", "/v1/generate", json=body) as reply:
-            assert reply.status_code == 200
-            assert reply.headers["content-type"].startswith("text/event-stream")
-            events = [e for e in reply.read().decode().split("\n\n") if e]
-        too_many = client.post("/v1/generate", json={"prompt": "a", "max_tokens": 10**6})
-    pieces = [json.loads(e.removeprefix("data: "))["text"] for e in events[:-1]]
-    assert pieces == list(stream(translator, "abcd", 12)) and pieces
-    assert events[-1] == f'event: done\ndata: {{"pieces": {len(pieces)}}}'
-    assert too_many.status_code == 422 and too_many.json()["error"]["field"] == "max_tokens"
-
-
-@pytest.mark.slow
-def test_the_page_streams_generation_in_a_real_browser(text_run: Path) -> None:
-    """The web page, with a text generation model: the button says Generate, and the
-    continuation appears after the prompt as the server streams it."""
-    from helpers import chromium, headless_chromium, serving
-
-    webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium (dev extra)")
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    from seq2seq.inference import Translator
-    from seq2seq.tasks.text_generation.stream import stream
-
-    browser = chromium()
-    if browser is None:
-        pytest.skip("no Chromium and chromedriver (apt-get install chromium chromium-driver)")
-    # the page's default search (beam 5, sampling off): deterministic
-    page = {"beam_size": 5, "nbest": 1, "length_penalty": 0.6, "sampling": False}
-    translator = Translator.from_checkpoint(text_run, search=page)
-    expected = "abcd" + "".join(stream(translator, "abcd", int(translator.search.max_len_b)))
-    with serving(text_run) as (_, base):
-        driver = headless_chromium(webdriver, browser)
-        try:
-            wait = WebDriverWait(driver, 60)
-            driver.get(f"{base}/")
-            wait.until(lambda d: d.find_element(By.ID, "go").text == "Generate")
-            driver.find_element(By.ID, "texts").send_keys("abcd")
-            driver.find_element(By.ID, "go").click()
-            wait.until(lambda d: d.find_element(By.ID, "stream").get_attribute("data-done"))
-            shown = driver.find_element(By.ID, "stream").get_attribute("textContent")
-            assert not driver.find_element(By.ID, "error").text
-        finally:
-            driver.quit()
-    assert shown == expected and len(expected) > len("abcd")
-
-
 def test_the_stream_follows_the_search_rules(text_run: Path) -> None:
     """The streamed generator runs the search's loop: greedy streaming equals greedy
     search on the window, and no_repeat_ngram / min_len hold in the stream too."""
@@ -195,71 +90,6 @@ def test_shell_generates_from_a_prompt(text_run: Path, monkeypatch, capsys) -> N
 
 
 # --------------------------------------------------------------------- query expansion
-
-
-def write_canard(root: Path, stem: str, dialogs: int) -> None:
-    rows, terms = ["id\tquestion\trewrite"], ["id\tquestion\tterms"]
-    for d in range(dialogs):
-        name = ["unitas", "lovelace", "turing", "curie"][d % 4]
-        for k, (q, r, t) in enumerate(
-            [
-                (f"who was {name}", f"who was {name}?", f"{name} | person"),
-                ("where was he born", f"where was {name} born?", f"{name} | birthplace"),
-            ]
-        ):
-            rows.append(f"C_{d}_q#{k}\t{q}\t{r}")
-            terms.append(f"C_{d}_q#{k}\t{q}\t{t}")
-    (root / f"{stem}.tsv").write_text("\n".join(rows) + "\n")
-    (root / f"{stem}.answer_terms.tsv").write_text("\n".join(terms) + "\n")
-
-
-@pytest.fixture(scope="module")
-def canard_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    data = tmp_path_factory.mktemp("canard")
-    write_canard(data, "train", 40)
-    write_canard(data, "dev", 4)
-    return train(
-        tmp_path_factory,
-        "query_expansion/canard.yaml",
-        "canard",
-        data,
-        "tokenizer.vocab_size=60",
-        "train.max_steps=6",
-        "train.validate_every=6",
-        "search.max_len_b=6",
-    )
-
-
-def test_expansion_over_http(canard_run: Path) -> None:
-    """POST /v1/expand: rewrites and a bag of terms summing to 1 per query; bad input is
-    a 422 naming the field."""
-    pytest.importorskip("fastapi")
-    from fastapi.testclient import TestClient
-
-    from seq2seq.inference import Translator
-    from seq2seq.serve.api import create_app
-    from seq2seq.serve.models import Registry, Served
-    from seq2seq.tasks import get_task
-
-    translator = Translator.from_checkpoint(canard_run)
-    registry = Registry({"qe": Served("qe", translator, get_task("query_expansion"))})
-    query = {"query": "what did he do next?", "context": ["who is john smith?"]}
-    with TestClient(create_app(registry)) as client:
-        reply = client.post("/v1/expand", json={"queries": [query, {"query": "and then?"}], "n": 3})
-        bad_n = client.post("/v1/expand", json={"queries": [query], "n": 0})
-        empty = client.post("/v1/expand", json={"queries": [{"query": " "}]})
-        none = client.post("/v1/expand", json={"queries": []})
-    assert reply.status_code == 200, reply.text
-    first, second = reply.json()["expansions"]
-    assert first["query"] == query["query"] and first["context"] == query["context"]
-    assert second["context"] == []
-    for expansion in (first, second):
-        assert 1 <= len(expansion["rewrites"]) <= 6  # n beam outputs and n samples, merged
-        weights = [t["weight"] for t in expansion["terms"]]
-        assert not weights or abs(sum(weights) - 1) < 0.01
-    assert bad_n.status_code == 422 and bad_n.json()["error"]["field"] == "n"
-    assert empty.status_code == 422 and empty.json()["error"]["field"] == "queries.0.query"
-    assert none.status_code == 422 and none.json()["error"]["field"] == "queries"
 
 
 def test_expand_returns_distinct_rewrites_and_a_normalised_bag(

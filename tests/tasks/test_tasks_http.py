@@ -1,0 +1,104 @@
+"""The task endpoints of the HTTP API on tiny runs: streamed generation (also on the web
+page, in a real browser) and query expansion."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+
+def test_generation_streams_over_http_as_server_sent_events(text_run: Path) -> None:
+    """POST /v1/generate: the pieces the stream makes, as SSE events, then 'done'; a
+    translation model refuses to stream with a 4xx naming the model."""
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from seq2seq.inference import Translator
+    from seq2seq.serve.api import create_app
+    from seq2seq.serve.models import Registry, Served
+    from seq2seq.tasks import get_task
+    from seq2seq.tasks.text_generation.stream import stream
+
+    translator = Translator.from_checkpoint(text_run, search={"sampling": False, "beam_size": 1})
+    registry = Registry({"text": Served("text", translator, get_task("text_generation"))})
+    with TestClient(create_app(registry)) as client:
+        body = {"prompt": "abcd", "max_tokens": 12}
+        with client.stream("POST", "/v1/generate", json=body) as reply:
+            assert reply.status_code == 200
+            assert reply.headers["content-type"].startswith("text/event-stream")
+            events = [e for e in reply.read().decode().split("\n\n") if e]
+        too_many = client.post("/v1/generate", json={"prompt": "a", "max_tokens": 10**6})
+    pieces = [json.loads(e.removeprefix("data: "))["text"] for e in events[:-1]]
+    assert pieces == list(stream(translator, "abcd", 12)) and pieces
+    assert events[-1] == f'event: done\ndata: {{"pieces": {len(pieces)}}}'
+    assert too_many.status_code == 422 and too_many.json()["error"]["field"] == "max_tokens"
+
+
+@pytest.mark.slow
+def test_the_page_streams_generation_in_a_real_browser(text_run: Path) -> None:
+    """The web page, with a text generation model: the button says Generate, and the
+    continuation appears after the prompt as the server streams it."""
+    from helpers import chromium, headless_chromium, serving
+
+    webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium (dev extra)")
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from seq2seq.inference import Translator
+    from seq2seq.tasks.text_generation.stream import stream
+
+    browser = chromium()
+    if browser is None:
+        pytest.skip("no Chromium and chromedriver (apt-get install chromium chromium-driver)")
+    # the page's default search (beam 5, sampling off): deterministic
+    page = {"beam_size": 5, "nbest": 1, "length_penalty": 0.6, "sampling": False}
+    translator = Translator.from_checkpoint(text_run, search=page)
+    expected = "abcd" + "".join(stream(translator, "abcd", int(translator.search.max_len_b)))
+    with serving(text_run) as (_, base):
+        driver = headless_chromium(webdriver, browser)
+        try:
+            wait = WebDriverWait(driver, 60)
+            driver.get(f"{base}/")
+            wait.until(lambda d: d.find_element(By.ID, "go").text == "Generate")
+            driver.find_element(By.ID, "texts").send_keys("abcd")
+            driver.find_element(By.ID, "go").click()
+            wait.until(lambda d: d.find_element(By.ID, "stream").get_attribute("data-done"))
+            shown = driver.find_element(By.ID, "stream").get_attribute("textContent")
+            assert not driver.find_element(By.ID, "error").text
+        finally:
+            driver.quit()
+    assert shown == expected and len(expected) > len("abcd")
+
+
+def test_expansion_over_http(canard_run: Path) -> None:
+    """POST /v1/expand: rewrites and a bag of terms summing to 1 per query; bad input is
+    a 422 naming the field."""
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from seq2seq.inference import Translator
+    from seq2seq.serve.api import create_app
+    from seq2seq.serve.models import Registry, Served
+    from seq2seq.tasks import get_task
+
+    translator = Translator.from_checkpoint(canard_run)
+    registry = Registry({"qe": Served("qe", translator, get_task("query_expansion"))})
+    query = {"query": "what did he do next?", "context": ["who is john smith?"]}
+    with TestClient(create_app(registry)) as client:
+        reply = client.post("/v1/expand", json={"queries": [query, {"query": "and then?"}], "n": 3})
+        bad_n = client.post("/v1/expand", json={"queries": [query], "n": 0})
+        empty = client.post("/v1/expand", json={"queries": [{"query": " "}]})
+        none = client.post("/v1/expand", json={"queries": []})
+    assert reply.status_code == 200, reply.text
+    first, second = reply.json()["expansions"]
+    assert first["query"] == query["query"] and first["context"] == query["context"]
+    assert second["context"] == []
+    for expansion in (first, second):
+        assert 1 <= len(expansion["rewrites"]) <= 6  # n beam outputs and n samples, merged
+        weights = [t["weight"] for t in expansion["terms"]]
+        assert not weights or abs(sum(weights) - 1) < 0.01
+    assert bad_n.status_code == 422 and bad_n.json()["error"]["field"] == "n"
+    assert empty.status_code == 422 and empty.json()["error"]["field"] == "queries.0.query"
+    assert none.status_code == 422 and none.json()["error"]["field"] == "queries"
