@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -81,8 +82,6 @@ class Translator:
         self.max_input_len = max_input_len or recipe.data.max_len
         self.grammar = grammar
         self._constraint: Constraint | None = None
-        # (the target pieces that continue a word, or None), computed at first use
-        self._continuation: tuple[torch.Tensor | None] | None = None
 
     @classmethod
     def from_checkpoint(
@@ -257,9 +256,8 @@ class Translator:
         requirements = None
         if required is not None:
             phrases = [self._phrase_ids(required[i], i) for i in keep]
-            if self._continuation is None:
-                self._continuation = (word_continuations(self.tgt_tok.vocabulary()),)
-            requirements = Requirements(phrases, len(self.tgt_tok), EOS_ID, self._continuation[0])
+            vocab = len(self.tgt_tok)
+            requirements = Requirements(phrases, vocab, EOS_ID, self.word_continuations)
         decoded = decode_ids(
             self.model,
             IdArray.from_lists(ids),
@@ -294,6 +292,11 @@ class Translator:
             if not phrase.strip():
                 raise ConfigError(f"{name} is empty")
         return self._target_ids(phrases, names)
+
+    @functools.cached_property
+    def word_continuations(self) -> torch.Tensor | None:
+        """(V,) bool: the target pieces that continue a word (search/lexical.py)."""
+        return word_continuations(self.tgt_tok.vocabulary())
 
     def detokenize(self, hyp: Hypothesis) -> str:
         return self.tgt_tok.decode([hyp.tokens])[0]
