@@ -90,15 +90,16 @@ def trained_precisions() -> list[str]:
 
 # ---- a real server and a real browser (tests/serve, tests/tasks) -------------------------
 @contextmanager
-def serving(run: Path) -> Iterator[tuple[subprocess.Popen, str]]:
-    """A real ``seq2seq serve`` process on a free port, ready; killed if still running."""
+def serving(run: Path, *extra: str) -> Iterator[tuple[subprocess.Popen, str]]:
+    """A real ``seq2seq serve`` process on a free port (``extra``: more of its arguments),
+    ready; killed if still running."""
     import httpx
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "seq2seq", "serve", str(run), "--port", str(port)]
+    command = [sys.executable, "-m", "seq2seq", "serve", str(run), "--port", str(port), *extra]
     server = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:

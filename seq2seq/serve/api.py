@@ -8,7 +8,8 @@
     POST /v1/translate    {"texts": [...], "model": NAME, "search": {...}, "required":
                            [[phrase, ...], ...], "return_scores": bool, "return_attention": bool}
     POST /v1/generate     {"prompt": TEXT, "model": NAME, "search": {...}, "max_tokens": N}:
-                          text generation streamed as server-sent events
+                          text generation streamed as server-sent events; music as JSON
+                          with the ABC or MusicXML text and the MIDI file (base64)
     POST /v1/expand       {"queries": [{"query": Q, "context": [...]}], "model": NAME, "n": N}:
                           query expansion's rewrites and weighted terms
     GET  /metrics         Prometheus text: requests, errors, batch sizes, queue time, tokens
@@ -22,58 +23,39 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import logging
-import re
 import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, TypeVar
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel
 
 from seq2seq.config import ConfigError
 from seq2seq.inference import Translator
 from seq2seq.serve.batching import Batcher, QueueFull
 from seq2seq.serve.limits import Limits, RequestError
 from seq2seq.serve.metrics import Metrics
-from seq2seq.serve.models import Key, Registry, Served
+from seq2seq.serve.models import Registry, Served
+from seq2seq.serve.requests import (
+    ExpandRequest,
+    GenerateRequest,
+    TranslateRequest,
+    field_of,
+    model_and_search,
+    parse,
+    prepare,
+    read_body,
+)
 from seq2seq.serve.streaming import Streamer
 
 log = logging.getLogger("seq2seq.serve")
-
-
-class TranslateRequest(BaseModel):
-    """POST /v1/translate. ``search`` takes any ``search.*`` key of a recipe (beam_size,
-    nbest, sampling, temperature, top_k, top_p, seed, length_penalty, ...) except
-    batch_size and precision, which the server sets."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-    texts: list[str]
-    model: str | None = None
-    search: dict[str, Any] = {}
-    # per text, target phrases every output must contain (beam search; see README)
-    required: list[list[str]] | None = None
-    return_scores: bool = False
-    return_attention: bool = False
-
-
-class GenerateRequest(BaseModel):
-    """POST /v1/generate (text generation models): the continuation of ``prompt``,
-    streamed as server-sent events; ``max_tokens`` defaults to the model's
-    search.max_len_b."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-    prompt: str
-    model: str | None = None
-    search: dict[str, Any] = {}
-    max_tokens: int | None = None
 
 
 @dataclass
@@ -86,23 +68,6 @@ class Server:
     batcher: Batcher
     streamer: Streamer
     ready: bool = False
-
-
-class Query(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-    query: str
-    context: list[str] = []  # the conversation's earlier questions, oldest first
-
-
-class ExpandRequest(BaseModel):
-    """POST /v1/expand (query expansion models): per query, ``n`` rewrites (beam n-best
-    and samples, ranked) and a weighted bag of terms summing to 1."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-    queries: list[Query]
-    model: str | None = None
-    search: dict[str, Any] = {}
-    n: int = 10
 
 
 def create_app(
@@ -201,8 +166,8 @@ def _add_translate(app: FastAPI, server: Server) -> None:
     @app.post("/v1/translate", openapi_extra=_body_schema(TranslateRequest))
     async def translate(request: Request) -> dict[str, Any]:
         started = time.perf_counter()
-        asked = _parse(await _read_body(request, limits.max_body_bytes), TranslateRequest)
-        key, tokens = _prepare(server.registry, limits, asked)
+        asked = parse(await read_body(request, limits.max_body_bytes), TranslateRequest)
+        key, tokens = prepare(server.registry, limits, asked)
         required = asked.required or [[] for _ in asked.texts]
         items = [(text, tuple(p)) for text, p in zip(asked.texts, required, strict=True)]
         try:
@@ -213,7 +178,7 @@ def _add_translate(app: FastAPI, server: Server) -> None:
         except TimeoutError:
             raise RequestError(504, "timeout", f"not done within {limits.timeout_s:g} s") from None
         except ConfigError as err:  # a setting that only decoding refuses
-            raise RequestError(422, _field_of(str(err)), str(err)) from None
+            raise RequestError(422, field_of(str(err)), str(err)) from None
         server.metrics.outputs(sum(o["tokens"] + 1 for outputs in results for o in outputs))
         return {
             "model": key.model,
@@ -225,25 +190,59 @@ def _add_translate(app: FastAPI, server: Server) -> None:
 def _add_generate(app: FastAPI, server: Server) -> None:
     limits = server.limits
 
-    @app.post(
-        "/v1/generate",
-        response_class=StreamingResponse,
-        openapi_extra=_body_schema(GenerateRequest),
-    )
-    async def generate(request: Request) -> StreamingResponse:
-        asked = _parse(await _read_body(request, limits.max_body_bytes), GenerateRequest)
-        found = _model_and_search(server.registry, limits, asked.model, asked.search)
-        served, _, translator = found
-        most = asked.max_tokens or int(translator.search.max_len_b)
-        if not 0 < most <= limits.max_output_tokens:
+    @app.post("/v1/generate", openapi_extra=_body_schema(GenerateRequest))
+    async def generate(request: Request) -> Any:
+        asked = parse(await read_body(request, limits.max_body_bytes), GenerateRequest)
+        served, _, translator = model_and_search(server.registry, limits, asked.model, asked.search)
+        if asked.max_tokens is not None and not 0 < asked.max_tokens <= limits.max_output_tokens:
             cap = limits.max_output_tokens
-            raise RequestError(422, "max_tokens", f"{most} is not in 1..{cap}")
-        try:
+            raise RequestError(422, "max_tokens", f"{asked.max_tokens} is not in 1..{cap}")
+        if served.task.generates == "stream":
+            most = asked.max_tokens or int(translator.search.max_len_b)
             pieces = served.task.stream(translator, asked.prompt, most)
-        except ConfigError as err:
-            raise RequestError(422, "model", str(err)) from None
-        events = server.streamer.events(pieces, server.metrics.outputs)
-        return StreamingResponse(events, media_type="text/event-stream")
+            events = server.streamer.events(pieces, server.metrics.outputs)
+            return StreamingResponse(events, media_type="text/event-stream")
+        if served.task.generates == "documents":
+            return await _documents(server, served, translator, asked)
+        message = f"task {served.task.name} does not generate; use /v1/translate"
+        raise RequestError(422, "model", message)
+
+
+async def _documents(
+    server: Server, served: Served, translator: Translator, asked: GenerateRequest
+) -> dict[str, Any]:
+    """/v1/generate for a task whose outputs are files (music): the whole output as JSON,
+    decoded and written in the decode thread between batches."""
+    started = time.perf_counter()
+    if asked.max_tokens:
+        translator = translator.with_search(max_len_a=0.0, max_len_b=asked.max_tokens)
+    try:
+        source = served.task.source_from_prompt(translator, asked.prompt)
+    except ConfigError as err:
+        raise RequestError(422, "prompt", str(err).removeprefix("prompt: ")) from None
+    (length,) = [len(ids) for ids in translator.src_tok.encode([source])]
+    if length > server.limits.max_input_tokens:
+        cap = server.limits.max_input_tokens
+        raise RequestError(422, "prompt", f"{length} tokens, more than this server's {cap}")
+
+    def work() -> dict[str, Any]:
+        (output,) = translator.translate([source])
+        shown = served.task.show(translator, source, output)
+        return {
+            "output": output,
+            "text": shown,
+            **served.task.documents(translator, source, output),
+        }
+
+    try:
+        result = await asyncio.wait_for(server.batcher.call(work), server.limits.timeout_s)
+    except TimeoutError:
+        raise RequestError(
+            504, "timeout", f"not done within {server.limits.timeout_s:g} s"
+        ) from None
+    server.metrics.outputs(len(result["output"].split()) + 1)
+    elapsed = round((time.perf_counter() - started) * 1000, 1)
+    return {"model": served.name, **result, "milliseconds": elapsed}
 
 
 def _add_expand(app: FastAPI, server: Server) -> None:
@@ -251,7 +250,7 @@ def _add_expand(app: FastAPI, server: Server) -> None:
 
     @app.post("/v1/expand", openapi_extra=_body_schema(ExpandRequest))
     async def expand(request: Request) -> dict[str, Any]:
-        asked = _parse(await _read_body(request, limits.max_body_bytes), ExpandRequest)
+        asked = parse(await read_body(request, limits.max_body_bytes), ExpandRequest)
         if not 1 <= len(asked.queries) <= limits.max_texts:
             message = f"{len(asked.queries)} queries; give 1 to {limits.max_texts}"
             raise RequestError(422, "queries", message)
@@ -260,7 +259,7 @@ def _add_expand(app: FastAPI, server: Server) -> None:
                 raise RequestError(422, f"queries.{i}.query", "an empty query")
         if not 1 <= asked.n <= limits.max_beam:
             raise RequestError(422, "n", f"{asked.n} is not in 1..{limits.max_beam}")
-        found = _model_and_search(server.registry, limits, asked.model, asked.search)
+        found = model_and_search(server.registry, limits, asked.model, asked.search)
         served, _, translator = found
         pairs = [(q.query, list(q.context)) for q in asked.queries]
         try:
@@ -285,94 +284,6 @@ KNOWN_PATHS = frozenset(
         "/metrics",
     }
 )
-
-
-def _prepare(registry: Registry, limits: Limits, asked: TranslateRequest) -> tuple[Key, int]:
-    """The batch key of a valid request and its source tokens; a RequestError naming the
-    field otherwise."""
-    limits.check_texts(asked.texts)
-    if asked.required is not None:
-        if len(asked.required) != len(asked.texts):
-            message = f"{len(asked.required)} phrase lists for {len(asked.texts)} texts"
-            raise RequestError(422, "required", message)
-        for i, phrases in enumerate(asked.required):
-            for j, phrase in enumerate(phrases):
-                if not phrase.strip():
-                    raise RequestError(422, f"required.{i}.{j}", "an empty phrase")
-    served, search, translator = _model_and_search(registry, limits, asked.model, asked.search)
-    # checked here: in a shared batch a decoding error would reach the other requests
-    beam_search = not (translator.search.sampling or translator.search.constrained)
-    if asked.required and any(asked.required) and not beam_search:
-        raise RequestError(422, "required", "needs beam search without search.constrained")
-    lengths = [len(ids) for ids in translator.src_tok.encode(asked.texts)]
-    for i, length in enumerate(lengths):
-        if length > limits.max_input_tokens:
-            raise RequestError(
-                422,
-                f"texts.{i}",
-                f"{length} tokens, more than this server's {limits.max_input_tokens}",
-            )
-    key = Key(served.name, search, asked.return_scores, asked.return_attention)
-    return key, sum(lengths)
-
-
-def _model_and_search(
-    registry: Registry, limits: Limits, model: str | None, changes: dict[str, Any]
-) -> tuple[Served, tuple[tuple[str, Any], ...], Translator]:
-    """The model a request names, its search changes as a key, and the translator with
-    them; a RequestError naming the field when either is wrong."""
-    try:
-        served = registry.get(model)
-    except KeyError:
-        known = ", ".join(registry.models)
-        raise RequestError(422, "model", f"no model '{model}' (served: {known})") from None
-    for name, value in changes.items():
-        if isinstance(value, list | dict):
-            raise RequestError(422, f"search.{name}", "takes a single value")
-    search = tuple(sorted(changes.items()))
-    try:
-        translator = registry.translator(served.name, search)
-    except ConfigError as err:
-        raise RequestError(422, _field_of(str(err)), str(err)) from None
-    limits.check_search(changes)
-    return served, search, translator
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise RequestError(413, "body", f"{declared} bytes, more than this server's {limit}")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise RequestError(413, "body", f"more than this server's {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-Parsed = TypeVar("Parsed", bound=BaseModel)
-
-
-def _parse(body: bytes, model: type[Parsed]) -> Parsed:
-    try:
-        data = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise RequestError(400, "body", f"not valid JSON ({err})") from None
-    if not isinstance(data, dict):
-        raise RequestError(422, "body", "must be a JSON object")
-    try:
-        return model.model_validate(data)
-    except ValidationError as err:
-        first = err.errors()[0]
-        field = ".".join(str(part) for part in first["loc"]) or "body"
-        raise RequestError(422, field, first["msg"]) from None
-
-
-def _field_of(message: str) -> str:
-    """The recipe key a ConfigError names (``search.beam_size``), else ``search``."""
-    found = re.search(r"search\.[a-z_]+", message)
-    return found.group(0) if found else "search"
 
 
 def _authorized(request: Request, api_key: str) -> bool:

@@ -34,6 +34,9 @@ class Task:
     name = "task"
     verb = "translate"
     commands: tuple[Command, ...] = ()  # verbs of its own: ``seq2seq NAME RUN ...``
+    # how the server's /v1/generate answers: "" not at all (use /v1/translate), "stream"
+    # with server-sent events from ``stream``, "documents" with JSON from ``documents``
+    generates = ""
 
     def source_from_prompt(self, translator: Translator, prompt: str) -> str:
         """The source text the model reads for a user's prompt."""
@@ -58,6 +61,11 @@ class Task:
         """The output for ``prompt`` in pieces as they are made (text generation), for
         the server's streamed endpoint; other tasks give whole outputs only."""
         raise ConfigError(f"task {self.name} does not stream its outputs; translate instead")
+
+    def documents(self, translator: Translator, source: str, output: str) -> dict[str, Any]:
+        """An output as files a client keeps (music: the ABC or MusicXML text and the MIDI
+        file in base64, with its validity), for the server's /v1/generate."""
+        raise ConfigError(f"task {self.name} writes no files of its outputs; translate instead")
 
     def evaluate(self, translator: Translator, request: Evaluation) -> Report:
         """Score a split (``score_split``, the task's own metrics) or a pair of files

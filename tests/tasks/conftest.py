@@ -3,6 +3,7 @@ the real recipes, for the task tests and the HTTP tests of their endpoints."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -83,4 +84,29 @@ def canard_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "train.max_steps=6",
         "train.validate_every=6",
         "search.max_len_b=6",
+    )
+
+
+@pytest.fixture(scope="session")
+def chorale_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tasks.test_chorales import steps
+
+    data = tmp_path_factory.mktemp("jsb")
+    pieces = {
+        "train": [steps(32, s) for s in range(6)],
+        "valid": [steps(32, 10)],
+        "test": [steps(48, 11), steps(32, 12)],
+    }
+    (data / "jsb.json").write_text(json.dumps(pieces))
+    return train(
+        tmp_path_factory,
+        "music/bach_harmonize.yaml",
+        "bach",
+        data,
+        "data.chorales.files=jsb.json",
+        "data.chorales.transpose=[0, 1]",
+        "train.max_steps=4",
+        "train.validate_every=4",
+        "search.beam_size=1",
+        "search.constrained=false",
     )

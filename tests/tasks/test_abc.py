@@ -107,3 +107,22 @@ def test_a_tune_with_unpaired_repeats_still_gets_a_midi_file(tmp_path: Path, cap
     paths = write_output(Data(format="abc"), tmp_path, "t", source, target)
     assert [p.suffix for p in paths] == [".abc", ".mid"]
     assert all(p.stat().st_size > 0 for p in paths)
+
+
+def test_documents_give_the_tune_as_abc_and_midi_and_say_when_no_file_could_be_made() -> None:
+    """What the server's /v1/generate returns for a music output: validity, the ABC text,
+    the MIDI file in base64; an output music21 cannot write gets files_error instead."""
+    pytest.importorskip("music21")
+    import base64
+
+    from seq2seq.tasks.music.io import documents
+
+    source = "M:6/8 L:1/8 K:D A |"
+    target = "d2 A A B A | d3 d3 | g2 d B B B | d3 d3 |]"
+    found = documents(Data(format="abc"), source, target)
+    assert found["valid"] is True and found["reason"] is None
+    assert found["abc"] == to_abc(source, target)
+    assert base64.b64decode(found["midi"]).startswith(b"MThd")
+    broken = documents(Data(format="chorales"), "M:4/4 p72 d16 |", "V:A p60")  # cut short
+    assert broken["valid"] is False and broken["reason"]
+    assert "midi" not in broken and broken["files_error"]

@@ -148,31 +148,6 @@ def test_expand_refuses_another_task(text_run: Path, monkeypatch, capsys) -> Non
 # --------------------------------------------------------------------- music
 
 
-@pytest.fixture(scope="module")
-def chorale_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from tasks.test_chorales import steps
-
-    data = tmp_path_factory.mktemp("jsb")
-    pieces = {
-        "train": [steps(32, s) for s in range(6)],
-        "valid": [steps(32, 10)],
-        "test": [steps(48, 11), steps(32, 12)],
-    }
-    (data / "jsb.json").write_text(json.dumps(pieces))
-    return train(
-        tmp_path_factory,
-        "music/bach_harmonize.yaml",
-        "bach",
-        data,
-        "data.chorales.files=jsb.json",
-        "data.chorales.transpose=[0, 1]",
-        "train.max_steps=4",
-        "train.validate_every=4",
-        "search.beam_size=1",
-        "search.constrained=false",
-    )
-
-
 def test_music_generate_reports_validity_and_evaluate_the_metrics(
     chorale_run: Path, tmp_path: Path, monkeypatch, capsys
 ) -> None:

@@ -102,3 +102,84 @@ def test_expansion_over_http(canard_run: Path) -> None:
     assert bad_n.status_code == 422 and bad_n.json()["error"]["field"] == "n"
     assert empty.status_code == 422 and empty.json()["error"]["field"] == "queries.0.query"
     assert none.status_code == 422 and none.json()["error"]["field"] == "queries"
+
+
+# a soprano as events: four bars of 4/4 in C (16 steps a bar)
+SOPRANO = "M:4/4 K:0 p72 d4 p74 d4 p76 d8 | p77 d8 p76 d8 | p74 d4 p72 d4 p71 d8 | p72 d16 |"
+
+
+def test_music_generation_over_http_gives_musicxml_and_a_midi_file(chorale_run: Path) -> None:
+    """POST /v1/generate with a music model: the output the translator makes for the
+    prompt, its validity, the chorale as MusicXML with four parts, and a MIDI file; a
+    prompt that is not a soprano is a 422 naming the prompt."""
+    pytest.importorskip("fastapi")
+    music21 = pytest.importorskip("music21")
+    import base64
+
+    from fastapi.testclient import TestClient
+
+    from seq2seq.serve.api import create_app
+    from seq2seq.serve.models import Registry, Served
+    from seq2seq.tasks import get_task, load_translator
+
+    translator = load_translator(chorale_run)
+    task = get_task("music")
+    registry = Registry({"bach": Served("bach", translator, task)})
+    with TestClient(create_app(registry)) as client:
+        # room for the untrained model's sixteenth notes: 4 bars of 3 voices
+        body = {"prompt": SOPRANO, "search": {"constrained": True}, "max_tokens": 512}
+        reply = client.post("/v1/generate", json=body)
+        bad = client.post("/v1/generate", json={"prompt": "la la la"})
+        long = client.post("/v1/generate", json={"prompt": SOPRANO, "max_tokens": 10**6})
+    assert reply.status_code == 200, reply.text
+    got = reply.json()
+    constrained = translator.with_search(constrained=True, max_len_a=0.0, max_len_b=512)
+    source = task.source_from_prompt(constrained, SOPRANO)
+    assert got["output"] == constrained.translate([source])[0]
+    assert got["valid"] is True and got["reason"] is None  # the grammar holds
+    score = music21.converter.parse(got["musicxml"], format="musicxml")
+    assert len(score.parts) == 4
+    assert [n.pitch.midi for n in score.parts[0].flatten().notes][:3] == [72, 74, 76]
+    midi = base64.b64decode(got["midi"])
+    assert midi.startswith(b"MThd")
+    assert bad.status_code == 422 and bad.json()["error"]["field"] == "prompt"
+    assert long.status_code == 422 and long.json()["error"]["field"] == "max_tokens"
+
+
+@pytest.mark.slow
+def test_the_page_offers_the_midi_file_of_a_music_output(chorale_run: Path) -> None:
+    """The web page with a music model: Generate, then the validity, the chorale's
+    tokens and a link whose download is the MIDI file (read back through the page)."""
+    from helpers import chromium, headless_chromium, serving
+
+    webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium (dev extra)")
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser = chromium()
+    if browser is None:
+        pytest.skip("no Chromium and chromedriver (apt-get install chromium chromium-driver)")
+    grammar = ("search.constrained=true", "search.max_len_a=0", "search.max_len_b=512")
+    with serving(chorale_run, *grammar) as (_, base):
+        driver = headless_chromium(webdriver, browser)
+        try:
+            wait = WebDriverWait(driver, 60)
+            driver.get(f"{base}/")
+            wait.until(lambda d: d.find_element(By.ID, "go").text == "Generate")
+            driver.find_element(By.ID, "texts").send_keys(SOPRANO)
+            driver.find_element(By.ID, "go").click()
+            wait.until(lambda d: d.find_elements(By.ID, "output-mid"))
+            link = driver.find_element(By.ID, "output-mid")
+            assert link.get_attribute("download") == "output.mid"
+            assert driver.find_element(By.ID, "validity").text == "valid"
+            assert driver.find_element(By.ID, "score").text.startswith("V:A")
+            header = driver.execute_async_script(
+                "const done = arguments[arguments.length - 1];"
+                "fetch(arguments[0]).then((r) => r.arrayBuffer())"
+                ".then((b) => done(String.fromCharCode(...new Uint8Array(b).slice(0, 4))));",
+                link.get_attribute("href"),
+            )
+            assert not driver.find_element(By.ID, "error").text
+        finally:
+            driver.quit()
+    assert header == "MThd"

@@ -35,6 +35,7 @@ register_format("abc", AbcOptions, read_abc)
 class Music(Task):
     name = "music"
     verb = "generate"
+    generates = "documents"
 
     def source_from_prompt(self, translator: Translator, prompt: str) -> str:
         from seq2seq.tasks.music import io as music_io
@@ -54,6 +55,11 @@ class Music(Task):
         if translator.recipe.data.format == "abc":  # the tune as ABC text
             return abc.to_abc(source, output).rstrip("\n")
         return output
+
+    def documents(self, translator: Translator, source: str, output: str) -> dict[str, Any]:
+        from seq2seq.tasks.music import io as music_io
+
+        return music_io.documents(translator.recipe.data, source, output)
 
     def score_split(self, translator: Translator, request: Evaluation) -> Report:
         from seq2seq.tasks.music import io as music_io

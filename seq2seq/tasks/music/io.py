@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import base64
 import sys
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -114,6 +116,27 @@ def write_output(data: Data, folder: Path, stem: str, source: str, output: str) 
             _drop_repeats(score).write(fmt, fp=str(path))
         written.append(path)
     return written
+
+
+def documents(data: Data, source: str, output: str) -> dict[str, Any]:
+    """One output as a client keeps it: its validity, the tune as ABC text (abc) or the
+    chorale as MusicXML text (chorales), and the MIDI file in base64; an output music21
+    cannot write gets ``files_error`` instead of the files."""
+    result = check(data, source, output)
+    found: dict[str, Any] = {
+        "valid": result.valid,
+        "reason": None if result.valid else result.reason,
+    }
+    try:
+        with tempfile.TemporaryDirectory(prefix="seq2seq-music-") as folder:
+            for path in write_output(data, Path(folder), "output", source, output):
+                if path.suffix == ".mid":
+                    found["midi"] = base64.b64encode(path.read_bytes()).decode("ascii")
+                else:  # .abc or .musicxml
+                    found[path.suffix[1:]] = path.read_text(encoding="utf-8")
+    except Exception as err:  # music21 refuses some invalid outputs
+        found["files_error"] = f"{type(err).__name__}: {err}"
+    return found
 
 
 def _drop_repeats(score: Any) -> Any:

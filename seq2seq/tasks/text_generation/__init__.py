@@ -34,6 +34,7 @@ register_format("windows", WindowOptions, read_windows)
 class TextGeneration(Task):
     name = "text_generation"
     verb = "generate"
+    generates = "stream"
 
     def show(self, translator: Translator, source: str, output: str) -> str:
         return source + output
