@@ -129,16 +129,33 @@ def test_benchmark_runs_on_a_tiny_model(trained: Path, toy_root: Path, tmp_path:
     assert all(r["warmup_s"] > 0 and not r["compiled"] for r in data["train"])
 
 
-def test_serve_bench_compares_batched_and_unbatched(trained: Path, toy_root: Path, tmp_path: Path):
+def test_loadtest_serves_through_sockets_with_and_without_batching(
+    trained: Path, toy_root: Path, tmp_path: Path
+):
+    """tools/loadtest.py starts the real server twice; four clients share batches, one
+    request per batch with batching off; the outputs are the translator's own."""
     pytest.importorskip("fastapi")
-    out = tmp_path / "serve.json"
+    from seq2seq.inference import Translator
+
+    out = tmp_path / "load.json"
     src = toy_root / "toy_reverse" / "test.src"
     result = run(
-        str(TOOLS / "serve_bench.py"), str(trained), "--src", str(src), "--clients", "4",
-        "--requests", "12", "--json", str(out),
+        str(TOOLS / "loadtest.py"), str(trained), "--src", str(src), "--clients", "1", "4",
+        "--requests", "12", "--outputs", str(tmp_path / "outputs"), "--json", str(out),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
-    data = json.loads(out.read_text())
-    assert data["one per batch"]["requests_per_batch"] == 1.0
-    assert data["batched"]["requests_per_batch"] > 1.0  # four clients share batches
-    assert all(r["sentences_per_s"] > 0 for r in data.values())
+    levels = {(x["mode"], x["clients"]): x for x in json.loads(out.read_text())}
+    assert sorted(levels) == [
+        ("batched", 1),
+        ("batched", 4),
+        ("one per batch", 1),
+        ("one per batch", 4),
+    ]
+    assert levels["one per batch", 4]["requests_per_batch"] == 1.0
+    assert levels["batched", 4]["requests_per_batch"] > 1.0  # four clients share batches
+    assert all(x["requests"] == 12 and x["errors"] == 0 for x in levels.values())
+    assert all(0 < x["p50_s"] <= x["p95_s"] <= x["p99_s"] for x in levels.values())
+    lines = src.read_text().splitlines()[:12]
+    expected = Translator.from_checkpoint(trained).translate(lines)
+    for name in ("batched-4.txt", "one_per_batch-1.txt"):
+        assert (tmp_path / "outputs" / name).read_text().splitlines() == expected

@@ -79,9 +79,13 @@ def create_app(
     limits = limits or Limits()
     metrics = Metrics()
     batcher = Batcher(
-        registry.decode, limits.max_batch_tokens, limits.max_wait_ms / 1000, limits.max_queue
+        registry.decode,
+        limits.max_batch_tokens,
+        limits.max_wait_ms / 1000,
+        limits.max_queue,
+        on_batch=metrics.batch,
+        max_delay_s=limits.max_delay_ms / 1000,
     )
-    batcher.on_batch = metrics.batch
     server = Server(registry, limits, metrics, batcher, Streamer())
 
     @asynccontextmanager

@@ -2,8 +2,14 @@
 search settings are decoded in one call, and each answer goes back to its request.
 
 One worker coroutine takes the oldest waiting job, then gathers more jobs with the same
-key for at most ``max_wait_s`` or until ``max_tokens`` source tokens; jobs with another
-key wait (in arrival order) for a later batch. The decode itself runs in one worker
+key until ``max_tokens`` source tokens, for as long as they keep coming: it waits
+``max_wait_s`` for the next one, and again after each that comes, but never more than
+``max_delay_s`` in all. The rolling wait is what lets many clients share batches: when a
+batch is answered, its clients' next requests come back over some milliseconds (HTTP,
+JSON, tokenizing, in two processes), and a fixed short window would split them into two
+cohorts that take turns at half the batch size (measured: 15 requests per batch with 32
+clients). A lone client pays one ``max_wait_s``. Jobs with another key wait (in arrival
+order) for a later batch. The decode itself runs in one worker
 thread, off the event loop, so the server answers health checks and queues requests
 while a batch decodes; one thread because torch already uses every core for one batch.
 """
@@ -54,10 +60,12 @@ class Batcher:
         max_wait_s: float,
         max_queue: int,
         on_batch: Callable[[BatchStats], None] | None = None,
+        max_delay_s: float | None = None,
     ) -> None:
         self.decode = decode
         self.max_tokens = max_tokens
         self.max_wait_s = max_wait_s
+        self.max_delay_s = max_wait_s if max_delay_s is None else max(max_delay_s, max_wait_s)
         self.max_queue = max_queue
         self.on_batch = on_batch
         self._queue: asyncio.Queue[Job] | None = None
@@ -116,9 +124,10 @@ class Batcher:
                 self._held.remove(job)
                 batch.append(job)
                 tokens += job.tokens
-        deadline = time.perf_counter() + self.max_wait_s
+        started = time.perf_counter()
+        deadline, cap = started + self.max_wait_s, started + self.max_delay_s
         while tokens < self.max_tokens:
-            remaining = deadline - time.perf_counter()
+            remaining = min(deadline, cap) - time.perf_counter()
             if remaining <= 0:
                 break
             try:
@@ -128,6 +137,7 @@ class Batcher:
             if job.key == first.key and tokens + job.tokens <= self.max_tokens:
                 batch.append(job)
                 tokens += job.tokens
+                deadline = time.perf_counter() + self.max_wait_s  # company comes: wait on
             else:
                 self._held.append(job)
         return batch

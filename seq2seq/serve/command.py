@@ -48,7 +48,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     ):
         p.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name))
     p.add_argument("--timeout-s", type=float, default=defaults.timeout_s)
-    p.add_argument("--max-wait-ms", type=float, default=defaults.max_wait_ms)
+    p.add_argument(
+        "--max-wait-ms",
+        type=float,
+        default=defaults.max_wait_ms,
+        help="a batch waits this long for the next request to join it (default %(default)s)",
+    )
+    p.add_argument(
+        "--max-delay-ms",
+        type=float,
+        default=defaults.max_delay_ms,
+        help="and at most this long in all (default %(default)s)",
+    )
 
 
 def limits_of(args: argparse.Namespace) -> Limits:

@@ -33,7 +33,8 @@ class Limits:
     timeout_s: float = 60.0  # per request, queueing included
     max_queue: int = 256  # requests waiting before 503
     max_batch_tokens: int = 4096  # source tokens decoded together
-    max_wait_ms: float = 5.0  # how long a batch waits for company
+    max_wait_ms: float = 5.0  # how long a batch waits for the next request to join it
+    max_delay_ms: float = 50.0  # the most a batch waits for company in all
     max_beam: int = 32  # beam_size and nbest
     max_output_tokens: int = 512  # max_len_b and min_len
 
