@@ -36,6 +36,7 @@ from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, StreamingResponse
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from seq2seq.config import ConfigError
 from seq2seq.inference import Translator
@@ -306,6 +307,14 @@ def _add_error_handlers(app: FastAPI) -> None:
         response = _error(err.status, err.field, err.message)
         if err.status == 503:
             response.headers["Retry-After"] = "1"
+        return response
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, err: StarletteHTTPException) -> JSONResponse:
+        # routing's own errors (404 unknown path, 405 wrong method) in our error shape
+        response = _error(err.status_code, None, str(err.detail))
+        for name, value in (err.headers or {}).items():
+            response.headers[name] = value
         return response
 
     @app.exception_handler(Exception)

@@ -359,3 +359,13 @@ def test_a_translation_model_does_not_generate(client: TestClient):
 def test_a_translation_model_does_not_expand(client: TestClient):
     reply = client.post("/v1/expand", json={"queries": [{"query": "1 2"}]})
     assert reply.status_code == 422 and reply.json()["error"]["field"] == "model"
+
+
+def test_routing_errors_have_the_error_shape(client: TestClient):
+    """404 and 405 come in the same JSON shape as every other client error."""
+    missing = client.get("/v2/translate")
+    assert missing.status_code == 404
+    assert missing.json() == {"error": {"field": None, "message": "Not Found"}}
+    wrong = client.get("/v1/translate")
+    assert wrong.status_code == 405 and wrong.json()["error"]["message"] == "Method Not Allowed"
+    assert "POST" in wrong.headers["allow"]
