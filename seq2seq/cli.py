@@ -86,6 +86,7 @@ def _parser() -> argparse.ArgumentParser:
         _add_evaluate,
         _add_plot,
         _add_serve,
+        _add_shortlist,
     ):
         add(sub)
     return parser
@@ -110,6 +111,33 @@ def _serve(args: argparse.Namespace) -> int:
             f"serve needs the serve extra: pip install -e '.[serve]' ({err})"
         ) from None
     return command.run(args)
+
+
+def _add_shortlist(sub: Any) -> None:
+    p = sub.add_parser(
+        "shortlist",
+        help="learn a run's lexical table (RUN/shortlist.tsv) for search.shortlist=N",
+    )
+    p.add_argument("run_dir")
+    p.add_argument(
+        "--translations", type=int, default=100, help="target pieces kept per source piece"
+    )
+    p.add_argument("--iterations", type=int, default=5, help="IBM model 1 EM iterations")
+    p.add_argument("-q", "--quiet", action="store_true", help="log warnings only")
+    p.set_defaults(func=_shortlist)
+
+
+def _shortlist(args: argparse.Namespace) -> int:
+    from seq2seq.data.lexicon import build_run_lexicon
+
+    for name in ("translations", "iterations"):
+        if getattr(args, name) < 1:
+            raise ConfigError(f"--{name} must be at least 1, got {getattr(args, name)}")
+    path = build_run_lexicon(
+        args.run_dir, translations=args.translations, iterations=args.iterations
+    )
+    print(f"lexical table: {path}")
+    return 0
 
 
 def _add_train(sub: Any) -> None:

@@ -16,6 +16,8 @@ from seq2seq.checkpoint import CheckpointError, RunDir
 from seq2seq.config import ConfigError, Recipe, Search, load_recipe, with_search
 from seq2seq.data.batching import IdArray
 from seq2seq.data.dataset import build_tokenizers
+from seq2seq.data.lexicon import FILE_NAME as LEXICON_FILE
+from seq2seq.data.lexicon import Lexicon, read_lexicon
 from seq2seq.data.tokenizer import EOS_ID, Tokenizer
 from seq2seq.kernels.int8 import int8_supported
 from seq2seq.model.encoder_decoder import EncoderDecoder, build_model
@@ -26,6 +28,7 @@ from seq2seq.search.batches import decode_ids, search_batch
 from seq2seq.search.constraint import Constraint
 from seq2seq.search.hypothesis import Hypothesis
 from seq2seq.search.lexical import Requirements, word_continuations
+from seq2seq.search.shortlist import Shortlist
 from seq2seq.training.precision import resolve_precision, use_tf32
 
 log = logging.getLogger(__name__)
@@ -82,6 +85,8 @@ class Translator:
         self.max_input_len = max_input_len or recipe.data.max_len
         self.grammar = grammar
         self._constraint: Constraint | None = None
+        self.run_dir: Path | None = None  # where shortlist.tsv is (from_checkpoint: the first run)
+        self._lexicon: Lexicon | None = None
 
     @classmethod
     def from_checkpoint(
@@ -115,6 +120,7 @@ class Translator:
         combined: EncoderDecoder | Ensemble = model if len(members) == 1 else Ensemble(members)
         max_input_len = min(entry[1].data.max_len for entry in loaded)
         translator = cls(combined, recipe, src_tok, tgt_tok, dev, max_input_len, grammar)
+        translator.run_dir = Path(paths[0])
         translator.configure(**(search or {}))
         return translator
 
@@ -135,6 +141,36 @@ class Translator:
                 )
             self._constraint = self.grammar(self)
         return self._constraint
+
+    @property
+    def shortlist(self) -> Shortlist | None:
+        """The vocabulary shortlist ``search.shortlist`` asks for (its table read once
+        from the run's shortlist.tsv), or None for the whole vocabulary."""
+        if not self.search.shortlist:
+            return None
+        if self._lexicon is None:
+            path = None if self.run_dir is None else self.run_dir / LEXICON_FILE
+            if path is None or not path.is_file():
+                run = self.run_dir or "RUN"
+                raise ConfigError(
+                    f"search.shortlist: no lexical table {path or LEXICON_FILE}; "
+                    f"build it with: seq2seq shortlist {run}"
+                )
+            pieces = self.src_tok.vocabulary(), self.tgt_tok.vocabulary()
+            self._lexicon = read_lexicon(path, *pieces)
+        return Shortlist(
+            self._lexicon,
+            len(self.tgt_tok),
+            self.search.shortlist,
+            self.search.shortlist_frequent,
+            copy_source=self._shared_vocabulary,
+        )
+
+    @functools.cached_property
+    def _shared_vocabulary(self) -> bool:
+        """Source and target pieces are the same vocabulary (a source id means the same
+        piece as a target id: copying and shortlisting may use it)."""
+        return bool(self.src_tok.vocabulary() == self.tgt_tok.vocabulary())
 
     @property
     def precision(self) -> str:
@@ -267,6 +303,7 @@ class Translator:
             prefix_ids,
             self.constraint,
             requirements,
+            self.shortlist,
         )
         out: list[list[Hypothesis]] = [[] for _ in lines]
         for i, hyps in zip(keep, decoded, strict=True):

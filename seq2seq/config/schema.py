@@ -208,6 +208,11 @@ class Search:
     seed: int | None = ranged(None, 0, 2**32 - 1)  # sampling seed; None = a fresh draw each time
     batch_size: int = ranged(64, 1, 100_000)  # sentences per decoding batch
     constrained: bool = False  # follow the task's output grammar (music: chorale harmony)
+    # score only a shortlist of the target vocabulary: per source token its N likeliest
+    # translations in the run's shortlist.tsv (seq2seq shortlist RUN), plus the
+    # shortlist_frequent most frequent target tokens; 0 = the whole vocabulary
+    shortlist: int = ranged(0, 0, 1_000_000)
+    shortlist_frequent: int = ranged(100, 0, 10_000_000)
     # weights' dtype when decoding a trained run: auto = bf16 where the device runs it fast
     # (CPUs with AVX512-BF16, CUDA with bf16), else fp32; int8 = the decoder's per-step
     # products (LSTM layers, attentional layer, output projection) in int8 with oneDNN

@@ -11,7 +11,7 @@ training steps through time. Both must agree with ``step``."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
@@ -24,61 +24,8 @@ from seq2seq.kernels.logits import float32_logits
 from seq2seq.kernels.rnn_precision import lstm_precision
 from seq2seq.kernels.step_lstm import StepWeights, lstm_cell, lstm_step, step_weights
 from seq2seq.model.attention import Attention
-
-
-@dataclass
-class DecoderState:
-    """What the search hypotheses carry between steps.
-
-    hidden, cell: (L, R, H) for R hypotheses; feed: (R, O) previous attentional hidden
-    (input feeding) or None; memory: (B, S, M); keys: (B, S, K) precomputed attention
-    keys; mask: (B, S); src: (B, S) source ids, for a copying decoder, else None. R = B
-    * group: hypotheses i*g ... i*g+g-1 read source i (g = 1 but after ``select`` with
-    ``sources``).
-    """
-
-    hidden: torch.Tensor
-    cell: torch.Tensor
-    feed: torch.Tensor | None
-    memory: torch.Tensor
-    keys: torch.Tensor
-    mask: torch.Tensor
-    src: torch.Tensor | None = None
-
-    def select(
-        self,
-        index: torch.Tensor,
-        same_sources: bool = False,
-        sources: torch.Tensor | None = None,
-    ) -> DecoderState:
-        """Keep (or repeat) hypothesis rows ``index`` (R',): beam reorder and expansion.
-
-        What depends on the source alone (memory, keys, mask, ids) follows ``index`` too,
-        unless: ``same_sources`` (a beam reordering its own hypotheses) keeps it as it is;
-        ``sources`` (B',) keeps those of its rows and groups the hypotheses, R' = B' * g,
-        rows i*g ... i*g+g-1 reading source ``sources[i]``. Grouped, a beam's K
-        hypotheses share one copy of their source's memory: at beam 5 x batch 64 that is
-        most of the state, and attention multiplies K queries by it at once.
-        """
-        feed = None if self.feed is None else self.feed.index_select(0, index)
-        hidden, cell = self.hidden.index_select(1, index), self.cell.index_select(1, index)
-        if same_sources:
-            return replace(self, hidden=hidden, cell=cell, feed=feed)
-        keep = index if sources is None else sources
-        return DecoderState(
-            hidden=hidden,
-            cell=cell,
-            feed=feed,
-            memory=self.memory.index_select(0, keep),
-            keys=self.keys.index_select(0, keep),
-            mask=self.mask.index_select(0, keep),
-            src=None if self.src is None else self.src.index_select(0, keep),
-        )
-
-    @property
-    def group(self) -> int:
-        """Hypotheses per source row: R / B (1 unless selected with ``sources``)."""
-        return self.hidden.size(1) // self.memory.size(0)
+from seq2seq.model.decoder_state import DecoderState
+from seq2seq.model.output_rows import OutputRows, output_rows
 
 
 class Decoder(nn.Module):
@@ -318,19 +265,26 @@ class Decoder(nn.Module):
 
     # ---- one search step ---------------------------------------------------------------
     def step(
-        self, tokens: torch.Tensor, state: DecoderState
+        self, tokens: torch.Tensor, state: DecoderState, rows: OutputRows | None = None
     ) -> tuple[torch.Tensor, DecoderState, torch.Tensor]:
-        """tokens (B,) -> log-probs (B, V) float32, new state, attention (B, S)."""
-        logits, attn, state = self._advance(tokens.unsqueeze(1), state)
+        """tokens (B,) -> log-probs (B, V) float32, new state, attention (B, S). With
+        ``rows`` (see ``output_rows``) the log-probs cover their V' ids only: (B, V')."""
+        logits, attn, state = self._advance(tokens.unsqueeze(1), state, rows)
         logits = logits.squeeze(1)  # float32, and ours: searching, normalise it in place
         if torch.is_grad_enabled():
             return torch.log_softmax(logits, dim=-1), state, attn.squeeze(1)
         return torch.log_softmax(logits, dim=-1, out=logits), state, attn.squeeze(1)
 
+    def output_rows(self, ids: torch.Tensor) -> OutputRows:
+        """The output layer's rows for target ids ``ids`` (V',), for a search that
+        scores only those (search/shortlist.py)."""
+        return output_rows(self.project, ids)
+
     def _advance(
-        self, tokens: torch.Tensor, state: DecoderState
+        self, tokens: torch.Tensor, state: DecoderState, rows: OutputRows | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, DecoderState]:
-        """tokens (B, 1) -> new float32 logits (B, 1, V), attention (B, 1, S), the next state."""
+        """tokens (B, 1) -> new float32 logits (B, 1, V) (or (B, 1, V') over ``rows``),
+        attention (B, 1, S), the next state."""
         laid_out = not self.training
         embedded = None  # (B, 1, E): the LSTM's input, unless laid out; the copy gate's
         if self.copy or not laid_out:
@@ -360,13 +314,16 @@ class Decoder(nn.Module):
         context, attn = self.attention(hidden, state.keys, state.memory, state.mask)
         attentional = self._attentional(hidden, context)
         feed = attentional.squeeze(1) if self.input_feeding else None
-        logits = self._step_logits(self.output_dropout(attentional))
+        logits = self._step_logits(self.output_dropout(attentional), rows)
         if embedded is not None:
-            logits = self._mix_copy(logits, attentional, context, embedded, attn, state)
+            positions = None if rows is None else rows.positions
+            logits = self._mix_copy(logits, attentional, context, embedded, attn, state, positions)
         return logits, attn, replace(state, hidden=h, cell=c, feed=feed)
 
-    def _step_logits(self, features: torch.Tensor) -> torch.Tensor:
-        """features (B, 1, O) -> float32 logits (B, 1, V), a new tensor."""
+    def _step_logits(self, features: torch.Tensor, rows: OutputRows | None) -> torch.Tensor:
+        """features (B, 1, O) -> float32 logits (B, 1, V) (or V' over ``rows``), new."""
+        if rows is not None:
+            return rows.logits(features)
         if isinstance(self.project, Int8Linear):
             return self.project(features).float()  # a new float32 tensor
         return float32_logits(features, self.project.weight, self.project.bias)
@@ -379,11 +336,13 @@ class Decoder(nn.Module):
         embedded: torch.Tensor,
         attn: torch.Tensor,
         state: DecoderState,
+        positions: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Without copying: ``logits`` (B, T, V). With it: float32 log-probabilities of
         p_gen * softmax(logits) + (1 - p_gen) * (attention (B, T, S) summed per source
         id). Log-probs pass through log_softmax unchanged, so loss and search need
-        nothing else."""
+        nothing else. ``positions`` (V,): the logits cover a shortlist (V'), whose
+        position of each source id this gives (all of the batch's are in it)."""
         if self.copy_gate is None:
             return logits
         assert state.src is not None, "a copying decoder needs the source ids in its state"
@@ -391,6 +350,8 @@ class Decoder(nn.Module):
         p_gen = torch.sigmoid(self.copy_gate(gate_in).float())  # (B, T, 1)
         probs = torch.softmax(logits.float(), dim=-1) * p_gen
         src = state.src if state.group == 1 else state.src.repeat_interleave(state.group, 0)
+        if positions is not None:
+            src = positions[src]
         index = src.unsqueeze(1).expand(-1, attn.size(1), -1)  # (B, T, S)
         probs = probs.scatter_add(2, index, attn.float() * (1.0 - p_gen))
         return torch.log(probs.clamp_min(1e-12))

@@ -24,8 +24,10 @@ from seq2seq.config import ConfigError
 from seq2seq.config import Model as ModelConfig
 from seq2seq.data.tokenizer import PAD_ID
 from seq2seq.model.attention import build_attention
-from seq2seq.model.decoder import Decoder, DecoderState
+from seq2seq.model.decoder import Decoder
+from seq2seq.model.decoder_state import DecoderState
 from seq2seq.model.encoder import Bridge, Encoder
+from seq2seq.model.output_rows import OutputRows
 
 
 @dataclass
@@ -73,10 +75,15 @@ class EncoderDecoder(nn.Module):
         return DecoderState(hidden, cell, feed, memory, keys, encoded.mask, src)
 
     def step(
-        self, tokens: torch.Tensor, state: DecoderState
+        self, tokens: torch.Tensor, state: DecoderState, rows: OutputRows | None = None
     ) -> tuple[torch.Tensor, DecoderState, torch.Tensor]:
-        """tokens (B,) -> log-probs (B, V), next state, attention (B, S)."""
-        return self.decoder.step(tokens, state)
+        """tokens (B,) -> log-probs (B, V), next state, attention (B, S); over the ids of
+        ``rows`` only (B, V') with them (a vocabulary shortlist)."""
+        return self.decoder.step(tokens, state, rows)
+
+    def output_rows(self, ids: torch.Tensor) -> OutputRows:
+        """The output layer for target ids ``ids`` (V',) only, for ``step``."""
+        return self.decoder.output_rows(ids)
 
     def reorder(
         self,

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from seq2seq.model.decoder import DecoderState
+from seq2seq.model.decoder_state import DecoderState
 from seq2seq.model.encoder_decoder import EncoderDecoder, EncoderOutput
+from seq2seq.model.output_rows import OutputRows
 
 
 @dataclass
@@ -61,17 +62,23 @@ class Ensemble(nn.Module):
         return EnsembleState([model.init_state(part) for model, part in parts])
 
     def step(
-        self, tokens: torch.Tensor, state: EnsembleState
+        self, tokens: torch.Tensor, state: EnsembleState, rows: list[OutputRows] | None = None
     ) -> tuple[torch.Tensor, EnsembleState, torch.Tensor]:
-        """tokens (B,) -> mean log-probs (B, V), next state, mean attention (B, S)."""
+        """tokens (B,) -> mean log-probs (B, V), next state, mean attention (B, S); with
+        ``rows`` (``output_rows``) over their V' ids only."""
         log_probs, parts, attention = [], [], []
-        for model, part in zip(self.members, state.parts, strict=True):
-            lp, next_part, attn = model.step(tokens, part)
+        per_model: list[OutputRows | None] = list(rows) if rows else [None] * len(self.members)
+        for model, part, own in zip(self.members, state.parts, per_model, strict=True):
+            lp, next_part, attn = model.step(tokens, part, own)
             log_probs.append(lp)
             parts.append(next_part)
             attention.append(attn.float())
         mean_lp = torch.stack(log_probs).mean(0)
         return mean_lp, EnsembleState(parts), torch.stack(attention).mean(0)
+
+    def output_rows(self, ids: torch.Tensor) -> list[OutputRows]:
+        """Each model's output layer for target ids ``ids`` (V',) only, for ``step``."""
+        return [model.output_rows(ids) for model in self.members]
 
     def reorder(
         self,

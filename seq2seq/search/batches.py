@@ -17,14 +17,16 @@ from seq2seq.model.ensemble import Ensemble
 from seq2seq.runtime import progress
 from seq2seq.search.beam import BeamOptions, beam_search
 from seq2seq.search.constraint import Constraint
+from seq2seq.search.contract import Decodable
 from seq2seq.search.greedy import greedy_search
 from seq2seq.search.hypothesis import Hypothesis, max_lengths
 from seq2seq.search.lexical import RequiredPhrases, Requirements
 from seq2seq.search.sampling import DrawRules, sample_search
+from seq2seq.search.shortlist import Shortlist, Shortlisted
 
 
 def search_batch(
-    model: EncoderDecoder | Ensemble,
+    model: Decodable,
     src: torch.Tensor,
     src_lengths: torch.Tensor,
     cfg: Search,
@@ -95,13 +97,22 @@ def decode_ids(
     prefixes: IdArray | None = None,
     constraint: Constraint | None = None,
     required: Requirements | None = None,
+    shortlist: Shortlist | None = None,
 ) -> list[list[Hypothesis]]:
     """Search every sequence of ``src`` in length-sorted batches; results in input order.
     ``prefixes``: per sequence, target ids every output must start with (may be empty);
     ``constraint``: an output grammar; ``required``: per sequence, target phrases every
-    output must contain (not with a grammar)."""
-    if constraint is not None and required is not None and any(required.phrases):
+    output must contain (not with a grammar); ``shortlist``: score only its candidates
+    for each batch (not with a grammar or required phrases)."""
+    has_required = required is not None and any(required.phrases)
+    if constraint is not None and has_required:
         raise ConfigError("required phrases cannot be combined with search.constrained")
+    if shortlist is not None and (constraint is not None or has_required):
+        what = "search.constrained" if constraint is not None else "required phrases"
+        raise ConfigError(
+            f"search.shortlist cannot be combined with {what} (they need the whole "
+            "vocabulary); set search.shortlist=0"
+        )
     was_training = model.training
     model.eval()
     results: list[list[Hypothesis]] = [[] for _ in range(len(src))]
@@ -116,9 +127,14 @@ def decode_ids(
             batch = make_batch(src, None, indices)
             prefix = None if prefixes is None else _padded(prefixes, indices)
             phrases = None if required is None else required.for_batch(indices.tolist())
+            src_batch = batch.src.to(device)
+            searched: Decodable = model
+            if shortlist is not None:
+                searched = Shortlisted(model, shortlist.candidates(src_batch, prefix).to(device))
+                prefix = None if prefix is None else searched.positions(prefix)
             hyps = search_batch(
-                model,
-                batch.src.to(device),
+                searched,
+                src_batch,
                 batch.src_lengths,
                 cfg,
                 return_attention,
@@ -126,6 +142,8 @@ def decode_ids(
                 prefix,
                 constraint if phrases is None else phrases.to(device),
             )
+            if isinstance(searched, Shortlisted):
+                hyps = searched.vocabulary_ids(hyps)
             for index, sentence_hyps in zip(indices.tolist(), hyps, strict=True):
                 results[index] = sentence_hyps
     finally:

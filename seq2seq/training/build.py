@@ -18,6 +18,8 @@ import torch.distributed as dist
 from seq2seq.checkpoint import CheckpointError, RunDir
 from seq2seq.config import ConfigError, Recipe, load_recipe, recipe_to_dict
 from seq2seq.data.dataset import build_tokenizers, encode_examples, load_corpus
+from seq2seq.data.lexicon import FILE_NAME as LEXICON_FILE
+from seq2seq.data.lexicon import write_run_lexicon
 from seq2seq.data.readers import Corpus
 from seq2seq.data.tokenizer import Tokenizer
 from seq2seq.model.encoder_decoder import build_model
@@ -35,6 +37,12 @@ log = logging.getLogger(__name__)
 
 # sections that must not change when a run resumes: they define the weights' meaning
 _FIXED_ON_RESUME = ("task", "data", "tokenizer", "model")
+
+
+# the lexical table for vocabulary shortlists (search.shortlist) is learned before
+# training starts (seconds; an interrupted run has it too) where the target vocabulary
+# is large enough for a shortlist to pay: not for music symbols or characters
+SHORTLIST_MIN_VOCAB = 1000
 
 
 def run_training(recipe: Recipe, device: str | None = None) -> RunDir:
@@ -118,6 +126,10 @@ def _train(
             run.trim_metrics(state["step"])
         log.info("resuming from %s at step %d", source.path, state["step"])
     state = broadcast_object(state, dist_info.device)
+    table = run.path / LEXICON_FILE
+    if dist_info.is_main and len(tokenizers[1]) >= SHORTLIST_MIN_VOCAB and not table.exists():
+        assert train.tgt is not None
+        write_run_lexicon(table, train.src, train.tgt, *tokenizers)
     trainer = Trainer(recipe, run, model, tokenizers, train, valid, dist_info)
     if state is not None:
         trainer.load_state_dict(state)

@@ -6,6 +6,7 @@ placed in one of these tables (test_every_option_is_in_the_matrix)."""
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 
 from seq2seq.config import ConfigError, Search
+from seq2seq.data.lexicon import build_run_lexicon
 from seq2seq.inference import Translator
 from seq2seq.search import Hypothesis
 from seq2seq.tasks import load_translator
@@ -53,7 +55,15 @@ HOLDS: dict[str, tuple[dict[str, Any], Check]] = {
     "precision": ({"precision": "fp32"}, lambda got, _: all(r for r in got)),
     "length_penalty": ({"length_penalty": 1.0}, lambda got, _: all(r for r in got)),
     "length_norm": ({"length_norm": "average"}, lambda got, _: all(r for r in got)),
+    "shortlist": (  # the toy vocabulary is below one ROUND_TO: the shortlist is all of it
+        {"shortlist": 1, "shortlist_frequent": 0},
+        lambda got, base: (
+            [[h.tokens for h in r] for r in got] == [[h.tokens for h in r] for r in base]
+        ),
+    ),
 }
+# set together with the option before them in HOLDS
+COMPANIONS = {"shortlist_frequent"}
 # settings that only sampling reads: outside it they change nothing
 SAMPLING_ONLY = {"temperature": 0.3, "top_k": 2, "top_p": 0.5, "seed": 11}
 # refused in a mode, with the key the error must name
@@ -70,8 +80,15 @@ OTHER = {"coverage_penalty": {"coverage_penalty": 0.2}, "constrained": {"constra
 
 
 @pytest.fixture(scope="module")
-def translator(trained: Path) -> Translator:
-    return load_translator(trained, search={"batch_size": 64})
+def translator(
+    trained: Path, toy_root: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Translator:
+    run = tmp_path_factory.mktemp("matrix") / "toy"
+    shutil.copytree(trained, run)
+    with pytest.MonkeyPatch.context() as mp:  # the table reads the run's training data
+        mp.setenv("SEQ2SEQ_DATA", str(toy_root))
+        build_run_lexicon(run)
+    return load_translator(run, search={"batch_size": 64})
 
 
 def run(translator: Translator, mode: str, **changes: Any) -> list[list[Hypothesis]]:
@@ -81,7 +98,7 @@ def run(translator: Translator, mode: str, **changes: Any) -> list[list[Hypothes
 
 def test_every_option_is_in_the_matrix():
     names = {f.name for f in dataclasses.fields(Search)}
-    covered = set(HOLDS) | set(SAMPLING_ONLY) | MODE_KEYS | set(OTHER) | {"max_len"}
+    covered = set(HOLDS) | set(SAMPLING_ONLY) | MODE_KEYS | set(OTHER) | {"max_len"} | COMPANIONS
     assert names - covered == set()
 
 

@@ -264,3 +264,35 @@ def test_generate_from_a_file_writes_one_escaped_line_per_prompt(
     assert len(lines) == 3 and lines[1] == ""
     assert lines[0] == (PATTERN * 2)[7:13].replace("\n", "\\n")
     assert lines[2] == (PATTERN * 2)[3:9].replace("\n", "\\n")
+
+
+def test_shortlists_stream_and_copy_as_the_whole_vocabulary_does(
+    text_run: Path, canard_run: Path, tmp_path: Path
+) -> None:
+    """A shortlist that holds every piece (these vocabularies are below one ROUND_TO)
+    changes nothing: streamed generation maps its positions back, and a copying
+    rewriter scatters its attention onto the right rows."""
+    import shutil
+
+    import torch
+
+    from seq2seq.data.lexicon import build_run_lexicon
+    from seq2seq.inference import Translator
+    from seq2seq.tasks.text_generation.stream import stream
+
+    runs = []
+    for run in (text_run, canard_run):
+        runs.append(tmp_path / run.name)
+        shutil.copytree(run, runs[-1])
+        assert build_run_lexicon(runs[-1], translations=2).is_file()
+    greedy = Translator.from_checkpoint(runs[0], search={"sampling": False, "beam_size": 1})
+    plain = "".join(stream(greedy, "abcd", 12))
+    listed = greedy.with_search(shortlist=2, shortlist_frequent=0)
+    shortlist = listed.shortlist
+    assert shortlist is not None
+    assert len(shortlist.candidates(torch.tensor([[5, 3]]))) == len(greedy.tgt_tok)
+    assert "".join(stream(listed, "abcd", 12)) == plain
+    rewriter = Translator.from_checkpoint(runs[1])
+    assert rewriter.model.decoder.copy
+    lines = ["who was turing ||| where was he born"]
+    assert rewriter.with_search(shortlist=2).translate(lines) == rewriter.translate(lines)

@@ -14,11 +14,13 @@ from collections.abc import Iterator
 
 import torch
 
-from seq2seq.config import Data
+from seq2seq.config import ConfigError, Data
 from seq2seq.data.tokenizer import BOS_ID, EOS_ID
 from seq2seq.inference import Translator
+from seq2seq.search.contract import Decodable
 from seq2seq.search.hypothesis import OutputBuffer
 from seq2seq.search.sampling import DrawRules, sample_steps
+from seq2seq.search.shortlist import Shortlisted
 from seq2seq.tasks.text_generation.windows import WindowOptions
 
 
@@ -50,8 +52,14 @@ def window_tokens(
         no_repeat_ngram=cfg.no_repeat_ngram,
     )
     out = OutputBuffer(1, limit + 1, src.size(1), EOS_ID, device, attention=False)
+    model: Decodable = translator.model
+    shortlist = translator.shortlist
+    if shortlist is not None:
+        if cfg.constrained:
+            raise ConfigError("search.shortlist cannot be combined with search.constrained")
+        model = Shortlisted(model, shortlist.candidates(src).to(device))
     steps = sample_steps(
-        translator.model,
+        model,
         src,
         lengths,
         torch.tensor([limit]),
@@ -63,6 +71,8 @@ def window_tokens(
     )
     for _, tokens in steps:
         token = int(tokens[0])
+        if isinstance(model, Shortlisted):
+            token = int(model.ids[token])  # a position among the candidates
         if token == EOS_ID:
             return
         yield token
