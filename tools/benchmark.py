@@ -11,12 +11,14 @@
         real (non-pad) target tokens/s per update after warm-up: median, min and max, as
         in ../shared/PEERS.md; s/update; padding share; peak resident memory; the warm-up
         time (with --compile, torch.compile's compile time is in it).
-    python tools/benchmark.py decode RUN_DIR --split test2016 [k=v ...] [--repeat 3]
-        sentences/s and output tokens/s for the whole split (model loaded once; median,
-        min and max of the repeats), BLEU and peak resident memory.
+    python tools/benchmark.py decode RUN_DIR --split test2016 [k=v ...] [--repeat 3] [--limit N]
+        sentences/s and output tokens/s for the whole split or its first N sentences
+        (model loaded once; median, min and max of the repeats), BLEU and peak memory.
+        shortlist=N decodes with a vocabulary shortlist (its table read before the timer).
 
-Every subcommand takes --json FILE to write its results. Run with nothing else heavy on
-the machine, and compare numbers taken in one sitting.
+Every subcommand takes --json FILE to write its results, and --compete busy|niced-torch
+to measure beside a competing process (tools/competitor.py). Run with nothing else heavy
+on the machine, and compare numbers taken in one sitting.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from seq2seq.training.trainer import Trainer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script or imported
 from bench_table import gemm_rates, table
+from competitor import COMMANDS, competing
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_RECIPE = ROOT / "recipes" / "translation" / "multi30k_de_en.yaml"
@@ -188,7 +191,9 @@ def bench_decode(args: argparse.Namespace) -> dict[str, Any]:
         args.run_dir, search=parse_overrides(args.overrides, "search"), device=args.device
     )
     corpus = load_corpus(translator.recipe, args.split)
-    lines = list(corpus.src)
+    lines = list(corpus.src)[: args.limit or None]
+    refs = None if corpus.tgt is None else list(corpus.tgt)[: len(lines)]
+    shortlist = translator.shortlist  # its table is read with the weights, before the timer
     rates, outputs, out_tokens = [], [], 0
     for _ in range(args.repeat):
         sync()
@@ -200,7 +205,7 @@ def bench_decode(args: argparse.Namespace) -> dict[str, Any]:
         outputs = [translator.detokenize(h[0]) if h else "" for h in hyps]
         out_tokens = sum(len(h[0].tokens) + 1 for h in hyps if h)
     search = translator.search
-    bleu = score(outputs, list(corpus.tgt)).bleu if corpus.tgt is not None else float("nan")
+    bleu = score(outputs, refs).bleu if refs is not None else float("nan")
     result = {
         "kind": "decode",
         "run": str(args.run_dir),
@@ -209,6 +214,7 @@ def bench_decode(args: argparse.Namespace) -> dict[str, Any]:
         "beam_size": search.beam_size,
         "batch_size": search.batch_size,
         "precision": translator.precision,
+        "shortlist": None if shortlist is None else [search.shortlist, search.shortlist_frequent],
         "threads": torch.get_num_threads(),
         "sentences_per_s": spread(rates),
         # the first pass in this process, kernels and memory set up as it goes: what a
@@ -222,13 +228,18 @@ def bench_decode(args: argparse.Namespace) -> dict[str, Any]:
     sps = result["sentences_per_s"]
     print(
         f"decode {args.run_dir} [{args.split}, {len(lines)} sentences] beam {search.beam_size}, "
-        f"batch {search.batch_size}, {result['precision']}, {result['threads']} threads\n"
+        f"batch {search.batch_size}, {result['precision']}, {result['threads']} threads"
+        f"{_shortlist_words(search) if shortlist else ''}\n"
         f"  {sps['median']:.1f} sentences/s median of {args.repeat} (min {sps['min']:.1f}, "
         f"max {sps['max']:.1f}; first pass {rates[0]:.1f}), "
         f"{result['output_tokens_per_s']:,.0f} output tokens/s, "
         f"BLEU {bleu:.2f}, peak RSS {result['peak_rss_gb']:.2f} GB"
     )
     return result
+
+
+def _shortlist_words(search: Any) -> str:
+    return f", shortlist {search.shortlist} per source token + {search.shortlist_frequent}"
 
 
 def bench_gemm(args: argparse.Namespace) -> dict[str, Any]:
@@ -360,10 +371,16 @@ def main() -> int:
     p.add_argument("overrides", nargs="*")
     p.add_argument("--split", required=True)
     p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--limit", type=int, default=0, help="the first N sentences only")
     p.set_defaults(func=bench_decode)
     for p in sub.choices.values():
         p.add_argument("--device", choices=["cpu", "cuda"])
         p.add_argument("--json", help="also write the results to this file")
+        p.add_argument(
+            "--compete",
+            choices=sorted(COMMANDS),
+            help="measure beside a competing process (tools/competitor.py)",
+        )
     # key=value overrides may also come after the options, as in the seq2seq CLI
     args, extra = parser.parse_known_args()
     stray = [x for x in extra if x.startswith("-") or "=" not in x]
@@ -371,7 +388,9 @@ def main() -> int:
         parser.error(f"unrecognized arguments: {' '.join(stray or extra)}")
     if extra:
         args.overrides = [*args.overrides, *extra]
-    result = args.func(args)
+    with competing(args.compete):
+        result = args.func(args)
+    result["compete"] = args.compete
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
     return 0

@@ -64,10 +64,12 @@ def learn_lexicon(
     translations: int = 100,
     iterations: int = 5,
     max_links: int = 30_000_000,
+    min_prob: float = 1e-3,
 ) -> Lexicon:
     """IBM model 1 over the pairs (ids without specials; the source gets NULL). Uses the
     first pairs whose source x target links fit in ``max_links`` (memory: ~24 bytes a
-    link), and keeps the ``translations`` most likely targets per source id."""
+    link), and keeps the ``translations`` most likely targets per source id of those
+    with p(target | source) >= ``min_prob`` (below, EM's leftovers: noise)."""
     started = time.perf_counter()
     keys, occurrence, used = _links(src, tgt, tgt_vocab, max_links)
     if used < len(src):
@@ -84,7 +86,10 @@ def learn_lexicon(
         counts = torch.zeros(len(pairs), dtype=torch.float64).index_add_(0, link, posterior)
         totals = torch.zeros(src_vocab, dtype=torch.float64).index_add_(0, source_of, counts)
         theta = counts / totals[source_of]
+    likely = theta >= min_prob
+    pairs, theta = pairs[likely], theta[likely]
     best, probs = _best_per_source(pairs, theta, src_vocab, tgt_vocab, translations)
+    best[NULL], probs[NULL] = -1, 0.0  # what NULL explains: not a translation of anything
     frequency = np.bincount(tgt.flat[: tgt.offsets[used]], minlength=tgt_vocab)
     order = np.argsort(-frequency, kind="stable")
     order = order[frequency[order] > 0]
@@ -193,7 +198,9 @@ def read_lexicon(path: Path, src_pieces: Sequence[str], tgt_pieces: Sequence[str
     vocabulary lacks is a ``DataError`` naming the file and line."""
     src_ids = {piece: i for i, piece in enumerate(src_pieces)}
     tgt_ids = {piece: i for i, piece in enumerate(tgt_pieces)}
-    per_source: dict[int, list[tuple[int, float]]] = {}
+    sources: list[int] = []
+    targets: list[int] = []
+    probs: list[float] = []
     frequent: list[tuple[int, int]] = []
     try:
         text = path.read_text(encoding="utf-8")
@@ -215,8 +222,10 @@ def read_lexicon(path: Path, src_pieces: Sequence[str], tgt_pieces: Sequence[str
             continue
         if source not in src_ids:
             raise DataError(f"{where}: source piece {source!r} is not in the run's vocabulary")
-        per_source.setdefault(src_ids[source], []).append((tgt_ids[target], value))
-    return _table(per_source, frequent, len(src_pieces))
+        sources.append(src_ids[source])
+        targets.append(tgt_ids[target])
+        probs.append(value)
+    return _table(sources, targets, probs, frequent, len(src_pieces), len(tgt_pieces))
 
 
 def _number(text: str, where: str) -> float:
@@ -230,19 +239,23 @@ def _number(text: str, where: str) -> float:
 
 
 def _table(
-    per_source: dict[int, list[tuple[int, float]]], frequent: list[tuple[int, int]], vocab: int
+    sources: list[int],
+    targets: list[int],
+    probs: list[float],
+    frequent: list[tuple[int, int]],
+    src_vocab: int,
+    tgt_vocab: int,
 ) -> Lexicon:
-    k = max((len(rows) for rows in per_source.values()), default=1)
-    best = torch.full((vocab, k), -1, dtype=torch.long)
-    probs = torch.zeros(vocab, k)
-    for source, rows in per_source.items():
-        rows.sort(key=lambda row: -row[1])
-        best[source, : len(rows)] = torch.tensor([target for target, _ in rows])
-        probs[source, : len(rows)] = torch.tensor([prob for _, prob in rows])
+    """The rows read, as a ``Lexicon``: each source's targets best first."""
+    per_source = torch.tensor(sources, dtype=torch.long).bincount(minlength=src_vocab)
+    k = max(int(per_source.max()) if sources else 0, 1)
+    pairs = torch.tensor(sources, dtype=torch.long) * tgt_vocab + torch.tensor(targets)
+    theta = torch.tensor(probs, dtype=torch.float64)
+    best, best_probs = _best_per_source(pairs, theta, src_vocab, tgt_vocab, k)
     frequent.sort(key=lambda row: -row[1])
     ids = torch.tensor([target for target, _ in frequent], dtype=torch.long)
     counts = torch.tensor([count for _, count in frequent], dtype=torch.long)
-    return Lexicon(best, probs, ids, counts)
+    return Lexicon(best, best_probs, ids, counts)
 
 
 _ESCAPES = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}

@@ -130,7 +130,8 @@ def decode_ids(
             src_batch = batch.src.to(device)
             searched: Decodable = model
             if shortlist is not None:
-                searched = Shortlisted(model, shortlist.candidates(src_batch, prefix).to(device))
+                candidates = shortlist.candidates(src_batch, prefix).to(device)
+                searched = Shortlisted(model, candidates)
                 prefix = None if prefix is None else searched.positions(prefix)
             hyps = search_batch(
                 searched,

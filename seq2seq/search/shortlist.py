@@ -1,15 +1,17 @@
-"""Vocabulary shortlists: search scores only the target tokens a batch can plausibly use.
+"""Vocabulary shortlists: search scores only the target tokens a sentence can plausibly use.
 
-Per batch, the candidates are the special tokens, the ``frequent`` most frequent target
-tokens, the ``translations`` likeliest translations (data/lexicon.py) of every source
-token of the batch, the source tokens themselves where source and target share a
-vocabulary (names, numbers, copying), and any forced prefix's tokens; the set is filled
-up with the next most frequent tokens to a multiple of ``ROUND_TO`` (fewer distinct
-shapes for the kernels; the candidate top-k's chunks divide it). The output projection,
-the log-softmax and the choice of candidates then run over that set (Marian's
-``--shortlist``, CTranslate2's vocabulary map do the same).
+A sentence's candidates are the special tokens, the ``frequent`` most frequent target
+tokens, the ``translations`` likeliest translations (data/lexicon.py) of each of its
+source tokens, its source tokens themselves where source and target share a vocabulary
+(names, numbers, copying), and its forced prefix's tokens. A batch computes the output
+projection over the union of its sentences' candidates (filled up with the next most
+frequent tokens to a multiple of ``ROUND_TO``: fewer distinct shapes for the kernels,
+and the candidate top-k's chunks divide it), and each sentence's log-softmax runs over
+its own candidates only: a sentence's output does not depend on the sentences batched
+with it (what a server batching requests needs). Marian's ``--shortlist`` and
+CTranslate2's vocabulary map restrict the output layer the same way.
 
-Search itself does not know: ``Shortlisted`` is the decoder contract over the subset, in
+Search itself does not know: ``Shortlisted`` is the decoder contract over the union, in
 which a token's id is its position in the candidates. The specials have the lowest ids,
 and the candidates are sorted, so BOS, EOS and PAD keep their ids in the subset and the
 token rules work unchanged; prefixes go in mapped to positions, and outputs come back
@@ -42,22 +44,27 @@ class Shortlist:
     frequent: int
     copy_source: bool
 
-    def candidates(self, src: torch.Tensor, prefix: torch.Tensor | None = None) -> torch.Tensor:
-        """src (B, S) source ids (PAD after EOS); prefix (B, P) target ids or None ->
-        the sorted target ids (V',) to score, V' a multiple of ROUND_TO (or V)."""
+    def candidates(self, src: torch.Tensor, prefix: torch.Tensor | None = None) -> Candidates:
+        """src (B, S) source ids (PAD after EOS); prefix (B, P) target ids or None -> the
+        union's sorted ids (V',), V' a multiple of ROUND_TO (or V), and which of them
+        each sentence may use (B, V')."""
         src = src.cpu()
-        chosen = torch.zeros(self.vocab, dtype=torch.bool)
-        chosen[:SPECIALS] = True
-        chosen[self.lexicon.frequent[: self.frequent]] = True
-        sources = src.unique()
-        sources = sources[sources < self.lexicon.best.size(0)]
-        best = self.lexicon.best[sources, : self.translations].reshape(-1)
-        chosen[best[best >= 0]] = True
+        shared = torch.zeros(self.vocab, dtype=torch.bool)
+        shared[:SPECIALS] = True
+        shared[self.lexicon.frequent[: self.frequent]] = True
+        own = shared.repeat(src.size(0), 1)  # (B, V)
+        known = src.clamp_max(self.lexicon.best.size(0) - 1)
+        best = self.lexicon.best[known, : self.translations].flatten(1)  # (B, S * k)
+        rows = torch.arange(src.size(0)).unsqueeze(1)
+        own[rows.expand_as(best)[best >= 0], best[best >= 0]] = True
         if self.copy_source:
-            chosen[sources[sources < self.vocab]] = True
+            inside = src < self.vocab
+            own[rows.expand_as(src)[inside], src[inside]] = True
         if prefix is not None:
-            chosen[prefix.cpu().reshape(-1)] = True
-        return self._rounded(chosen).nonzero().squeeze(1)
+            prefix = prefix.cpu()
+            own[rows.expand_as(prefix), prefix] = True
+        ids = self._rounded(own.any(0)).nonzero().squeeze(1)
+        return Candidates(ids, own[:, ids])
 
     def _rounded(self, chosen: torch.Tensor) -> torch.Tensor:
         """``chosen`` (V,) with the next most frequent ids (then the lowest) added until
@@ -75,37 +82,62 @@ class Shortlist:
         return chosen
 
 
-class Shortlisted:
-    """The decoder contract of ``model`` over target ids ``ids`` (V',) only: step
-    returns log-probs (R, V') normalised over them, and takes tokens as positions in
-    ``ids``. Encoding, states and reordering are the model's own."""
+@dataclass(frozen=True)
+class Candidates:
+    """ids (V',) the batch's sorted candidate ids; allowed (B, V') each sentence's own."""
 
-    def __init__(self, model: Any, ids: torch.Tensor) -> None:
+    ids: torch.Tensor
+    allowed: torch.Tensor
+
+    def to(self, device: torch.device) -> Candidates:
+        return Candidates(self.ids.to(device), self.allowed.to(device))
+
+
+@dataclass(frozen=True)
+class ShortlistState:
+    """The model's state and, per hypothesis row, the candidates it may use (R, V')."""
+
+    inner: Any
+    allowed: torch.Tensor
+
+
+class Shortlisted:
+    """The decoder contract of ``model`` over the ``candidates``' ids (V',) only: step
+    takes tokens as positions in them and returns log-probs (R, V'), each row's
+    normalised over its own sentence's candidates (-inf elsewhere). Encoding is the
+    model's own; states carry each row's candidates along through reordering."""
+
+    def __init__(self, model: Any, candidates: Candidates) -> None:
         self.model = model
-        self.ids = ids
-        self.output = model.output_rows(ids)  # the output layer's rows, gathered once
+        self.ids = candidates.ids
+        self.allowed = candidates.allowed
+        self.output = model.output_rows(self.ids)  # the output layer's rows, gathered once
 
     def encode(self, src: torch.Tensor, src_lengths: torch.Tensor) -> Any:
         return self.model.encode(src, src_lengths)
 
-    def init_state(self, encoded: Any) -> Any:
-        return self.model.init_state(encoded)
+    def init_state(self, encoded: Any) -> ShortlistState:
+        return ShortlistState(self.model.init_state(encoded), self.allowed)
 
-    def step(self, tokens: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any, torch.Tensor]:
+    def step(
+        self, tokens: torch.Tensor, state: ShortlistState
+    ) -> tuple[torch.Tensor, ShortlistState, torch.Tensor]:
         """tokens (R,) positions -> log-probs (R, V'), next state, attention (R, S)."""
-        result: tuple[torch.Tensor, Any, torch.Tensor] = self.model.step(
-            self.ids[tokens], state, self.output
-        )
-        return result
+        log_probs, inner, attn = self.model.step(self.ids[tokens], state.inner, self.output)
+        # log_softmax over the union, renormalised over the row's own candidates
+        log_probs.masked_fill_(~state.allowed, float("-inf"))
+        log_probs -= torch.logsumexp(log_probs, dim=-1, keepdim=True)
+        return log_probs, ShortlistState(inner, state.allowed), attn
 
     def reorder(
         self,
-        state: Any,
+        state: ShortlistState,
         index: torch.Tensor,
         same_sources: bool = False,
         sources: torch.Tensor | None = None,
-    ) -> Any:
-        return self.model.reorder(state, index, same_sources, sources)
+    ) -> ShortlistState:
+        inner = self.model.reorder(state.inner, index, same_sources, sources)
+        return ShortlistState(inner, state.allowed.index_select(0, index))
 
     def positions(self, tokens: torch.Tensor) -> torch.Tensor:
         """Vocabulary ids (any shape, all among the candidates, PAD allowed) -> their
