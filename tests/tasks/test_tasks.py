@@ -290,7 +290,7 @@ def test_shortlists_stream_and_copy_as_the_whole_vocabulary_does(
     listed = greedy.with_search(shortlist=2, shortlist_frequent=0)
     shortlist = listed.shortlist
     assert shortlist is not None
-    assert len(shortlist.candidates(torch.tensor([[5, 3]]))) == len(greedy.tgt_tok)
+    assert len(shortlist.candidates(torch.tensor([[5, 3]])).ids) == len(greedy.tgt_tok)
     assert "".join(stream(listed, "abcd", 12)) == plain
     rewriter = Translator.from_checkpoint(runs[1])
     assert rewriter.model.decoder.copy
