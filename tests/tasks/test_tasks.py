@@ -269,7 +269,7 @@ def test_generate_from_a_file_writes_one_escaped_line_per_prompt(
 def test_shortlists_stream_and_copy_as_the_whole_vocabulary_does(
     text_run: Path, canard_run: Path, tmp_path: Path
 ) -> None:
-    """A shortlist that holds every piece (these vocabularies are below one ROUND_TO)
+    """A shortlist that holds every piece (every one is among the most frequent)
     changes nothing: streamed generation maps its positions back, and a copying
     rewriter scatters its attention onto the right rows."""
     import shutil
@@ -287,7 +287,7 @@ def test_shortlists_stream_and_copy_as_the_whole_vocabulary_does(
         assert build_run_lexicon(runs[-1], translations=2).is_file()
     greedy = Translator.from_checkpoint(runs[0], search={"sampling": False, "beam_size": 1})
     plain = "".join(stream(greedy, "abcd", 12))
-    listed = greedy.with_search(shortlist=2, shortlist_frequent=0)
+    listed = greedy.with_search(shortlist=2, shortlist_frequent=1000)  # every piece seen
     shortlist = listed.shortlist
     assert shortlist is not None
     assert len(shortlist.candidates(torch.tensor([[5, 3]])).ids) == len(greedy.tgt_tok)
