@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "seq2seq"
 # lowest first: a module may import modules of its own layer and of the layers below
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("config", ("seq2seq.config",)),
-    ("runtime", ("seq2seq.runtime",)),
+    ("runtime", ("seq2seq.runtime", "seq2seq.threads")),
     ("data", ("seq2seq.data", "seq2seq.checkpoint")),
     ("kernels", ("seq2seq.kernels",)),
     ("model", ("seq2seq.model",)),

@@ -37,6 +37,7 @@ from typing import Any
 
 import torch
 
+from seq2seq import threads
 from seq2seq.config import load_recipe, parse_overrides
 from seq2seq.data.batching import token_batches
 from seq2seq.data.dataset import build_tokenizers, encode_examples, load_corpus
@@ -152,6 +153,7 @@ def _timed_steps(
         stats = trainer.train_step(micro)
         if args.trim_every and (i + 1) % args.trim_every == 0:  # as Trainer.fit does
             release_memory()
+        threads.tick()  # as Trainer.fit does
         sync()
         elapsed = time.perf_counter() - start
         if i + 1 == args.warmup:

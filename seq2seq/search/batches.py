@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
 import numpy as np
 import torch
 
+from seq2seq import threads
 from seq2seq.config import ConfigError, Search
 from seq2seq.data.batching import IdArray, make_batch, sentence_batches
 from seq2seq.data.tokenizer import BOS_ID, EOS_ID, PAD_ID
@@ -88,6 +91,40 @@ def _padded(seqs: IdArray, indices: np.ndarray) -> torch.Tensor | None:
     return torch.nn.utils.rnn.pad_sequence(rows, batch_first=True, padding_value=PAD_ID)
 
 
+def _check_combination(
+    constraint: Constraint | None, required: Requirements | None, shortlist: Shortlist | None
+) -> None:
+    """Refuse settings that cannot work together, naming them."""
+    has_required = required is not None and any(required.phrases)
+    if constraint is not None and has_required:
+        raise ConfigError("required phrases cannot be combined with search.constrained")
+    if shortlist is not None and (constraint is not None or has_required):
+        what = "search.constrained" if constraint is not None else "required phrases"
+        raise ConfigError(
+            f"search.shortlist cannot be combined with {what} (they need the whole "
+            "vocabulary); set search.shortlist=0"
+        )
+
+
+def _search_listed(
+    search: Callable[..., list[list[Hypothesis]]],
+    model: Decodable,
+    src: torch.Tensor,
+    src_lengths: torch.Tensor,
+    prefix: torch.Tensor | None,
+    constraint: Constraint | None,
+    shortlist: Shortlist | None,
+) -> list[list[Hypothesis]]:
+    """``search`` (``search_batch`` with the settings) of one batch src (B, S), over the
+    shortlist's candidates when there is one (outputs mapped back to vocabulary ids)."""
+    if shortlist is None:
+        return search(model, src, src_lengths, prefix=prefix, constraint=constraint)
+    listed = Shortlisted(model, shortlist.candidates(src, prefix).to(src.device))
+    prefix = None if prefix is None else listed.positions(prefix)
+    hyps = search(listed, src, src_lengths, prefix=prefix, constraint=constraint)
+    return listed.vocabulary_ids(hyps)
+
+
 def decode_ids(
     model: EncoderDecoder | Ensemble,
     src: IdArray,
@@ -104,15 +141,7 @@ def decode_ids(
     ``constraint``: an output grammar; ``required``: per sequence, target phrases every
     output must contain (not with a grammar); ``shortlist``: score only its candidates
     for each batch (not with a grammar or required phrases)."""
-    has_required = required is not None and any(required.phrases)
-    if constraint is not None and has_required:
-        raise ConfigError("required phrases cannot be combined with search.constrained")
-    if shortlist is not None and (constraint is not None or has_required):
-        what = "search.constrained" if constraint is not None else "required phrases"
-        raise ConfigError(
-            f"search.shortlist cannot be combined with {what} (they need the whole "
-            "vocabulary); set search.shortlist=0"
-        )
+    _check_combination(constraint, required, shortlist)
     was_training = model.training
     model.eval()
     results: list[list[Hypothesis]] = [[] for _ in range(len(src))]
@@ -127,26 +156,16 @@ def decode_ids(
             batch = make_batch(src, None, indices)
             prefix = None if prefixes is None else _padded(prefixes, indices)
             phrases = None if required is None else required.for_batch(indices.tolist())
-            src_batch = batch.src.to(device)
-            searched: Decodable = model
-            if shortlist is not None:
-                candidates = shortlist.candidates(src_batch, prefix).to(device)
-                searched = Shortlisted(model, candidates)
-                prefix = None if prefix is None else searched.positions(prefix)
-            hyps = search_batch(
-                searched,
-                src_batch,
-                batch.src_lengths,
-                cfg,
-                return_attention,
-                generator,
-                prefix,
-                constraint if phrases is None else phrases.to(device),
+            rules = constraint if phrases is None else phrases.to(device)
+            search = functools.partial(
+                search_batch, cfg=cfg, return_attention=return_attention, generator=generator
             )
-            if isinstance(searched, Shortlisted):
-                hyps = searched.vocabulary_ids(hyps)
+            hyps = _search_listed(
+                search, model, batch.src.to(device), batch.src_lengths, prefix, rules, shortlist
+            )
             for index, sentence_hyps in zip(indices.tolist(), hyps, strict=True):
                 results[index] = sentence_hyps
+            threads.tick()  # fewer compute threads while the machine is busy
     finally:
         model.train(was_training)
     return results

@@ -40,8 +40,9 @@ _FIXED_ON_RESUME = ("task", "data", "tokenizer", "model")
 
 
 # the lexical table for vocabulary shortlists (search.shortlist) is learned before
-# training starts (seconds; an interrupted run has it too) where the target vocabulary
-# is large enough for a shortlist to pay: not for music symbols or characters
+# training starts (seconds; an interrupted run has it too) where the recipe searches
+# with a shortlist or the target vocabulary is large enough for one to pay (not for
+# music symbols or characters)
 SHORTLIST_MIN_VOCAB = 1000
 
 
@@ -127,7 +128,8 @@ def _train(
         log.info("resuming from %s at step %d", source.path, state["step"])
     state = broadcast_object(state, dist_info.device)
     table = run.path / LEXICON_FILE
-    if dist_info.is_main and len(tokenizers[1]) >= SHORTLIST_MIN_VOCAB and not table.exists():
+    wanted = recipe.search.shortlist > 0 or len(tokenizers[1]) >= SHORTLIST_MIN_VOCAB
+    if dist_info.is_main and wanted and not table.exists():
         assert train.tgt is not None
         write_run_lexicon(table, train.src, train.tgt, *tokenizers)
     trainer = Trainer(recipe, run, model, tokenizers, train, valid, dist_info)

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from seq2seq import threads
 from seq2seq.checkpoint import WRITE_ERRORS, CheckpointError, RunDir, describe_write_error
 from seq2seq.config import Recipe, dump_recipe
 from seq2seq.data.batching import make_batch, token_batches
@@ -152,6 +153,7 @@ class Trainer:
             clock.bar.update(1)
             if self.progress.step % TRIM_EVERY_STEPS == 0:
                 release_memory()
+            threads.tick()  # fewer compute threads while the machine is busy
             if self.progress.step % cfg.log_every == 0:
                 self._log_window(clock.window, clock.bar)
             if self.progress.step % cfg.validate_every == 0:

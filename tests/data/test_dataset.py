@@ -18,7 +18,7 @@ def test_length_filter_drops_and_counts(
         ["1 2 3", "1 2 3 4 5 6 7 8 9", "", "4 5"],
         ["3 2 1", "9 8 7 6 5 4 3 2 1", "1", "5 4"],
     )
-    with caplog.at_level("INFO"):
+    with caplog.at_level("INFO", logger="seq2seq"):
         examples = encode_examples(corpus, src_tok, tgt_tok, max_len=5)
     assert examples.dropped == 2 and len(examples) == 2
     assert list(examples.corpus.src) == ["1 2 3", "4 5"]
