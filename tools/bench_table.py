@@ -59,3 +59,19 @@ def table(results: dict[str, Any]) -> str:
                 f"{r['bleu']:.2f} | {memory(r)} |"
             )
     return "\n".join(rows)
+
+
+def train_line(result: dict[str, Any]) -> str:
+    """What ``benchmark.py train`` prints of its result."""
+    tps = result["tokens_per_s"]
+    return (
+        f"train {result['recipe']}: {result['parameters']:,} parameters, precision "
+        f"{result['precision']}{', compiled' if result['compiled'] else ''}, {result['threads']} "
+        f"threads, steps {result['steps']} (warm-up {result['warmup_s']:.1f} s)\n"
+        f"  {tps['median']:,.0f} target tokens/s median (min {tps['min']:,.0f}, max "
+        f"{tps['max']:,.0f}), {result['tokens_per_s_overall']:,.0f} overall, "
+        f"{result['s_per_update']:.3f} s/update, "
+        f"{result['tokens_per_update']:,.0f} tokens/update, padding "
+        f"{result['padding']['src']:.1%} source / {result['padding']['tgt']:.1%} target, "
+        f"peak RSS {result['peak_rss_gb']:.2f} GB"
+    )

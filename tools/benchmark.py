@@ -48,7 +48,7 @@ from seq2seq.training.precision import cpu_trains_bf16
 from seq2seq.training.trainer import Trainer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script or imported
-from bench_table import gemm_rates, table
+from bench_table import gemm_rates, table, train_line
 from competitor import COMMANDS, competing
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -115,7 +115,7 @@ def bench_train(args: argparse.Namespace) -> dict[str, Any]:
         "peak_rss_gb": peak_rss_gb(),
         "peak_device_gb": peak_device_gb(),
     }
-    _print_train(args, result)
+    print(train_line(result))
     return result
 
 
@@ -168,21 +168,6 @@ def _timed_steps(
                     real[side] += int(lengths.sum())
                     cells[side] += len(indices) * int(lengths.max())
     return rates, seconds, tokens, real, cells, warmup_s
-
-
-def _print_train(args: argparse.Namespace, result: dict[str, Any]) -> None:
-    tps = result["tokens_per_s"]
-    print(
-        f"train {args.recipe}: {result['parameters']:,} parameters, precision "
-        f"{result['precision']}{', compiled' if args.compile else ''}, {result['threads']} "
-        f"threads, steps {result['steps']} (warm-up {result['warmup_s']:.1f} s)\n"
-        f"  {tps['median']:,.0f} target tokens/s median (min {tps['min']:,.0f}, max "
-        f"{tps['max']:,.0f}), {result['tokens_per_s_overall']:,.0f} overall, "
-        f"{result['s_per_update']:.3f} s/update, "
-        f"{result['tokens_per_update']:,.0f} tokens/update, padding "
-        f"{result['padding']['src']:.1%} source / {result['padding']['tgt']:.1%} target, "
-        f"peak RSS {result['peak_rss_gb']:.2f} GB"
-    )
 
 
 def bench_decode(args: argparse.Namespace) -> dict[str, Any]:
