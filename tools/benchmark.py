@@ -323,6 +323,23 @@ def _test_split(run_dir: Path) -> str:
 def main() -> int:
     tune_allocator()
     tune_onednn()
+    parser = _parser()
+    # key=value overrides may also come after the options, as in the seq2seq CLI
+    args, extra = parser.parse_known_args()
+    stray = [x for x in extra if x.startswith("-") or "=" not in x]
+    if stray or (extra and not hasattr(args, "overrides")):
+        parser.error(f"unrecognized arguments: {' '.join(stray or extra)}")
+    if extra:
+        args.overrides = [*args.overrides, *extra]
+    with competing(args.compete):
+        result = args.func(args)
+    result["compete"] = args.compete
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -368,19 +385,7 @@ def main() -> int:
             choices=sorted(COMMANDS),
             help="measure beside a competing process (tools/competitor.py)",
         )
-    # key=value overrides may also come after the options, as in the seq2seq CLI
-    args, extra = parser.parse_known_args()
-    stray = [x for x in extra if x.startswith("-") or "=" not in x]
-    if stray or (extra and not hasattr(args, "overrides")):
-        parser.error(f"unrecognized arguments: {' '.join(stray or extra)}")
-    if extra:
-        args.overrides = [*args.overrides, *extra]
-    with competing(args.compete):
-        result = args.func(args)
-    result["compete"] = args.compete
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
-    return 0
+    return parser
 
 
 if __name__ == "__main__":
