@@ -14,8 +14,8 @@ from typing import Any
 
 import torch
 
-from seq2seq.config import ConfigError
 from seq2seq.data.files import atomic_write
+from seq2seq.tasks.plotting import pyplot
 
 SHADES = " ·░▒▓█"
 _THRESHOLDS = (0.05, 0.15, 0.3, 0.5, 0.75)  # weight below each -> the shade before it
@@ -74,20 +74,6 @@ def attention_text(
         + f"  '{SHADES[-1]}' >= {_THRESHOLDS[-1]:g}"
     )
     return "\n".join(lines)
-
-
-def pyplot() -> Any:
-    """matplotlib.pyplot on the file-only Agg backend, or a ConfigError saying what to install."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as err:
-        raise ConfigError(
-            "plots need matplotlib: pip install matplotlib (or seq2seq[plot])"
-        ) from err
-    return plt
 
 
 def attention_folder(name: str) -> Path:

@@ -95,10 +95,10 @@ class Candidates:
 
 @dataclass(frozen=True)
 class ShortlistState:
-    """The model's state and, per hypothesis row, the candidates it may use (R, V')."""
+    """The model's state and, per hypothesis row, the candidates it may not use (R, V')."""
 
     inner: Any
-    allowed: torch.Tensor
+    blocked: torch.Tensor
 
 
 class Shortlisted:
@@ -117,7 +117,7 @@ class Shortlisted:
         return self.model.encode(src, src_lengths)
 
     def init_state(self, encoded: Any) -> ShortlistState:
-        return ShortlistState(self.model.init_state(encoded), self.allowed)
+        return ShortlistState(self.model.init_state(encoded), ~self.allowed)
 
     def step(
         self, tokens: torch.Tensor, state: ShortlistState
@@ -125,9 +125,9 @@ class Shortlisted:
         """tokens (R,) positions -> log-probs (R, V'), next state, attention (R, S)."""
         log_probs, inner, attn = self.model.step(self.ids[tokens], state.inner, self.output)
         # log_softmax over the union, renormalised over the row's own candidates
-        log_probs.masked_fill_(~state.allowed, float("-inf"))
+        log_probs.masked_fill_(state.blocked, float("-inf"))
         log_probs -= torch.logsumexp(log_probs, dim=-1, keepdim=True)
-        return log_probs, ShortlistState(inner, state.allowed), attn
+        return log_probs, ShortlistState(inner, state.blocked), attn
 
     def reorder(
         self,
@@ -137,7 +137,7 @@ class Shortlisted:
         sources: torch.Tensor | None = None,
     ) -> ShortlistState:
         inner = self.model.reorder(state.inner, index, same_sources, sources)
-        return ShortlistState(inner, state.allowed.index_select(0, index))
+        return ShortlistState(inner, state.blocked.index_select(0, index))
 
     def positions(self, tokens: torch.Tensor) -> torch.Tensor:
         """Vocabulary ids (any shape, all among the candidates, PAD allowed) -> their

@@ -137,3 +137,27 @@ def test_midi_and_musicxml_hold_the_notes(tmp_path: Path) -> None:
     assert len(midi.flatten().notes) == sum(
         1 for bars in original.voices.values() for bar in bars for n in bar if n.pitch is not None
     )
+
+
+def test_piano_roll_draws_every_note_bar_and_voice(tmp_path: Path) -> None:
+    pytest.importorskip("music21")
+    pytest.importorskip("matplotlib")
+    from seq2seq.tasks.music.io import chorale_score, write_output
+    from seq2seq.tasks.music.pianoroll import draw_pianoroll
+
+    original = chorale()
+    roll = draw_pianoroll(chorale_score(original), tmp_path / "c.png", "a title")
+    sounding = [n for bars in original.voices.values() for bar in bars for n in bar if n.pitch]
+    assert roll.notes == len(sounding)
+    assert roll.bars == 2 and roll.quarters == 6.0  # two bars of 3/4
+    assert roll.pitch_range == (48, 77)
+    assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    paths = write_output(
+        Data(format="chorales"),
+        tmp_path,
+        "w",
+        encode_source(original),
+        encode_target(original),
+        picture=True,
+    )
+    assert sorted(p.suffix for p in paths) == [".mid", ".musicxml", ".png"]

@@ -223,6 +223,7 @@ def test_abc_generate_writes_a_tune_and_files(
     assert code == 0
     assert "X:1\nT:New Tune\nM:6/8\nK:G\ng2gB^AB|" in out
     assert (tmp_path / "000000.abc").read_text().startswith("X:1\nT:New Tune")
+    assert (tmp_path / "000000.png").read_bytes()[:4] == b"\x89PNG"  # its piano roll
     assert "validity: " in err
 
 

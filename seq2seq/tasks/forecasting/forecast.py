@@ -22,6 +22,7 @@ from seq2seq.data.readers import DataError
 from seq2seq.tasks.forecasting.bins import Scale
 from seq2seq.tasks.forecasting.metrics import QUANTILES, sample_quantiles
 from seq2seq.tasks.forecasting.windows import SeriesOptions
+from seq2seq.tasks.plotting import pyplot
 
 if TYPE_CHECKING:
     from seq2seq.inference import Translator
@@ -116,13 +117,7 @@ def _csv_name(name: str) -> str:
 def plot(path: Path, forecasts: list[Forecast], shown_history: int = 200) -> None:
     """A PNG: per series the last ``shown_history`` values, the median and the 10-90%
     band (one panel each)."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise ConfigError("--plot needs matplotlib: pip install 'seq2seq[plot]'") from None
+    plt = pyplot()
     rows = len(forecasts)
     figure, axes = plt.subplots(rows, 1, figsize=(9, 2.6 * rows), squeeze=False)
     for ax, f in zip(axes[:, 0], forecasts, strict=True):

@@ -14,6 +14,8 @@ from seq2seq.data.readers import DataError
 from seq2seq.tasks.music import abc
 from seq2seq.tasks.music import chorales as music
 from seq2seq.tasks.music.chorales import Check, Chorale, MusicError
+from seq2seq.tasks.music.pianoroll import draw_pianoroll
+from seq2seq.tasks.plotting import pyplot
 
 if TYPE_CHECKING:
     from seq2seq.inference import Translator
@@ -89,8 +91,11 @@ def summary(chorale: Chorale) -> str:
     return f"{chorale.bars} bars, {quarters:g} quarters; " + "; ".join(parts)
 
 
-def write_output(data: Data, folder: Path, stem: str, source: str, output: str) -> list[Path]:
-    """The files for one output: chorales -> .mid and .musicxml; abc -> .abc and .mid."""
+def write_output(
+    data: Data, folder: Path, stem: str, source: str, output: str, picture: bool = False
+) -> list[Path]:
+    """The files for one output: chorales -> .mid and .musicxml; abc -> .abc and .mid;
+    with ``picture`` also a piano roll .png (pianoroll.py)."""
     written = []
     if data.format == "abc":
         text = abc.to_abc(source, output)
@@ -115,6 +120,12 @@ def write_output(data: Data, folder: Path, stem: str, source: str, output: str) 
             )
             _drop_repeats(score).write(fmt, fp=str(path))
         written.append(path)
+    if picture:
+        path = folder / f"{stem}.png"
+        verdict = check(data, source, output)
+        state = "valid" if verdict.valid else f"invalid: {verdict.reason}"
+        draw_pianoroll(score, path, f"{stem} ({state})")
+        written.append(path)
     return written
 
 
@@ -137,6 +148,16 @@ def documents(data: Data, source: str, output: str) -> dict[str, Any]:
     except Exception as err:  # music21 refuses some invalid outputs
         found["files_error"] = f"{type(err).__name__}: {err}"
     return found
+
+
+def _can_draw() -> bool:
+    """Whether matplotlib is there for piano rolls; if not, say so once and go on."""
+    try:
+        pyplot()
+    except ConfigError as err:
+        print(f"no piano rolls: {err}", file=sys.stderr)
+        return False
+    return True
 
 
 def _drop_repeats(score: Any) -> Any:
@@ -172,6 +193,7 @@ def generate_music(translator: Translator, request: Generation) -> None:
         if folder.exists() and not folder.is_dir():
             raise DataError(f"-o {folder}: is a file; music outputs go to a folder")
         folder.mkdir(parents=True, exist_ok=True)
+    pictures = folder is not None and _can_draw()
     valid = 0
     for i, (source, output) in enumerate(zip(sources, outputs, strict=True)):
         result = check(data, source, output)
@@ -187,7 +209,7 @@ def generate_music(translator: Translator, request: Generation) -> None:
             print(f"% {i}: {verdict}\n{abc.to_abc(source, output, number=i + 1)}")
         if folder:
             try:
-                for path in write_output(data, folder, f"{i:06d}", source, output):
+                for path in write_output(data, folder, f"{i:06d}", source, output, pictures):
                     print(f"  wrote {path}", file=sys.stderr)
             except Exception as err:  # music21 refuses some invalid outputs
                 print(f"  {i}: no file written ({type(err).__name__}: {err})", file=sys.stderr)
