@@ -245,6 +245,9 @@ def _add_evaluate(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--hyp-out", help="also write the hypotheses to this file")
     p.add_argument("--limit", type=int, default=0, help="score the first N examples only")
+    p.add_argument(
+        "--pictures", help="music: a folder for piano rolls of each output and its reference"
+    )
     p.set_defaults(func=_evaluate)
 
 
@@ -314,7 +317,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         raise ConfigError(f"--limit must be 0 (all) or more, got {args.limit}")
     if args.hyp_out:
         check_output_path(args.hyp_out, [args.src, args.ref])
-    request = Evaluation(args.split, args.src, args.ref, args.limit, args.hyp_out)
+    request = Evaluation(args.split, args.src, args.ref, args.limit, args.hyp_out, args.pictures)
     translator = translate_file.load(args)
     report = get_task(translator.recipe.task).evaluate(translator, request)
     print(report.json() if args.json else report.line())

@@ -109,6 +109,13 @@ def test_evaluate_split_and_files(trained: Path, toy_root: Path, monkeypatch, ca
         capsys,
     )
     assert code == 0 and out.startswith("BLEU = ") and "chrF" in out
+    code, _, err = run_cli(
+        ["evaluate", str(trained), "-q", "--split", "test", "--pictures", "pics"],
+        "",
+        monkeypatch,
+        capsys,
+    )
+    assert code == 2 and "--pictures: task translation draws no pictures" in err
 
 
 def test_check_prints_recipe_and_parameters(monkeypatch, capsys):

@@ -37,6 +37,7 @@ class Task:
     # how the server's /v1/generate answers: "" not at all (use /v1/translate), "stream"
     # with server-sent events from ``stream``, "documents" with JSON from ``documents``
     generates = ""
+    draws = False  # evaluate --pictures DIR draws each output and its reference
 
     def source_from_prompt(self, translator: Translator, prompt: str) -> str:
         """The source text the model reads for a user's prompt."""
@@ -70,6 +71,12 @@ class Task:
     def evaluate(self, translator: Translator, request: Evaluation) -> Report:
         """Score a split (``score_split``, the task's own metrics) or a pair of files
         (sacreBLEU BLEU and chrF of the recipe's search, for every task)."""
+        if request.pictures and not (self.draws and request.split):
+            raise ConfigError(
+                f"--pictures: task {self.name} draws no pictures"
+                if not self.draws
+                else "--pictures goes with --split"
+            )
         if request.split:
             return self.score_split(translator, request)
         assert request.src is not None and request.ref is not None
@@ -159,13 +166,15 @@ def task_commands() -> list[Command]:
 @dataclass(frozen=True)
 class Evaluation:
     """What ``seq2seq evaluate`` asks: a split (its first ``limit`` examples, 0 = all),
-    or source and reference files; ``hyp_out``: also write the outputs there."""
+    or source and reference files; ``hyp_out``: also write the outputs there;
+    ``pictures``: a folder for pictures of outputs and references (music)."""
 
     split: str | None = None
     src: str | None = None
     ref: str | None = None
     limit: int = 0
     hyp_out: str | None = None
+    pictures: str | None = None
 
 
 @dataclass(frozen=True)

@@ -166,6 +166,18 @@ def test_music_generate_reports_validity_and_evaluate_the_metrics(
     )
     metrics = json.loads(out)
     assert metrics["reference_validity"] == 1.0  # the checker accepts Bach's own parts
+    pictures = tmp_path / "pictures"
+    code, _, err = run_cli(
+        ["evaluate", str(chorale_run), "--split", "test", "--pictures", str(pictures), "-q"],
+        "",
+        monkeypatch,
+        capsys,
+    )
+    assert code == 0
+    for i in range(2):  # Bach's own parts always draw; an output music21 refuses says so
+        assert (pictures / f"{i:06d}.reference.png").read_bytes()[:4] == b"\x89PNG"
+        drawn = (pictures / f"{i:06d}.output.png").is_file()
+        assert drawn or f"{i:06d}.output.png: not drawn" in err
     assert 0.0 <= metrics["validity"] <= 1.0 and 0.0 <= metrics["token_accuracy"] <= 1.0
     assert metrics["pieces"] == 2
     code, out, _ = run_cli(

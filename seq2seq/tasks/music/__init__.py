@@ -5,6 +5,7 @@ and the validity rate of generated outputs (``io`` writes MIDI, MusicXML and ABC
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from seq2seq.config import register_format
@@ -36,6 +37,7 @@ class Music(Task):
     name = "music"
     verb = "generate"
     generates = "documents"
+    draws = True
 
     def source_from_prompt(self, translator: Translator, prompt: str) -> str:
         from seq2seq.tasks.music import io as music_io
@@ -79,6 +81,10 @@ class Music(Task):
             music_io.check(translator.recipe.data, src, ref)
             for src, ref in zip(corpus.src, corpus.tgt, strict=True)
         ]
+        if request.pictures:
+            music_io.draw_pairs(
+                translator.recipe.data, Path(request.pictures), corpus.src, outputs, corpus.tgt
+            )
         return Metrics(
             {
                 "token_nll": round(nll, 4),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -98,13 +99,10 @@ def write_output(
     with ``picture`` also a piano roll .png (pianoroll.py)."""
     written = []
     if data.format == "abc":
-        text = abc.to_abc(source, output)
         path = folder / f"{stem}.abc"
-        path.write_text(text, encoding="utf-8")
+        path.write_text(abc.to_abc(source, output), encoding="utf-8")
         written.append(path)
-        score = abc.parse_abc(text)
-    else:
-        score = chorale_score(music.decode(source, output, stem))
+    score = music_score(data, source, output, stem)
     for fmt, suffix in (("midi", ".mid"), ("musicxml", ".musicxml")):
         if fmt == "musicxml" and data.format == "abc":
             continue
@@ -121,12 +119,41 @@ def write_output(
             _drop_repeats(score).write(fmt, fp=str(path))
         written.append(path)
     if picture:
-        path = folder / f"{stem}.png"
-        verdict = check(data, source, output)
-        state = "valid" if verdict.valid else f"invalid: {verdict.reason}"
-        draw_pianoroll(score, path, f"{stem} ({state})")
-        written.append(path)
+        written.append(_picture(data, folder / f"{stem}.png", source, output, score))
     return written
+
+
+def music_score(data: Data, source: str, output: str, name: str = "output") -> Any:
+    """A source and its output as one music21 score (chorales: four parts; abc: a tune)."""
+    if data.format == "abc":
+        return abc.parse_abc(abc.to_abc(source, output))
+    return chorale_score(music.decode(source, output, name))
+
+
+def _picture(data: Data, path: Path, source: str, output: str, score: Any) -> Path:
+    """``score``'s piano roll at ``path``, titled with its name and validity."""
+    verdict = check(data, source, output)
+    state = "valid" if verdict.valid else f"invalid: {verdict.reason}"
+    draw_pianoroll(score, path, f"{path.stem} ({state})")
+    return path
+
+
+def draw_pairs(
+    data: Data, folder: Path, sources: Sequence[str], outputs: Sequence[str], refs: Sequence[str]
+) -> None:
+    """Piano rolls of each output and its reference side by side in ``folder``:
+    NNNNNN.output.png and NNNNNN.reference.png (one music21 cannot read is skipped,
+    saying so)."""
+    if folder.exists() and not folder.is_dir():
+        raise DataError(f"--pictures {folder}: is a file; pictures go to a folder")
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, (source, output, ref) in enumerate(zip(sources, outputs, refs, strict=True)):
+        for kind, target in (("output", output), ("reference", ref)):
+            path = folder / f"{i:06d}.{kind}.png"
+            try:
+                _picture(data, path, source, target, music_score(data, source, target))
+            except Exception as err:  # music21 refuses some invalid outputs
+                print(f"  {path.name}: not drawn ({type(err).__name__}: {err})", file=sys.stderr)
 
 
 def documents(data: Data, source: str, output: str) -> dict[str, Any]:
