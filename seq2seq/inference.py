@@ -163,14 +163,8 @@ class Translator:
             len(self.tgt_tok),
             self.search.shortlist,
             self.search.shortlist_frequent,
-            copy_source=self._shared_vocabulary,
+            copy_source=self.recipe.tokenizer.joint,  # a source id is then a target id
         )
-
-    @functools.cached_property
-    def _shared_vocabulary(self) -> bool:
-        """Source and target pieces are the same vocabulary (a source id means the same
-        piece as a target id: copying and shortlisting may use it)."""
-        return bool(self.src_tok.vocabulary() == self.tgt_tok.vocabulary())
 
     @property
     def precision(self) -> str:

@@ -34,10 +34,16 @@ class OutputRows:
 def output_rows(project: nn.Linear | Int8Linear, ids: torch.Tensor) -> OutputRows:
     """The rows ``ids`` (V',) of the output layer ``project`` (V outputs), gathered once
     per search batch rather than at every step."""
-    positions = torch.full((project.out_features,), -1, dtype=torch.long, device=ids.device)
-    positions[ids] = torch.arange(len(ids), device=ids.device)
+    positions = positions_of(ids, project.out_features)
     if isinstance(project, Int8Linear):
         return OutputRows(ids, None, None, project.rows(ids), positions)
     weight = project.weight.index_select(0, ids)
     bias = None if project.bias is None else project.bias.index_select(0, ids)
     return OutputRows(ids, weight, bias, None, positions)
+
+
+def positions_of(ids: torch.Tensor, size: int) -> torch.Tensor:
+    """Each id's position in ``ids`` (V',) as a (size,) map, -1 for ids not in it."""
+    positions = torch.full((size,), -1, dtype=torch.long, device=ids.device)
+    positions[ids] = torch.arange(len(ids), device=ids.device)
+    return positions

@@ -150,6 +150,9 @@ def decode_ids(
         generator.manual_seed(cfg.seed)
     else:
         generator.seed()
+    search = functools.partial(
+        search_batch, cfg=cfg, return_attention=return_attention, generator=generator
+    )
     try:
         batches = sentence_batches(src.lengths, cfg.batch_size)
         for indices in progress(batches, len(batches), "decoding", "batch"):
@@ -157,9 +160,6 @@ def decode_ids(
             prefix = None if prefixes is None else _padded(prefixes, indices)
             phrases = None if required is None else required.for_batch(indices.tolist())
             rules = constraint if phrases is None else phrases.to(device)
-            search = functools.partial(
-                search_batch, cfg=cfg, return_attention=return_attention, generator=generator
-            )
             hyps = _search_listed(
                 search, model, batch.src.to(device), batch.src_lengths, prefix, rules, shortlist
             )

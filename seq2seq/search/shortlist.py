@@ -27,6 +27,7 @@ import torch
 
 from seq2seq.data.lexicon import Lexicon
 from seq2seq.data.tokenizer import EOS_ID, PAD_ID
+from seq2seq.model.output_rows import positions_of
 from seq2seq.search.hypothesis import Hypothesis
 
 ROUND_TO = 64
@@ -142,9 +143,7 @@ class Shortlisted:
     def positions(self, tokens: torch.Tensor) -> torch.Tensor:
         """Vocabulary ids (any shape, all among the candidates, PAD allowed) -> their
         positions in ``ids``."""
-        inverse = torch.full((int(self.ids.max()) + 1,), -1, dtype=torch.long)
-        inverse[self.ids.cpu()] = torch.arange(len(self.ids))
-        found = inverse[tokens.cpu()]
+        found = positions_of(self.ids.cpu(), int(self.ids.max()) + 1)[tokens.cpu()]
         assert PAD_ID == 0 and bool((found >= 0).all()), "every prefix token is a candidate"
         return found.to(tokens.device)
 
