@@ -87,6 +87,7 @@ def _parser() -> argparse.ArgumentParser:
         _add_plot,
         _add_serve,
         _add_shortlist,
+        _add_export,
     ):
         add(sub)
     return parser
@@ -137,6 +138,34 @@ def _shortlist(args: argparse.Namespace) -> int:
         args.run_dir, translations=args.translations, iterations=args.iterations
     )
     print(f"lexical table: {path}")
+    return 0
+
+
+def _add_export(sub: Any) -> None:
+    p = sub.add_parser(
+        "export",
+        help="write a run as ONNX graphs that translate without PyTorch (DIR/translate.py)",
+    )
+    p.add_argument("run_dir")
+    p.add_argument("--format", choices=["onnx"], default="onnx")
+    p.add_argument("-o", "--output", required=True, help="the export directory to write")
+    p.add_argument("--checkpoint", default="best", help="best | last | a file in the run")
+    p.add_argument("-q", "--quiet", action="store_true", help="log warnings only")
+    p.set_defaults(func=_export)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from seq2seq.checkpoint import RunDir
+    from seq2seq.export.onnx_export import write_export
+    from seq2seq.inference import Translator
+    from seq2seq.model.encoder_decoder import EncoderDecoder
+
+    translator = Translator.from_checkpoint(args.run_dir, args.checkpoint, device="cpu")
+    model = translator.model_in("fp32")
+    assert isinstance(model, EncoderDecoder), "one run directory gives one model"
+    tokenizers = RunDir(args.run_dir).tokenizer_dir
+    write_export(model, translator.recipe, tokenizers, Path(args.output), translator.weights)
+    print(f"exported {args.run_dir} ({translator.weights}) to {args.output}")
     return 0
 
 

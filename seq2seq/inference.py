@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -31,6 +31,9 @@ from seq2seq.search.lexical import Requirements, word_continuations
 from seq2seq.search.shortlist import Shortlist
 from seq2seq.training.precision import resolve_precision, use_tf32
 
+if TYPE_CHECKING:
+    from seq2seq.export.engine import OnnxModel
+
 log = logging.getLogger(__name__)
 
 __all__ = ["Translator", "decode_ids", "search_batch"]  # the batch driver lives in search/
@@ -41,7 +44,8 @@ PRECISION_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 def _load_run(
     run_dir: str | Path, which: str
-) -> tuple[EncoderDecoder, Recipe, Tokenizer, Tokenizer]:
+) -> tuple[EncoderDecoder, Recipe, Tokenizer, Tokenizer, str]:
+    """The run's fp32 model, recipe, tokenizers, and the weights file ``which`` named."""
     run = RunDir(run_dir)
     if not run.recipe.is_file():
         raise CheckpointError(f"{run.path}: no recipe.yaml (is this a run directory?)")
@@ -50,7 +54,7 @@ def _load_run(
     model = build_model(recipe.model, len(src_tok), len(tgt_tok))
     name = run.load_weights(model, which)
     log.info("loaded %s", run.path / name)
-    return model, recipe, src_tok, tgt_tok
+    return model, recipe, src_tok, tgt_tok, name
 
 
 # lines (and prefixes) are cut at this many times the longest the model was trained on
@@ -87,6 +91,8 @@ class Translator:
         self._constraint: Constraint | None = None
         self.run_dir: Path | None = None  # where shortlist.tsv is (from_checkpoint: the first run)
         self._lexicon: Lexicon | None = None
+        self.weights = "model.safetensors"  # the run's weights file (names the ONNX export)
+        self._exports: dict[str, OnnxModel] = {}  # shared with with_search's copies
 
     @classmethod
     def from_checkpoint(
@@ -105,8 +111,8 @@ class Translator:
             raise ConfigError("no run directory given")
         dev = pick_device(device)
         loaded = [_load_run(path, which) for path in paths]
-        model, recipe, src_tok, tgt_tok = loaded[0]
-        for path, (_, _, other_src, other_tgt) in zip(paths[1:], loaded[1:], strict=True):
+        model, recipe, src_tok, tgt_tok, weights = loaded[0]
+        for path, (_, _, other_src, other_tgt, _) in zip(paths[1:], loaded[1:], strict=True):
             for side, mine, theirs in (
                 ("target", tgt_tok, other_tgt),
                 ("source", src_tok, other_src),
@@ -121,6 +127,7 @@ class Translator:
         max_input_len = min(entry[1].data.max_len for entry in loaded)
         translator = cls(combined, recipe, src_tok, tgt_tok, dev, max_input_len, grammar)
         translator.run_dir = Path(paths[0])
+        translator.weights = weights
         translator.configure(**(search or {}))
         return translator
 
@@ -168,8 +175,11 @@ class Translator:
 
     @property
     def precision(self) -> str:
-        """What ``search.precision`` means on this device: fp32, bf16 or int8."""
+        """What ``search.precision`` means on this device: fp32, bf16 or int8 (the ONNX
+        engine: fp32)."""
         precision = self.search.precision
+        if self.engine == "onnx":
+            return "int8" if precision == "int8" else "fp32"
         if precision == "auto":  # CUDA: fp32 (TF32), which cuDNN's LSTMs take; not bf16
             fast_bf16 = resolve_precision("auto", self.device) == "bf16"
             return "bf16" if fast_bf16 and self.device.type == "cpu" else "fp32"
@@ -188,10 +198,45 @@ class Translator:
         return PRECISION_DTYPES.get(self.precision, torch.float32)
 
     @property
-    def model(self) -> EncoderDecoder | Ensemble:
-        """The model in ``precision`` (cast or quantized once from the fp32 weights, then
-        kept)."""
+    def engine(self) -> str:
+        """What ``search.engine`` means here: torch or onnx (auto: torch, the faster on
+        the CPUs measured; README, Speed)."""
+        return "torch" if self.search.engine == "auto" else self.search.engine
+
+    @property
+    def model(self) -> EncoderDecoder | Ensemble | OnnxModel:
+        """The model search runs: in ``precision`` (cast or quantized once from the fp32
+        weights, then kept), or its ONNX export (``search.engine=onnx``)."""
+        if self.engine == "onnx":
+            return self.onnx_model()
         return self.model_in(self.precision)
+
+    def onnx_model(self) -> OnnxModel:
+        """The run's ONNX export under ONNX Runtime (its int8 step graph with
+        ``precision=int8``), exported once into RUN/onnx/NAME/ (NAME: the weights file's)
+        and reused while it is newer than the weights."""
+        int8 = self.search.precision == "int8"
+        key = "onnx-int8" if int8 else "onnx"
+        if key in self._exports:
+            return self._exports[key]
+        from seq2seq.export.engine import OnnxModel
+        from seq2seq.export.onnx_export import cached_export
+
+        full = self._models["fp32"]
+        if not isinstance(full, EncoderDecoder):
+            raise ConfigError(
+                "search.engine=onnx runs one model, not an ensemble; set search.engine=torch"
+            )
+        if self.search.precision == "bf16" or self.device.type != "cpu":
+            raise ConfigError(
+                "search.engine=onnx runs float32 or int8 weights on the CPU; set "
+                f"search.precision=fp32 (not {self.search.precision}) or search.engine=torch"
+            )
+        if self.run_dir is None:
+            raise ConfigError("search.engine=onnx needs a run directory to export into")
+        directory = cached_export(full, self.recipe, self.run_dir, self.weights)
+        self._exports[key] = OnnxModel(directory, threads=torch.get_num_threads(), int8=int8)
+        return self._exports[key]
 
     def model_in(self, precision: str) -> EncoderDecoder | Ensemble:
         """The model with fp32, bf16 or int8 weights."""

@@ -17,6 +17,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("kernels", ("seq2seq.kernels",)),
     ("model", ("seq2seq.model",)),
     ("search", ("seq2seq.search",)),
+    ("export", ("seq2seq.export",)),
     (
         "predictor / training",
         ("seq2seq.inference", "seq2seq.training", "seq2seq.evaluate", "seq2seq.averaging"),

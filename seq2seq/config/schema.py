@@ -218,6 +218,10 @@ class Search:
     # products (LSTM layers, attentional layer, output projection) in int8 with oneDNN
     # (CPU only; --quantize int8; model/quantize.py). Log-probs are always fp32.
     precision: Literal["auto", "fp32", "bf16", "int8"] = "auto"
+    # what runs the model's steps: torch (eager PyTorch), onnx (ONNX Runtime over the run
+    # exported once to RUN/onnx/, seq2seq/export/), auto = the faster on this machine's
+    # CPU as measured (README, Speed): torch
+    engine: Literal["auto", "torch", "onnx"] = "auto"
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,10 @@ from seq2seq import threads
 from seq2seq.config import ConfigError, Search
 from seq2seq.data.batching import IdArray, make_batch, sentence_batches
 from seq2seq.data.tokenizer import BOS_ID, EOS_ID, PAD_ID
-from seq2seq.model.encoder_decoder import EncoderDecoder
-from seq2seq.model.ensemble import Ensemble
 from seq2seq.runtime import progress
 from seq2seq.search.beam import BeamOptions, beam_search
 from seq2seq.search.constraint import Constraint
-from seq2seq.search.contract import Decodable
+from seq2seq.search.contract import Decodable, SearchModel
 from seq2seq.search.greedy import greedy_search
 from seq2seq.search.hypothesis import Hypothesis, max_lengths
 from seq2seq.search.lexical import RequiredPhrases, Requirements
@@ -126,7 +124,7 @@ def _search_listed(
 
 
 def decode_ids(
-    model: EncoderDecoder | Ensemble,
+    model: SearchModel,
     src: IdArray,
     cfg: Search,
     device: torch.device,

@@ -35,3 +35,16 @@ class Decodable(Protocol):
         """Rows ``index`` (R',) of the state; the source side follows ``index``, stays
         (``same_sources``), or keeps rows ``sources`` (B') grouped R' / B' per source."""
         ...
+
+
+class SearchModel(Decodable, Protocol):
+    """What ``decode_ids`` runs: the contract, plus switching to eval mode and back
+    (``nn.Module``'s) and a shortlist's output rows (``EncoderDecoder.output_rows``)."""
+
+    training: bool
+
+    def eval(self) -> Any: ...
+
+    def train(self, mode: bool = True) -> Any: ...
+
+    def output_rows(self, ids: torch.Tensor) -> Any: ...

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 # search settings a request may not change: the server chose them
-SERVER_OWNED = ("batch_size", "precision")
+SERVER_OWNED = ("batch_size", "precision", "engine")
 
 
 class RequestError(Exception):

@@ -20,7 +20,7 @@ from seq2seq.serve.models import Key, Registry, Served
 class TranslateRequest(BaseModel):
     """POST /v1/translate. ``search`` takes any ``search.*`` key of a recipe (beam_size,
     nbest, sampling, temperature, top_k, top_p, seed, length_penalty, ...) except
-    batch_size and precision, which the server sets."""
+    batch_size, precision and engine, which the server sets."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
     texts: list[str]

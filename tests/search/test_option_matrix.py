@@ -61,6 +61,12 @@ HOLDS: dict[str, tuple[dict[str, Any], Check]] = {
             [[h.tokens for h in r] for r in got] == [[h.tokens for h in r] for r in base]
         ),
     ),
+    "engine": (  # ONNX Runtime computes what PyTorch does: the same outputs
+        {"engine": "onnx"},
+        lambda got, base: (
+            [[h.tokens for h in r] for r in got] == [[h.tokens for h in r] for r in base]
+        ),
+    ),
 }
 # set together with the option before them in HOLDS
 COMPANIONS = {"shortlist_frequent"}

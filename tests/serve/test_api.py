@@ -114,6 +114,7 @@ def test_concurrent_requests_are_decoded_together(translator: Translator):
         (b'{"texts": ["1 2"], "search": {"beam_size": "five"}}', 422, "search.beam_size"),
         (b'{"texts": ["1 2"], "search": {"beam_size": [1]}}', 422, "search.beam_size"),
         (b'{"texts": ["1 2"], "search": {"batch_size": 8}}', 422, "search.batch_size"),
+        (b'{"texts": ["1 2"], "search": {"engine": "onnx"}}', 422, "search.engine"),
         (b'{"texts": ["1 2"], "return_scores": "yes"}', 422, "return_scores"),
     ],
 )

@@ -1,0 +1,149 @@
+"""``search.engine: onnx``: the decoder contract over ONNX Runtime sessions.
+
+Search runs its own loop (greedy, beam, sampling, every token rule, shortlists) and sees
+``OnnxModel`` exactly as it sees ``EncoderDecoder``: encode, init_state, step, reorder,
+output_rows. Tensors cross into ONNX Runtime as numpy arrays without copies (both sides
+are CPU float32), and states are ``DecoderState``s, so reordering, grouping a beam's
+hypotheses per source and the shortlist's rows are the PyTorch model's own code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from seq2seq.export.onnx_export import ExportError, read_manifest, require_onnx
+from seq2seq.model.decoder_state import DecoderState
+from seq2seq.model.output_rows import OutputRows, positions_of
+
+
+@dataclass
+class OnnxEncoded:
+    """What the encoder graph gives: memory (B, S, M), keys (B, S, K), mask (B, S), the
+    decoder's initial hidden and cell (L, B, H), and the source ids (B, S)."""
+
+    memory: torch.Tensor
+    keys: torch.Tensor
+    mask: torch.Tensor
+    hidden: torch.Tensor
+    cell: torch.Tensor
+    src: torch.Tensor
+
+
+class OnnxModel(nn.Module):
+    """An export directory (export/onnx_export.py) as a model search can decode with.
+
+    An ``nn.Module`` without parameters, so that ``eval()``/``train()`` and ``training``
+    behave as search expects; it computes nothing with torch but the reordering."""
+
+    def __init__(
+        self, directory: str | Path, threads: int | None = None, int8: bool = False
+    ) -> None:
+        """``int8``: step with the int8 graph (export/onnx_export.py, quantize_step)."""
+        super().__init__()
+        require_onnx()
+        import onnxruntime as ort
+
+        self.directory = Path(directory)
+        manifest = read_manifest(self.directory)
+        self.manifest = manifest
+        files, decoder = manifest["files"], manifest["decoder"]
+        self.input_feeding = bool(decoder["input_feeding"])
+        self.copy = bool(decoder["copy"])
+        self.output_dim = int(decoder["output_dim"])
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or torch.get_num_threads()
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        # ONNX Runtime's threads spin between ops by default; beside PyTorch's (search
+        # runs its top-k and reordering in torch) they only take the cores from each
+        # other: beam 5 x 64 on 2 cores went from 91.8 to 102.1 sentences/s without it
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        providers = ["CPUExecutionProvider"]
+        self.encoder = ort.InferenceSession(
+            str(self.directory / files["encoder"]), options, providers
+        )
+        step_file = files.get("step_int8") if int8 else files["step"]
+        if step_file is None:
+            raise ExportError(f"{self.directory}: no int8 step graph; export the run again")
+        self.step_session = ort.InferenceSession(
+            str(self.directory / step_file), options, providers
+        )
+        self.step_inputs = list(manifest["step_inputs"])
+        load = np.load
+        self.out_weight = torch.from_numpy(load(self.directory / files["output_weight"]))
+        self.out_bias = torch.from_numpy(load(self.directory / files["output_bias"]))
+
+    def encode(self, src: torch.Tensor, src_lengths: torch.Tensor) -> OnnxEncoded:
+        """src (B, S) ids, src_lengths (B,)."""
+        feeds = {"src": _array(src), "lengths": _array(src_lengths)}
+        memory, keys, mask, hidden, cell = (
+            torch.from_numpy(out) for out in self.encoder.run(None, feeds)
+        )
+        return OnnxEncoded(memory, keys, mask, hidden, cell, src)
+
+    def init_state(self, encoded: OnnxEncoded) -> DecoderState:
+        feed = None
+        if self.input_feeding:
+            feed = encoded.memory.new_zeros(encoded.memory.size(0), self.output_dim)
+        src = encoded.src if self.copy else None
+        return DecoderState(
+            encoded.hidden, encoded.cell, feed, encoded.memory, encoded.keys, encoded.mask, src
+        )
+
+    def step(
+        self, tokens: torch.Tensor, state: DecoderState, rows: OutputRows | None = None
+    ) -> tuple[torch.Tensor, DecoderState, torch.Tensor]:
+        """tokens (R,) -> log-probs (R, V) (or (R, V') over ``rows``), next state,
+        attention (R, S)."""
+        weight, bias = (self.out_weight, self.out_bias) if rows is None else _rows(rows)
+        copy_index = state.src
+        if copy_index is not None and rows is not None:
+            copy_index = rows.positions[copy_index]
+        values: dict[str, Any] = {
+            "tokens": tokens,
+            "hidden": state.hidden,
+            "cell": state.cell,
+            "feed": state.feed,
+            "memory": state.memory,
+            "keys": state.keys,
+            "mask": state.mask,
+            "copy_index": copy_index,
+            "out_weight": weight,
+            "out_bias": bias,
+        }
+        feeds = {name: _array(values[name]) for name in self.step_inputs}
+        outputs = [torch.from_numpy(out) for out in self.step_session.run(None, feeds)]
+        log_probs, hidden, cell = outputs[:3]
+        feed = outputs[3] if self.input_feeding else None
+        return log_probs, replace(state, hidden=hidden, cell=cell, feed=feed), outputs[-1]
+
+    def reorder(
+        self,
+        state: DecoderState,
+        index: torch.Tensor,
+        same_sources: bool = False,
+        sources: torch.Tensor | None = None,
+    ) -> DecoderState:
+        return state.select(index, same_sources, sources)
+
+    def output_rows(self, ids: torch.Tensor) -> OutputRows:
+        """The output layer's rows for target ids ``ids`` (V',) (a shortlist)."""
+        weight = self.out_weight.index_select(0, ids)
+        bias = self.out_bias.index_select(0, ids)
+        return OutputRows(ids, weight, bias, None, positions_of(ids, self.out_weight.size(0)))
+
+
+def _rows(rows: OutputRows) -> tuple[torch.Tensor, torch.Tensor]:
+    assert rows.weight is not None and rows.bias is not None, "float32 rows"
+    return rows.weight, rows.bias
+
+
+def _array(tensor: torch.Tensor) -> np.ndarray:
+    """A CPU tensor as a C-contiguous numpy array (shared memory where it already is)."""
+    return np.ascontiguousarray(tensor.detach().cpu().numpy())

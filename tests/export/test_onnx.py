@@ -1,0 +1,249 @@
+"""ONNX export and engine: the exported graphs compute what the model computes (every
+decoder variant, grouped beam rows, shortlisted rows); ``search.engine=onnx`` gives the
+same outputs as PyTorch in every search mode; the cached export is reused until the
+weights change; an export directory translates with torch not importable, as seq2seq
+does; bad settings and directories are refused naming what is wrong."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from helpers import random_batch, run_cli, tiny_model
+
+pytest.importorskip("onnxruntime")
+
+from seq2seq.config import ConfigError
+from seq2seq.data.tokenizer import BOS_ID
+from seq2seq.export.engine import OnnxModel
+from seq2seq.export.onnx_export import (
+    MANIFEST,
+    ExportError,
+    check_export,
+    export_graphs,
+    read_manifest,
+)
+from seq2seq.inference import Translator
+
+VARIANTS = {
+    "general": {},
+    "bahdanau, input feeding": {"attention": "bahdanau", "input_feeding": True},
+    "copy": {"copy": True},
+    "copy, input feeding, bahdanau": {"copy": True, "input_feeding": True, "attention": "bahdanau"},
+    "zero bridge": {"bridge": "zero"},
+    "dot, copy bridge": {"attention": "dot", "bridge": "copy"},
+}
+LINES = ["1 2 3", "4 5 6 7 8", "", "9 8 7 6 5 4 3", "2 2"]
+
+
+def _write_raw(model: torch.nn.Module, directory: Path) -> Path:
+    """Graphs only, plus the manifest fields OnnxModel reads."""
+    directory.mkdir()
+    export_graphs(model, directory)
+    from seq2seq.export.graphs import StepGraph
+
+    step = StepGraph(model)
+    manifest = {
+        "format": "seq2seq-onnx/1",
+        "files": {
+            "encoder": "encoder.onnx",
+            "step": "decoder_step.onnx",
+            "output_weight": "output_weight.npy",
+            "output_bias": "output_bias.npy",
+        },
+        "step_inputs": list(step.input_names),
+        "decoder": {
+            "input_feeding": model.decoder.input_feeding,
+            "copy": model.decoder.copy,
+            "output_dim": model.decoder.output_dim,
+        },
+    }
+    (directory / MANIFEST).write_text(json.dumps(manifest))
+    return directory
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_exported_graphs_compute_the_models_step(variant: str, tmp_path: Path):
+    model = tiny_model(50, seed=1, **VARIANTS[variant])
+    export_graphs(model, tmp_path)
+    # check_export compares on 3 sources x 4 hypotheses each, shapes never traced
+    assert check_export(model, tmp_path) < 1e-4
+
+
+@pytest.mark.parametrize("variant", ["general", "copy, input feeding, bahdanau"])
+def test_engine_steps_equal_the_models_through_reordering_and_shortlists(
+    variant: str, tmp_path: Path
+):
+    model = tiny_model(60, seed=2, **VARIANTS[variant])
+    onnx = OnnxModel(_write_raw(model, tmp_path / "export"), threads=1)
+    src, lengths = random_batch(3, 60, seed=4)
+    sources = torch.arange(3)
+    grouped = sources.repeat_interleave(2)  # two hypotheses per source, as a beam has
+    ids = torch.cat([torch.arange(4), src.unique()[src.unique() > 3], torch.tensor([40, 41])])
+    ids = ids.unique()
+    with torch.no_grad():
+        states = []
+        for m in (model, onnx):
+            state = m.init_state(m.encode(src, lengths))
+            states.append(m.reorder(state, grouped, sources=sources))
+        tokens = torch.tensor([BOS_ID, 7, 8, 9, 10, 11])
+        for rows in (None, "shortlist"):
+            out = []
+            for m, state in zip((model, onnx), states, strict=True):
+                listed = None if rows is None else m.output_rows(ids)
+                log_probs, next_state, attn = m.step(tokens, state, listed)
+                log_probs, next_state, attn = m.step(tokens.flip(0), next_state, listed)
+                out.append((log_probs, next_state.hidden, attn))
+            for got, want in zip(out[1], out[0], strict=True):
+                torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-4)
+
+
+@pytest.fixture(scope="module")
+def exported_run(trained: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The trained toy run, copied (its ONNX export is written into it)."""
+    run = tmp_path_factory.mktemp("onnx") / "toy"
+    shutil.copytree(trained, run)
+    return run
+
+
+SEARCHES = {
+    "beam 5": {},
+    "greedy": {"beam_size": 1},
+    "beam 3, 2 best, coverage": {"beam_size": 3, "nbest": 2, "coverage_penalty": 0.2},
+    "sampling": {"sampling": True, "seed": 5, "top_k": 3},
+    "batch of 2": {"batch_size": 2, "length_penalty": 1.0},
+}
+
+
+@pytest.mark.parametrize("search", SEARCHES)
+def test_onnx_engine_translates_as_torch(search: str, exported_run: Path):
+    settings = SEARCHES[search]
+    translator = Translator.from_checkpoint(exported_run, search=settings)
+    torch_out = translator.translate_nbest(LINES)
+    with translator.using(engine="onnx"):
+        onnx_out = translator.translate_nbest(LINES)
+    assert [[text for text, _ in n] for n in onnx_out] == [
+        [text for text, _ in n] for n in torch_out
+    ]
+    for mine, theirs in zip(onnx_out, torch_out, strict=True):
+        for (_, a), (_, b) in zip(mine, theirs, strict=True):
+            assert a.score == pytest.approx(b.score, abs=1e-4)
+
+
+def test_onnx_engine_with_a_shortlist_and_a_prefix(
+    exported_run: Path, toy_env: Path, monkeypatch, capsys
+):
+    code, _, err = run_cli(["shortlist", str(exported_run)], "", monkeypatch, capsys)
+    assert code == 0, err
+    translator = Translator.from_checkpoint(exported_run, search={"shortlist": 3})
+    plain = translator.hypotheses(LINES, prefixes=["9", "", "", "", "1"])
+    with translator.using(engine="onnx"):
+        onnx = translator.hypotheses(LINES, prefixes=["9", "", "", "", "1"])
+    assert [[h.tokens for h in hyps] for hyps in onnx] == [
+        [h.tokens for h in hyps] for hyps in plain
+    ]
+
+
+def test_the_export_is_cached_until_the_weights_change(exported_run: Path):
+    translator = Translator.from_checkpoint(exported_run, search={"engine": "onnx"})
+    translator.translate(LINES[:1])
+    export = translator.onnx_model().directory
+    assert export.parent == exported_run / "onnx"
+    written = (export / MANIFEST).stat().st_mtime_ns
+    again = Translator.from_checkpoint(exported_run, search={"engine": "onnx"})
+    again.translate(LINES[:1])
+    assert (export / MANIFEST).stat().st_mtime_ns == written  # reused
+    weights = exported_run / translator.weights
+    later = (export / MANIFEST).stat().st_mtime + 10
+    os.utime(weights, (later, later))
+    Translator.from_checkpoint(exported_run, search={"engine": "onnx"}).translate(LINES[:1])
+    assert (export / MANIFEST).stat().st_mtime_ns != written  # written anew
+
+
+def _without_torch(script: Path, *args: str, stdin: str) -> subprocess.CompletedProcess:
+    """Run ``script`` in a fresh interpreter where importing torch or seq2seq fails."""
+    blocker = (
+        "import sys, runpy\n"
+        "sys.modules['torch'] = None\n"
+        "sys.modules['seq2seq'] = None\n"
+        f"sys.argv = {[str(script), *args]!r}\n"
+        f"runpy.run_path({str(script)!r}, run_name='__main__')\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", blocker], input=stdin, capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.mark.parametrize("beam", [5, 1])
+def test_an_export_translates_without_torch_as_seq2seq_does(
+    beam: int, exported_run: Path, tmp_path: Path, monkeypatch, capsys
+):
+    out_dir = tmp_path / "export"
+    code, _, err = run_cli(
+        ["export", str(exported_run), "--format", "onnx", "-o", str(out_dir)],
+        "",
+        monkeypatch,
+        capsys,
+    )
+    assert code == 0, err
+    assert read_manifest(out_dir)["weights"]
+    assert {"encoder.onnx", "decoder_step.onnx", "translate.py", "tokenizer"} <= {
+        p.name for p in out_dir.iterdir()
+    }
+    translator = Translator.from_checkpoint(exported_run, search={"beam_size": beam})
+    expected = translator.translate(LINES)
+    done = _without_torch(
+        out_dir / "translate.py", "--beam-size", str(beam), stdin="\n".join(LINES) + "\n"
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == expected
+    assert "torch" not in done.stderr
+
+
+def test_refusals_name_the_setting(exported_run: Path, tmp_path: Path, monkeypatch, capsys):
+    refused = r"search\.engine=onnx runs float32 .*search\.precision=fp32"
+    with pytest.raises(ConfigError, match=refused):
+        Translator.from_checkpoint(
+            exported_run, search={"engine": "onnx", "precision": "bf16"}
+        ).translate(["1"])
+    pair = Translator.from_checkpoint([exported_run, exported_run], search={"engine": "onnx"})
+    with pytest.raises(ConfigError, match="not an ensemble"):
+        pair.translate(["1 2"])
+    with pytest.raises(ConfigError, match=r"search\.engine"):
+        Translator.from_checkpoint(exported_run, search={"engine": "tensorrt"})
+    with pytest.raises(ExportError, match=r"manifest\.json: not found"):
+        read_manifest(tmp_path)
+    (tmp_path / MANIFEST).write_text('{"format": "other/9"}')
+    with pytest.raises(ExportError, match=r"manifest\.json: format 'other/9'"):
+        read_manifest(tmp_path)
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "notes.txt").write_text("mine")
+    code, _, err = run_cli(["export", str(exported_run), "-o", str(busy)], "", monkeypatch, capsys)
+    assert code == 2 and "not an export directory" in err
+    assert (busy / "notes.txt").read_text() == "mine"
+
+
+def test_the_int8_step_is_near_the_float_one_and_translates(exported_run: Path):
+    translator = Translator.from_checkpoint(exported_run, search={"engine": "onnx"})
+    directory = translator.onnx_model().directory
+    files = read_manifest(directory)["files"]
+    float_size = (directory / files["step"]).stat().st_size
+    assert (directory / files["step_int8"]).stat().st_size < float_size / 2
+    models = OnnxModel(directory, threads=1), OnnxModel(directory, threads=1, int8=True)
+    src, lengths = random_batch(4, 10, seed=3)
+    src = src + 3 * (src > 3)  # digits' ids, as the toy vocabulary has them
+    out = []
+    with torch.no_grad():
+        for model in models:
+            state = model.init_state(model.encode(src, lengths))
+            out.append(model.step(torch.full((4,), BOS_ID), state)[0])
+    assert not torch.equal(out[0], out[1])  # the int8 graph is another computation
+    torch.testing.assert_close(out[1].exp(), out[0].exp(), atol=0.05, rtol=0)
+    with translator.using(precision="int8"):
+        assert translator.precision == "int8"
+        assert len(translator.translate(LINES)) == len(LINES)
