@@ -42,6 +42,7 @@ from seq2seq.config import ConfigError, Recipe, dump_recipe
 from seq2seq.data.files import atomic_write_text
 from seq2seq.data.tokenizer import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 from seq2seq.export.graphs import EncoderGraph, StepGraph
+from seq2seq.export.samples import model_step, sample_source, step_inputs
 from seq2seq.model.encoder_decoder import EncoderDecoder
 
 log = logging.getLogger(__name__)
@@ -83,11 +84,11 @@ def export_graphs(model: EncoderDecoder, directory: Path) -> None:
     model.eval()
     try:
         with torch.no_grad(), _quiet_exporter():
-            src, lengths = _sample_source(model, batch=2, length=5, seed=0)
+            src, lengths = sample_source(model, batch=2, length=5, seed=0)
             encoder = EncoderGraph(model)
             _trace(encoder, (src, lengths), directory / ENCODER_FILE, _encoder_axes())
             step = StepGraph(model)
-            inputs = _step_inputs(model, src, lengths, group=3)
+            inputs = step_inputs(model, src, lengths, group=3)
             _trace(step, tuple(inputs.values()), directory / STEP_FILE, _step_axes(step))
         np.save(directory / WEIGHT_FILE, model.decoder.project.weight.detach().numpy())
         bias = model.decoder.project.bias
@@ -105,10 +106,10 @@ def check_export(model: EncoderDecoder, directory: Path) -> float:
 
     model.eval()
     with torch.no_grad():
-        src, lengths = _sample_source(model, batch=3, length=9, seed=1)
-        inputs = _step_inputs(model, src, lengths, group=4)
+        src, lengths = sample_source(model, batch=3, length=9, seed=1)
+        inputs = step_inputs(model, src, lengths, group=4)
         expected = StepGraph(model)(*inputs.values())[0]
-        reference = _model_step(model, src, lengths, inputs)
+        reference = model_step(model, src, lengths, inputs)
     options = ort.SessionOptions()
     options.log_severity_level = 3
     session = ort.InferenceSession(str(directory / STEP_FILE), options, ["CPUExecutionProvider"])
@@ -259,67 +260,6 @@ def _manifest(
         },
         "checked_difference": diff,
     }
-
-
-def _sample_source(
-    model: EncoderDecoder, batch: int, length: int, seed: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """A random padded source batch (B, S) ending in EOS, lengths falling from S."""
-    generator = torch.Generator().manual_seed(seed)
-    vocab = model.encoder.embedding.num_embeddings
-    src = torch.randint(EOS_ID + 1, max(vocab, EOS_ID + 2), (batch, length), generator=generator)
-    lengths = torch.tensor([max(length - 2 * i, 1) for i in range(batch)], dtype=torch.long)
-    for row, n in enumerate(lengths.tolist()):
-        src[row, n - 1] = EOS_ID
-        src[row, n:] = PAD_ID
-    return src, lengths
-
-
-def _step_inputs(
-    model: EncoderDecoder, src: torch.Tensor, lengths: torch.Tensor, group: int
-) -> dict[str, torch.Tensor]:
-    """The step graph's inputs for ``group`` hypotheses per source, from the model's own
-    encoder, with a random hypothesis state (so no input is all zeros)."""
-    state = model.init_state(model.encode(src, lengths))
-    generator = torch.Generator().manual_seed(2)
-    rows = src.size(0) * group
-    vocab = model.decoder.project.out_features
-
-    def random(*shape: int) -> torch.Tensor:
-        return torch.randn(*shape, generator=generator) * 0.5
-
-    inputs = {
-        "tokens": torch.randint(EOS_ID + 1, max(vocab, EOS_ID + 2), (rows,), generator=generator),
-        "hidden": random(*state.hidden.shape[:1], rows, state.hidden.size(2)),
-        "cell": random(*state.cell.shape[:1], rows, state.cell.size(2)),
-        "feed": random(rows, model.decoder.output_dim),
-        "memory": state.memory,
-        "keys": state.keys,
-        "mask": state.mask,
-        "copy_index": src,
-        "out_weight": model.decoder.project.weight.detach(),
-        "out_bias": model.decoder.project.bias.detach(),
-    }
-    names = StepGraph(model).input_names
-    return {name: inputs[name] for name in names}
-
-
-def _model_step(
-    model: EncoderDecoder,
-    src: torch.Tensor,
-    lengths: torch.Tensor,
-    inputs: dict[str, torch.Tensor],
-) -> torch.Tensor:
-    """The PyTorch model's own step (the search's path) on the same inputs: log-probs."""
-    state = model.init_state(model.encode(src, lengths))
-    rows = inputs["tokens"].size(0)
-    group = rows // src.size(0)
-    sources = torch.arange(src.size(0))
-    state = model.reorder(state, sources.repeat_interleave(group), sources=sources)
-    state.hidden, state.cell = inputs["hidden"], inputs["cell"]
-    if "feed" in inputs:
-        state.feed = inputs["feed"]
-    return model.step(inputs["tokens"], state)[0]
 
 
 def _encoder_axes() -> dict[str, dict[int, str]]:
