@@ -81,7 +81,7 @@ class OnnxModel(nn.Module):
 
     def encode(self, src: torch.Tensor, src_lengths: torch.Tensor) -> OnnxEncoded:
         """src (B, S) ids, src_lengths (B,)."""
-        feeds = {"src": _array(src), "lengths": _array(src_lengths)}
+        feeds = {"src": _array(src.long()), "lengths": _array(src_lengths.long())}
         memory, keys, mask, hidden, cell = (
             torch.from_numpy(out) for out in self.encoder.run(None, feeds)
         )
