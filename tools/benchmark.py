@@ -181,11 +181,7 @@ def bench_decode(args: argparse.Namespace) -> dict[str, Any]:
     lines = list(corpus.src)[: args.limit or None]
     refs = None if corpus.tgt is None else list(corpus.tgt)[: len(lines)]
     shortlist = translator.shortlist  # its table is read with the weights, before the timer
-    engine_load_s = 0.0
-    if translator.engine == "onnx":  # the export (once per run) and its sessions: timed apart
-        started = time.perf_counter()
-        translator.onnx_model()
-        engine_load_s = time.perf_counter() - started
+    engine_load_s = _load_engine(translator)
     rates, outputs, out_tokens = [], [], 0
     for _ in range(args.repeat):
         sync()
@@ -231,6 +227,16 @@ def bench_decode(args: argparse.Namespace) -> dict[str, Any]:
         f"BLEU {bleu:.2f}, peak RSS {result['peak_rss_gb']:.2f} GB"
     )
     return result
+
+
+def _load_engine(translator: Any) -> float:
+    """Seconds to set up the ONNX engine (its export, once per run, and its sessions),
+    timed apart from decoding; 0 for the torch engine."""
+    if translator.engine != "onnx":
+        return 0.0
+    started = time.perf_counter()
+    translator.onnx_model()
+    return time.perf_counter() - started
 
 
 def _shortlist_words(search: Any) -> str:
