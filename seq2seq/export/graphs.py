@@ -24,6 +24,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from seq2seq.data.tokenizer import PAD_ID
 from seq2seq.kernels.step_lstm import MAX_TABLE_BYTES, lstm_cell
+from seq2seq.model.decoder import Decoder
 from seq2seq.model.encoder_decoder import EncoderDecoder
 
 
@@ -48,6 +49,20 @@ class EncoderGraph(nn.Module):
         memory, _ = pad_packed_sequence(out, batch_first=True, total_length=src.size(1))
         hidden, cell = self.bridge((self.encoder._join(h), self.encoder._join(c)))
         return memory, self.attention.keys(memory), src != PAD_ID, hidden, cell
+
+
+def step_input_names(decoder: Decoder) -> tuple[str, ...]:
+    """The step graph's inputs for ``decoder`` (without building the graph's weights)."""
+    names = ["tokens", "hidden", "cell"]
+    names += ["feed"] if decoder.input_feeding else []
+    names += ["memory", "keys", "mask"]
+    names += ["copy_index"] if decoder.copy else []
+    return (*names, "out_weight", "out_bias")
+
+
+def step_output_names(decoder: Decoder) -> tuple[str, ...]:
+    feed = ("feed_out",) if decoder.input_feeding else ()
+    return ("log_probs", "hidden_out", "cell_out", *feed, "attention")
 
 
 class StepGraph(nn.Module):
@@ -96,16 +111,11 @@ class StepGraph(nn.Module):
 
     @property
     def input_names(self) -> tuple[str, ...]:
-        names = ["tokens", "hidden", "cell"]
-        names += ["feed"] if self.input_feeding else []
-        names += ["memory", "keys", "mask"]
-        names += ["copy_index"] if self.copy else []
-        return (*names, "out_weight", "out_bias")
+        return step_input_names(self.decoder)
 
     @property
     def output_names(self) -> tuple[str, ...]:
-        feed = ("feed_out",) if self.input_feeding else ()
-        return ("log_probs", "hidden_out", "cell_out", *feed, "attention")
+        return step_output_names(self.decoder)
 
     def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
         named = dict(zip(self.input_names, inputs, strict=True))

@@ -41,7 +41,7 @@ from seq2seq.checkpoint import RunDir
 from seq2seq.config import ConfigError, Recipe, dump_recipe
 from seq2seq.data.files import atomic_write_text
 from seq2seq.data.tokenizer import BOS_ID, EOS_ID, PAD_ID, UNK_ID
-from seq2seq.export.graphs import EncoderGraph, StepGraph
+from seq2seq.export.graphs import EncoderGraph, StepGraph, step_input_names, step_output_names
 from seq2seq.export.samples import model_step, sample_source, step_inputs
 from seq2seq.model.encoder_decoder import EncoderDecoder
 
@@ -222,7 +222,6 @@ def _manifest(
     joint = recipe.tokenizer.joint
     sentencepiece = all(name.endswith(".model") for name in tokenizers)
     search = recipe.search
-    step = StepGraph(model)
     return {
         "format": FORMAT,
         "weights": weights,
@@ -235,8 +234,8 @@ def _manifest(
             "output_weight": WEIGHT_FILE,
             "output_bias": BIAS_FILE,
         },
-        "step_inputs": list(step.input_names),
-        "step_outputs": list(step.output_names),
+        "step_inputs": list(step_input_names(decoder)),
+        "step_outputs": list(step_output_names(decoder)),
         "decoder": {
             "layers": decoder.rnn.num_layers,
             "hidden_dim": decoder.rnn.hidden_size,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 
 from seq2seq.data.tokenizer import EOS_ID, PAD_ID
-from seq2seq.export.graphs import StepGraph
+from seq2seq.export.graphs import step_input_names
 from seq2seq.model.encoder_decoder import EncoderDecoder
 
 
@@ -50,7 +50,7 @@ def step_inputs(
         "out_weight": model.decoder.project.weight.detach(),
         "out_bias": model.decoder.project.bias.detach(),
     }
-    names = StepGraph(model).input_names
+    names = step_input_names(model.decoder)
     return {name: inputs[name] for name in names}
 
 
