@@ -48,7 +48,7 @@ class GenerateRequest(BaseModel):
 class Query(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     query: str
-    context: list[str] = []  # the conversation's earlier questions, oldest first
+    context: list[str] = []  # earlier turns, oldest first (questions, or rewrites: the recipe says)
 
 
 class ExpandRequest(BaseModel):

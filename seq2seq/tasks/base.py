@@ -54,7 +54,7 @@ class Task:
     def expand(
         self, translator: Translator, queries: list[tuple[str, list[str]]], n: int
     ) -> list[dict[str, Any]]:
-        """Rewrites and weighted terms per (query, earlier questions), as JSON objects
+        """Rewrites and weighted terms per (query, earlier turns), as JSON objects
         (query expansion), for the server's /v1/expand; other tasks have none."""
         raise ConfigError(f"task {self.name} does not expand queries; translate instead")
 

@@ -7,12 +7,14 @@ import pytest
 from seq2seq.config import Data
 from seq2seq.data.readers import DataError
 from seq2seq.tasks.query_expansion.canard import (
+    CanardOptions,
     pick_context,
     read_canard,
     read_turns,
     source_text,
     split_terms,
 )
+from seq2seq.tasks.query_expansion.dialog import rewrite_dialogs
 
 ROWS = [
     (
@@ -49,6 +51,42 @@ def test_turns_get_the_earlier_questions_of_their_dialog(tmp_path: Path) -> None
     assert turns[2].context == (ROWS[0][1], ROWS[1][1])
     assert turns[3].context == ()  # another dialog
     assert turns[1].terms == ("games", "colts")  # distinct, in order
+
+
+def test_turns_can_carry_the_earlier_reference_rewrites(tmp_path: Path) -> None:
+    write_canard(tmp_path)
+    turns = read_turns(str(tmp_path), "train", context_turns=3, context="rewrites")
+    assert turns[2].context == (ROWS[0][2], ROWS[1][2])
+    assert (turns[2].dialog, turns[2].index) == ("C_1", 2)
+    data = Data(root=str(tmp_path), format="canard", options=CanardOptions(context="rewrites"))
+    corpus = read_canard(data, "train", "train")
+    assert corpus.src[1] == f"rewrite: how many games did they win || {ROWS[0][2]}"
+
+
+class EchoTranslator:
+    """Rewrites a source as ``<question>!``; records each batched search's sources."""
+
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+
+    def translate(self, sources: list[str]) -> list[str]:
+        self.calls.append(sources)
+        return [s.split(": ", 1)[1].split(" || ")[0] + "!" for s in sources]
+
+
+def test_dialogs_are_rewritten_in_rounds_with_the_models_own_earlier_rewrites(
+    tmp_path: Path,
+) -> None:
+    write_canard(tmp_path)
+    turns = read_turns(str(tmp_path), "train", context_turns=3, context="rewrites")
+    translator = EchoTranslator()
+    rewrites, contexts = rewrite_dialogs(translator, turns, 3)  # type: ignore[arg-type]
+    assert rewrites == [f"{q}!" for _, q, _, _ in ROWS]
+    # the context is the model's output for the earlier turns, never the reference
+    assert contexts[2] == (f"{ROWS[0][1]}!", f"{ROWS[1][1]}!")
+    assert contexts[3] == ()
+    # one search per turn index: both dialogs' first turns together
+    assert [len(c) for c in translator.calls] == [2, 1, 1]
 
 
 def test_corpus_has_rewrites_then_terms_and_skips_rows_without_terms(tmp_path: Path) -> None:

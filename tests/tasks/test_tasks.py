@@ -138,6 +138,31 @@ def test_query_expansion_evaluation_reports_bleu_and_recall(
     for key in ("term_recall", "term_recall_at_10", "query_term_recall"):
         assert 0.0 <= metrics[key] <= 1.0
     assert metrics["term_recall_at_10"] <= metrics["term_recall"]
+    # the tiny dev set's questions share words with their rewrites: copying scores
+    assert 0.0 < metrics["question_bleu"] <= 100.0 and metrics["question_chrf"] > 0.0
+
+
+def test_expand_rewrites_a_whole_dialog_with_its_own_earlier_rewrites(
+    canard_run: Path, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    dialog = tmp_path / "dialog.txt"
+    dialog.write_text("who was turing\nwhere was he born\n\n")
+    code, out, _ = run_cli(
+        ["expand", str(canard_run), "--dialog", str(dialog), "--json", "-q"],
+        "",
+        monkeypatch,
+        capsys,
+    )
+    assert code == 0
+    rows = json.loads(out)
+    assert [r["question"] for r in rows] == ["who was turing", "where was he born"]
+    # the recipe's context is the earlier rewrites: the model's own, not the questions
+    assert rows[0]["context"] == [] and rows[1]["context"] == [rows[0]["rewrite"]]
+    dialog.write_text("who was turing\n\nwhere was he born\n")
+    code, _, err = run_cli(
+        ["expand", str(canard_run), "--dialog", str(dialog)], "", monkeypatch, capsys
+    )
+    assert code == 2 and f"{dialog}:2: empty line" in err
 
 
 def test_expand_refuses_another_task(text_run: Path, monkeypatch, capsys) -> None:
@@ -237,6 +262,19 @@ def test_abc_generate_writes_a_tune_and_files(
     assert (tmp_path / "000000.abc").read_text().startswith("X:1\nT:New Tune")
     assert (tmp_path / "000000.png").read_bytes()[:4] == b"\x89PNG"  # its piano roll
     assert "validity: " in err
+
+
+def test_abc_constrained_outputs_are_valid_tunes(abc_run: Path, monkeypatch, capsys) -> None:
+    pytest.importorskip("music21")
+    code, out, _ = run_cli(
+        ["evaluate", str(abc_run), "--split", "valid", "--json", "-q", "constrained=true"],
+        "",
+        monkeypatch,
+        capsys,
+    )
+    metrics = json.loads(out)
+    assert code == 0 and metrics["constrained"]
+    assert metrics["validity"] == 1.0, metrics["invalid_reasons"]  # the bar grammar's doing
 
 
 def test_shell_shows_a_tune_as_abc(abc_run: Path, monkeypatch, capsys) -> None:

@@ -45,11 +45,16 @@ class Music(Task):
         return music_io.source_from_prompt(translator.recipe.data, prompt)
 
     def constraint(self, translator: Translator) -> Constraint:
+        pieces = translator.tgt_tok.vocabulary(), translator.src_tok.vocabulary()
+        if translator.recipe.data.format == "abc":
+            from seq2seq.tasks.music.abc_grammar import AbcConstraint
+
+            return AbcConstraint(*pieces)
         if translator.recipe.data.format != "chorales":
             return super().constraint(translator)
         from seq2seq.tasks.music.grammar import HarmonyConstraint
 
-        return HarmonyConstraint(translator.tgt_tok.vocabulary(), translator.src_tok.vocabulary())
+        return HarmonyConstraint(*pieces)
 
     def show(self, translator: Translator, source: str, output: str) -> str:
         from seq2seq.tasks.music import abc
@@ -81,6 +86,11 @@ class Music(Task):
             music_io.check(translator.recipe.data, src, ref)
             for src, ref in zip(corpus.src, corpus.tgt, strict=True)
         ]
+        voice_leading = (
+            _voice_leading(corpus.src, outputs, corpus.tgt, checks)
+            if translator.recipe.data.format == "chorales"
+            else {}
+        )
         if request.pictures:
             music_io.draw_pairs(
                 translator.recipe.data, Path(request.pictures), corpus.src, outputs, corpus.tgt
@@ -94,6 +104,7 @@ class Music(Task):
                     sum(c.valid for c in reference) / max(len(reference), 1), 4
                 ),
                 "invalid_reasons": _reasons(checks),
+                **voice_leading,
                 "constrained": translator.search.constrained,
                 "pieces": len(corpus),
             }
@@ -113,3 +124,21 @@ def _reasons(checks: Sequence[Any]) -> dict[str, int]:
         if not c.valid:
             counts[c.reason] = counts.get(c.reason, 0) + 1
     return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
+def _voice_leading(
+    sources: Sequence[str], outputs: Sequence[str], references: Sequence[str], checks: Sequence[Any]
+) -> dict[str, float]:
+    """Parallel fifths and octaves per 100 beats in the valid outputs and in Bach's own."""
+    from seq2seq.tasks.music.chorales import decode
+    from seq2seq.tasks.music.voice_leading import total
+
+    ours = total(decode(s, o) for s, o, c in zip(sources, outputs, checks, strict=True) if c.valid)
+    bach = total(decode(s, r) for s, r in zip(sources, references, strict=True))
+    (fifths, octaves), (ref_fifths, ref_octaves) = ours.per_100_beats(), bach.per_100_beats()
+    return {
+        "parallel_fifths_per_100_beats": round(fifths, 3),
+        "parallel_octaves_per_100_beats": round(octaves, 3),
+        "reference_parallel_fifths_per_100_beats": round(ref_fifths, 3),
+        "reference_parallel_octaves_per_100_beats": round(ref_octaves, 3),
+    }

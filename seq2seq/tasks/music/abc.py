@@ -174,17 +174,17 @@ def to_abc(source: str, target: str, number: int = 1) -> str:
 # --------------------------------------------------------------------- validity
 
 
-def _fraction(text: str) -> Fraction:
+def parse_fraction(text: str) -> Fraction:
     num, _, den = text.partition("/")
     return Fraction(int(num)) / (Fraction(int(den)) if den else 1)
 
 
-def _length(token: str) -> Fraction:
+def note_length(token: str) -> Fraction:
     """A note's, rest's or chord's length in units of L."""
     if token.startswith("["):
         inner, outer = token[1:].split("]", 1)
         first = re.match(_NOTE, inner)
-        return _length(first.group() if first else "C") * _length("C" + outer)
+        return note_length(first.group() if first else "C") * note_length("C" + outer)
     match = re.search(r"(\d*)(/*)(\d*)$", token)
     assert match is not None
     num = int(match.group(1)) if match.group(1) else 1
@@ -193,26 +193,26 @@ def _length(token: str) -> Fraction:
     return Fraction(num, den if slashes else 1)
 
 
-def _default_unit(meter: str) -> Fraction:
-    m = _meter(meter)
+def default_unit(meter: str) -> Fraction:
+    m = meter_length(meter)
     return Fraction(1, 16) if m < Fraction(3, 4) else Fraction(1, 8)
 
 
-def _meter(meter: str) -> Fraction:
+def meter_length(meter: str) -> Fraction:
     if meter in ("C", "C|"):
         return Fraction(1) if meter == "C" else Fraction(2, 2)
-    return _fraction(meter)
+    return parse_fraction(meter)
 
 
-_TUPLET = {2: Fraction(3, 2), 3: Fraction(2, 3), 4: Fraction(3, 4)}
+TUPLET_FACTORS = {2: Fraction(3, 2), 3: Fraction(2, 3), 4: Fraction(3, 4)}
 
 
 def bar_lengths(header: list[str], tokens: list[str]) -> list[tuple[Fraction, Fraction, bool]]:
     """Per bar: (length in L units, full length, whether it touches a repeat or ending)."""
     fields = {t.split(":", 1)[0]: t.split(":", 1)[1] for t in header if ":" in t}
     meter = fields.get("M", "4/4")
-    unit = _fraction(fields["L"]) if fields.get("L") else _default_unit(meter)
-    full = _meter(meter) / unit
+    unit = parse_fraction(fields["L"]) if fields.get("L") else default_unit(meter)
+    full = meter_length(meter) / unit
     bars: list[tuple[Fraction, Fraction, bool]] = []
     total, special, tuplet_left, tuplet_factor = Fraction(0), False, 0, Fraction(1)
     for tok in tokens:
@@ -221,9 +221,9 @@ def bar_lengths(header: list[str], tokens: list[str]) -> list[tuple[Fraction, Fr
             if key == "M":
                 meter = value
             if key == "L":
-                unit = _fraction(value)
+                unit = parse_fraction(value)
             if key in "ML":
-                full = _meter(meter) / unit
+                full = meter_length(meter) / unit
         elif BAR_TOKENS.match(tok):
             repeat = tok not in ("|",)
             bars.append((total, full, special or repeat))
@@ -231,9 +231,12 @@ def bar_lengths(header: list[str], tokens: list[str]) -> list[tuple[Fraction, Fr
         elif tok.startswith("[") and tok[1:].isdigit():
             special = True
         elif tok.startswith("(") and tok[1:].isdigit():
-            tuplet_left, tuplet_factor = int(tok[1:]), _TUPLET.get(int(tok[1:]), Fraction(2, 3))
+            tuplet_left, tuplet_factor = (
+                int(tok[1:]),
+                TUPLET_FACTORS.get(int(tok[1:]), Fraction(2, 3)),
+            )
         elif tok[0] in "_^=ABCDEFGabcdefgzx[":
-            length = _length(tok)
+            length = note_length(tok)
             if tuplet_left:
                 length, tuplet_left = length * tuplet_factor, tuplet_left - 1
             total += length

@@ -8,8 +8,13 @@ questions of a turn are the rows of its dialog with smaller k.
 
 One model serves both targets; the source starts with the mode, T5-style:
 ``rewrite: <question> || <context>`` and ``terms: <question> || <context>``. The context
-is the dialog's first question and the most recent earlier ones, ``context_turns`` in all,
-in dialog order, separated by `` | ``.
+is the dialog's first turn and the most recent earlier ones, ``context_turns`` in all,
+in dialog order, separated by `` | ``. A turn stands in the context as its question
+(``data.canard.context: questions``) or as its self-contained rewrite (``rewrites``: the
+reference's in training; in evaluation and ``expand`` the model's own, so nothing of the
+reference leaks). Rewrites carry what the questions left implicit: on the dev split, 55%
+of the rewrite's words that its question lacks are in the three earlier reference
+rewrites, 21% in the three earlier questions.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from seq2seq.config import Data, format_options, ranged
 from seq2seq.data.readers import Corpus, DataError, data_root, read_lines
@@ -29,9 +35,11 @@ TERM_SEPARATOR = " | "
 
 @dataclass(frozen=True)
 class CanardOptions:
-    """``data.canard``: how many earlier questions of the dialog the source carries."""
+    """``data.canard``: how many earlier turns of the dialog the source carries, and as
+    what: their questions or their rewrites."""
 
     context_turns: int = ranged(3, 0, 100)
+    context: Literal["questions", "rewrites"] = "questions"
 
 
 @dataclass(frozen=True)
@@ -40,7 +48,9 @@ class Turn:
     question: str
     rewrite: str
     terms: tuple[str, ...]
-    context: tuple[str, ...]  # earlier questions of the dialog, oldest first
+    context: tuple[str, ...]  # earlier questions (or reference rewrites), oldest first
+    dialog: str = ""
+    index: int = 0  # the turn's place in its dialog (the k of ``_q#k``)
 
 
 def source_text(mode: str, question: str, context: tuple[str, ...] | list[str] = ()) -> str:
@@ -79,18 +89,19 @@ def _turn_key(turn_id: str, where: str) -> tuple[str, int]:
     return dialog, int(k)
 
 
-def read_turns(root: str, stem: str, context_turns: int) -> list[Turn]:
-    """Every row of split ``stem`` with its terms and dialog context."""
+def read_turns(root: str, stem: str, context_turns: int, context: str = "questions") -> list[Turn]:
+    """Every row of split ``stem`` with its terms and dialog context: the earlier turns'
+    questions, or with ``context="rewrites"`` their reference rewrites."""
     base = data_root(root)
     main_path, terms_path = base / f"{stem}.tsv", base / f"{stem}.answer_terms.tsv"
     rows = _read_tsv(main_path, 3)
     term_rows = _read_tsv(terms_path, 3)
     if len(rows) != len(term_rows):
         raise DataError(f"{terms_path} has {len(term_rows)} rows but {main_path} has {len(rows)}")
-    questions: dict[str, dict[int, str]] = {}
-    for number, (turn_id, question, _) in enumerate(rows, start=2):
+    earlier_turns: dict[str, dict[int, str]] = {}
+    for number, (turn_id, question, rewrite) in enumerate(rows, start=2):
         dialog, k = _turn_key(turn_id, f"{main_path}:{number}")
-        questions.setdefault(dialog, {})[k] = question
+        earlier_turns.setdefault(dialog, {})[k] = rewrite if context == "rewrites" else question
     turns = []
     for number, (row, term_row) in enumerate(zip(rows, term_rows, strict=True), start=2):
         if row[0] != term_row[0]:
@@ -98,7 +109,8 @@ def read_turns(root: str, stem: str, context_turns: int) -> list[Turn]:
                 f"{terms_path}:{number}: id {term_row[0]} where {main_path} has {row[0]}"
             )
         dialog, k = _turn_key(row[0], f"{main_path}:{number}")
-        earlier = [questions[dialog][j] for j in sorted(questions[dialog]) if j < k]
+        turns_of = earlier_turns[dialog]
+        earlier = [turns_of[j] for j in sorted(turns_of) if j < k]
         turns.append(
             Turn(
                 row[0],
@@ -106,6 +118,8 @@ def read_turns(root: str, stem: str, context_turns: int) -> list[Turn]:
                 row[2],
                 tuple(split_terms(term_row[2])),
                 tuple(pick_context(earlier, context_turns)),
+                dialog,
+                k,
             )
         )
     return turns
@@ -123,7 +137,8 @@ def pick_context(earlier: list[str], turns: int) -> list[str]:
 def read_canard(data: Data, part: str, name: str, seed: int = 0) -> Corpus:
     """Both kinds of example for every row: rewrites first, then key terms (a row with no
     terms gives no terms example; they are counted in the log)."""
-    turns = read_turns(data.root, part, format_options(data, CanardOptions).context_turns)
+    options = format_options(data, CanardOptions)
+    turns = read_turns(data.root, part, options.context_turns, options.context)
     src = [source_text("rewrite", t.question, t.context) for t in turns]
     tgt = [t.rewrite for t in turns]
     with_terms = [t for t in turns if t.terms]

@@ -1,6 +1,6 @@
 """Query expansion with a query_expansion run: diverse rewrites and a weighted bag of terms.
 
-For each query (with the earlier questions of its conversation as context):
+For each query (with the earlier turns of its conversation, questions or rewrites, as context):
 - rewrites: the beam's n best plus n samples (nucleus, the recipe's temperature), merged
   and deduplicated (case, spacing and final punctuation ignored), ranked by mean token
   log-probability, so beam outputs and samples compare on one scale;

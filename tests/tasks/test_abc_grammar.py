@@ -1,0 +1,147 @@
+"""The ABC bar grammar: whatever a search picks among the allowed tokens keeps the bar
+rules of ``check_tune``; a real tune's own tokens are allowed; what is never ABC is not."""
+
+from fractions import Fraction
+
+import pytest
+import torch
+
+from seq2seq.data.tokenizer import EOS_ID
+from seq2seq.tasks.music.abc import check_tune, tokenize
+from seq2seq.tasks.music.abc_grammar import (
+    BROKEN,
+    ENDING,
+    NEVER,
+    NOTE,
+    OTHER,
+    REPEAT_BAR,
+    TICKS,
+    TUPLET,
+    AbcConstraint,
+    classify,
+)
+
+SPECIALS = ["<pad>", "<unk>", "<s>", "</s>"]
+HEADERS = ["M:6/8", "M:4/4", "M:2/4", "M:3/4", "M:none", "K:G", "K:D", "L:1/8", "L:1/4", "T:x"]
+BODY = tokenize(
+    '"G"g2g B^AB|d2d G3|"Em"GAB "Am"A2A|"D7"ABc "G"BAG:|[K:D] [1"D"(3fed [df]3|'
+    '[2"A7"e2-e c\'/2d/2e>f|| |: :| |] |1 A4 B8 z/ c/2 (2 (4 x ~ ( ) [M:3/4] [L:1/4] d|'
+)
+PIECES = SPECIALS + HEADERS + sorted(set(BODY))
+ID = {p: i for i, p in enumerate(PIECES)}
+SOURCES = [
+    "M:6/8 K:G L:1/8 T:x d |",  # a pickup
+    "M:4/4 K:D g2g B^AB d2 |",  # a full bar (L 1/8 by default)
+    "M:2/4 K:G d2d G3 A2 |",  # a full bar in sixteenths (2/4's default unit)
+    "M:3/4 L:1/4 K:G A B c :|",  # a repeat: the next bar may be short
+]
+
+
+def constraint() -> AbcConstraint:
+    return AbcConstraint(PIECES, PIECES)
+
+
+def source_tokens(source: str) -> list[str]:
+    """Header fields as they are, the body through the ABC tokenizer."""
+    return [t for f in source.split() for t in ([f] if f[1:2] == ":" else tokenize(f))]
+
+
+def start(c: AbcConstraint, source: str) -> dict[str, torch.Tensor]:
+    return c.start(torch.tensor([[ID[t] for t in source_tokens(source)]]), torch.tensor([0]))
+
+
+def walks(
+    c: AbcConstraint, source: str, seed: int, n: int = 60, steps: int = 60
+) -> list[list[str]]:
+    """``n`` random searches under the grammar at once (rows of one state, as a search
+    keeps them): notes three times as likely as anything else; PAD and BOS never chosen,
+    as in a search; the step limit ends a row as a forced EOS would."""
+    generator = torch.Generator().manual_seed(seed)
+    ids = torch.tensor([[ID[t] for t in source_tokens(source)]])
+    state = c.start(ids, torch.zeros(n, dtype=torch.long))
+    weights = torch.where(c.note, 3.0, 1.0)
+    weights[[0, 2]] = 0.0
+    outputs: list[list[str]] = [[] for _ in range(n)]
+    done = torch.zeros(n, dtype=torch.bool)
+    for _ in range(steps):
+        tokens = torch.multinomial(c.allowed(state) * weights, 1, generator=generator).squeeze(1)
+        tokens = torch.where(done, EOS_ID, tokens)
+        done |= tokens == EOS_ID
+        for row in (~done).nonzero().flatten().tolist():
+            outputs[row].append(PIECES[tokens[row]])
+        state = c.advance(state, tokens)
+    return outputs
+
+
+def test_pieces_are_classified_with_their_lengths_in_ticks() -> None:
+    assert classify("A3/2")[:2] == (NOTE, 3 * TICKS // 2)
+    assert classify("[df]3")[:2] == (NOTE, 3 * TICKS)
+    assert classify("z/")[:2] == (NOTE, TICKS // 2)
+    assert classify("(3") == (TUPLET, 0, 3, 2, 3)
+    assert classify("|1")[0] == classify(":|")[0] == REPEAT_BAR
+    assert classify("[2")[0] == ENDING
+    assert classify("[K:D]")[0] == classify('"Em"')[0] == classify("-")[0] == OTHER
+    assert classify(">")[0] == BROKEN
+    assert classify("[M:3/4]")[0] == classify("[L:1/4]")[0] == classify("<unk>")[0] == NEVER
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_every_walk_under_the_grammar_keeps_the_bar_rules(source: str) -> None:
+    outputs = walks(constraint(), source, seed=SOURCES.index(source))
+    for out in outputs:
+        check = check_tune(" ".join(source_tokens(source)), " ".join(out), parse=False)
+        assert check.valid, (check.reason, out)
+    # the walks wrote music, not only chord symbols and slurs
+    assert sum(len([t for t in o if classify(t)[0] == NOTE]) for o in outputs) > 300
+
+
+def test_a_real_tune_is_allowed_token_by_token() -> None:
+    c = constraint()
+    source, target = "M:6/8 K:G L:1/8 T:x d |", BODY[BODY.index("|") + 1 : BODY.index("||") + 1]
+    state = start(c, source)
+    for token in target:
+        assert c.allowed(state)[0, ID[token]], token
+        state = c.advance(state, torch.tensor([ID[token]]))
+    assert c.allowed(state)[0, EOS_ID]
+
+
+def test_what_breaks_a_bar_is_refused() -> None:
+    c = constraint()
+    state = start(c, "M:6/8 K:G L:1/8 T:x g2g B^AB |")  # a full bar: the next must be too
+    allowed = c.allowed(state)[0]
+    assert allowed[EOS_ID] and allowed[ID["A4"]] and not allowed[ID["B8"]]  # 8 > 6 eighths
+    assert not allowed[ID["[M:3/4]"]] and not allowed[ID["<unk>"]]
+    state = c.advance(state, torch.tensor([ID["A4"]]))
+    allowed = c.allowed(state)[0]
+    assert not allowed[ID["|"]] and not allowed[EOS_ID]  # a short bar, mid-bar
+    assert allowed[ID["|]"]] and allowed[ID["A"]] and not allowed[ID["G3"]]
+    state = c.advance(state, torch.tensor([ID["(3"]]))  # a triplet of eighths: 2/3 each
+    assert state["num"].item() == 2 and state["den"].item() == 3
+    for _ in range(3):
+        assert not c.allowed(state)[0, ID["|"]]  # no bar line inside a tuplet
+        state = c.advance(state, torch.tensor([ID["A"]]))
+    assert state["total"].item() == 6 * TICKS and c.allowed(state)[0, ID["|"]]
+    assert Fraction(state["total"].item(), TICKS) == 6
+
+
+def test_a_broken_rhythm_pairs_two_notes_of_one_length() -> None:
+    c = constraint()
+    state = start(c, "M:6/8 K:G L:1/8 T:x d |")
+    assert not c.allowed(state)[0, ID[">"]]  # not before a note
+    state = c.advance(state, torch.tensor([ID["A"]]))
+    assert c.allowed(state)[0, ID[">"]]
+    state = c.advance(state, torch.tensor([ID[">"]]))
+    allowed = c.allowed(state)[0]
+    assert allowed[ID["B"]] and not allowed[ID["z/"]] and not allowed[ID["G3"]]
+    assert not allowed[ID["|"]] and not allowed[ID['"G"']] and not allowed[EOS_ID]
+    state = c.advance(state, torch.tensor([ID["B"]]))
+    assert not c.allowed(state)[0, ID[">"]]  # A>B>C is not a pair of pairs
+    state = c.advance(state, torch.tensor([ID["G3"]]))  # 1 + 1 + 3 of 6 eighths
+    assert not c.allowed(state)[0, ID[">"]]  # a second G3 would not fit
+    state = c.advance(state, torch.tensor([ID["A"]]))  # the bar is full
+    assert not c.allowed(state)[0, ID[">"]] and c.allowed(state)[0, ID["|"]]
+
+
+def test_a_source_the_grammar_cannot_count_is_left_free() -> None:
+    c = constraint()
+    assert c.allowed(start(c, "M:none K:G d |"))[0].all()
