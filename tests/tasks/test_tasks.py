@@ -205,6 +205,9 @@ def test_music_generate_reports_validity_and_evaluate_the_metrics(
         assert drawn or f"{i:06d}.output.png: not drawn" in err
     assert 0.0 <= metrics["validity"] <= 1.0 and 0.0 <= metrics["token_accuracy"] <= 1.0
     assert metrics["pieces"] == 2
+    for key in ("parallel_fifths", "parallel_octaves"):  # outputs' and Bach's own
+        assert metrics[f"{key}_per_100_beats"] >= 0.0
+        assert metrics[f"reference_{key}_per_100_beats"] >= 0.0
     code, out, _ = run_cli(
         ["evaluate", str(chorale_run), "--split", "test", "--json", "-q", "constrained=true"],
         "",

@@ -8,9 +8,9 @@ in the current bar, ``full`` ticks of a whole bar (the source's meter and unit),
 ``special`` (the bar touches a repeat, double bar or ending), ``bar`` (bar lines so far,
 the source's included), ``tuplet`` notes left in the current tuplet and its factor
 ``num/den``, ``last`` the length of the note just written outside a tuplet (-1 after
-anything else),
-``broken`` (a broken rhythm waits for its second note), and ``free`` for a row whose
-source does not parse (left unconstrained).
+anything else), ``broken`` (a broken rhythm waits for its second note), and ``free``
+for a row whose source does not parse or whose first bar holds an unknown piece (left
+unconstrained: its state cannot be known).
 
 The rules, each one a condition of the check:
 - a note, rest or chord must fit in what is left of the bar, after its tuplet's factor
@@ -18,8 +18,10 @@ The rules, each one a condition of the check:
 - a plain bar line ``|`` closes a full bar, the tune's first bar (a pickup) or a bar
   beside a repeat or ending; a repeat, double bar or ending bar line closes any bar
   (a pickup's partner, the last bar), so no bar is ever a dead end;
-- no bar line inside a tuplet, no tuplet inside another or in a full bar; an ending
-  ``[1`` comes right after a bar line; EOS comes after a bar line, outside a tuplet;
+- no bar line inside a tuplet, no tuplet inside another; a tuplet starts only where all
+  its notes fit at the vocabulary's shortest length, and each of its notes leaves that
+  room for the rest (no tuplet is a dead end); an ending ``[1`` comes right after a bar
+  line; EOS comes after a bar line, outside a tuplet;
 - a broken rhythm ``>``/``<`` comes right after a note outside a tuplet, when a second
   note of that length still fits in the bar, and the next token is such a note
   (``A>B``: dotted and halved, so the pair lasts what it is written as, the length the
@@ -37,7 +39,7 @@ from fractions import Fraction
 
 import torch
 
-from seq2seq.data.tokenizer import EOS_ID
+from seq2seq.data.tokenizer import EOS_ID, UNK_ID
 from seq2seq.search.constraint import ConstraintState
 from seq2seq.tasks.music.abc import (
     BAR_TOKENS,
@@ -98,19 +100,29 @@ class AbcConstraint:
         table = torch.tensor(rows, dtype=torch.long)
         self.kind, self.length, self.tuplet_notes, self.num, self.den = table.unbind(1)
         self.note = self.kind == NOTE
+        # a tuplet starts only where its notes fit at the shortest length there is, and
+        # each of its notes leaves that room for the rest: no tuplet is a dead end
+        self.shortest = int(self.length[self.note].min()) if self.note.any() else 0
+        self.tuplet_room = self.tuplet_notes * self.shortest * self.num // self.den
 
     # ------------------------------------------------------------------ state
 
     def _source_state(self, row: list[int]) -> ConstraintState:
-        """The state after one source (ids): free when it does not parse."""
-        tokens = [self.source_pieces[i] for i in row if i > EOS_ID]
+        """The state after one source (ids): free when it does not parse or its first
+        bar holds an unknown piece (a rare title word, in the header, is fine)."""
         state = _initial(1)
+        header = [self.source_pieces[i] for i in row if _HEADER.match(self.source_pieces[i])]
+        body = [i for i in row if i > EOS_ID and not _HEADER.match(self.source_pieces[i])]
+        first = next((k for k, i in enumerate(row) if i in body), len(row))
         try:
-            state["full"][0] = bar_ticks([t for t in tokens if _HEADER.match(t)])
+            state["full"][0] = bar_ticks(header)
         except (ValueError, ZeroDivisionError):
             state["free"][0] = True
             return state
-        for token in (t for t in tokens if not _HEADER.match(t)):
+        if UNK_ID in row[first:]:
+            state["free"][0] = True
+            return state
+        for token in (self.source_pieces[i] for i in body):
             kind, length, notes, num, den = (torch.tensor([x]) for x in classify(token))
             if kind.item() in (NEVER, END):
                 state["free"][0] = True
@@ -130,7 +142,9 @@ class AbcConstraint:
         scaled = self.length.unsqueeze(0) * state["num"].unsqueeze(1)  # (N, V)
         den = state["den"].unsqueeze(1)
         length = scaled // den
-        fits = (scaled % den == 0) & (total.unsqueeze(1) + length <= full.unsqueeze(1))
+        # room kept for the notes of the tuplet still to come, at the shortest length
+        reserve = (state["tuplet"] - 1).clamp(min=0) * self.shortest * state["num"] // state["den"]
+        fits = (scaled % den == 0) & ((total + reserve).unsqueeze(1) + length <= full.unsqueeze(1))
         waits = state["broken"]  # only the broken rhythm's second note may come
         fits &= ~waits.unsqueeze(1) | (length == state["last"].unsqueeze(1))
         outside &= ~waits
@@ -144,7 +158,7 @@ class AbcConstraint:
                 plain,  # BAR
                 outside,  # REPEAT_BAR
                 at_bar_start,  # ENDING
-                outside & (total < full),  # TUPLET
+                outside,  # TUPLET (if its notes fit, below)
                 at_bar_start,  # END
                 outside & (state["last"] >= 0) & (total + state["last"] <= full),  # BROKEN
             ],
@@ -152,6 +166,7 @@ class AbcConstraint:
         )  # (N, kinds)
         allowed = by_kind.gather(1, self.kind.unsqueeze(0).expand(total.numel(), -1))
         allowed &= fits | ~self.note.unsqueeze(0)
+        allowed &= (total.unsqueeze(1) + self.tuplet_room.unsqueeze(0)) <= full.unsqueeze(1)
         return allowed | state["free"].unsqueeze(1)
 
     def advance(self, state: ConstraintState, tokens: torch.Tensor) -> ConstraintState:
