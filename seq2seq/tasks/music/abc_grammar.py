@@ -111,18 +111,20 @@ class AbcConstraint:
         """The state after one source (ids): free when it does not parse or its first
         bar holds an unknown piece (a rare title word, in the header, is fine)."""
         state = _initial(1)
-        header = [self.source_pieces[i] for i in row if _HEADER.match(self.source_pieces[i])]
-        body = [i for i in row if i > EOS_ID and not _HEADER.match(self.source_pieces[i])]
-        first = next((k for k, i in enumerate(row) if i in body), len(row))
+        pieces = [self.source_pieces[i] for i in row]
+        is_header = [bool(_HEADER.match(p)) for p in pieces]
+        # the body starts at the first known piece that is no header field
+        first = next((k for k, i in enumerate(row) if i > EOS_ID and not is_header[k]), len(row))
         try:
-            state["full"][0] = bar_ticks(header)
+            state["full"][0] = bar_ticks([p for p, h in zip(pieces, is_header, strict=True) if h])
         except (ValueError, ZeroDivisionError):
             state["free"][0] = True
             return state
         if UNK_ID in row[first:]:
             state["free"][0] = True
             return state
-        for token in (self.source_pieces[i] for i in body):
+        body = (p for i, p, h in zip(row, pieces, is_header, strict=True) if i > EOS_ID and not h)
+        for token in body:
             kind, length, notes, num, den = (torch.tensor([x]) for x in classify(token))
             if kind.item() in (NEVER, END):
                 state["free"][0] = True
