@@ -155,6 +155,11 @@ def validate(recipe: Recipe) -> None:
     checks: list[tuple[bool, str]] = [
         (bool(tr.resume.strip()), "train.resume: empty; give auto, never, require or a run"),
         (
+            tr.schedule != "cosine" or tr.max_steps is not None or tr.max_minutes is not None,
+            "train.schedule: cosine decays over the budget; set train.max_steps or "
+            "train.max_minutes",
+        ),
+        (
             se.sampling or se.nbest <= se.beam_size,
             f"search.nbest: {se.nbest} outputs need search.beam_size >= {se.nbest} "
             f"(it is {se.beam_size}) unless search.sampling",

@@ -153,7 +153,9 @@ class Train:
     lr: float = ranged(1.0e-3, 0.0, 10.0, open_lo=True)
     betas: tuple[float, float] = ranged((0.9, 0.999), 0.0, 1.0, open_hi=True)
     weight_decay: float = ranged(0.0, 0.0, 10.0)
-    schedule: Literal["constant", "inverse_sqrt", "plateau"] = "plateau"
+    # cosine: from lr down to min_lr over the budget (max_steps or max_minutes, whichever
+    # ends first), for a fixed-budget run
+    schedule: Literal["constant", "inverse_sqrt", "plateau", "cosine"] = "plateau"
     warmup_steps: int = ranged(0, 0, BIG_COUNT)
     plateau_factor: float = ranged(0.5, 0.0, 1.0, open_lo=True)
     # validations without improvement before the LR is cut

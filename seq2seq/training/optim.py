@@ -32,6 +32,10 @@ class LRSchedule:
     - inverse_sqrt: decay = sqrt(warmup / step) after warmup (1 before)
     - plateau:      decay *= factor whenever ``patience`` validations in a row bring no
                     improvement, never below ``min_lr``
+    - cosine:       base * decay = min_lr + (base - min_lr) * (1 + cos(pi * spent)) / 2,
+                    ``spent`` the share of the training budget used (0 .. 1), so a run
+                    with a fixed budget ends at ``min_lr`` (nanoGPT's and torchtune's
+                    cosine, over minutes as well as steps)
     warmup(step) rises linearly from 0 to 1 over ``warmup_steps`` (1 when 0).
     """
 
@@ -64,9 +68,14 @@ class LRSchedule:
             cfg.min_lr,
         )
 
-    def lr(self, step: int) -> float:
+    def lr(self, step: int, spent: float = 0.0) -> float:
+        """The rate for update ``step`` (1-based), ``spent`` of the budget gone."""
         step = max(step, 1)
         warm = min(1.0, step / self.warmup_steps) if self.warmup_steps else 1.0
+        if self.kind == "cosine":
+            floor = min(self.min_lr, self.base_lr)
+            decay = (1.0 + math.cos(math.pi * min(max(spent, 0.0), 1.0))) / 2.0
+            return warm * (floor + (self.base_lr - floor) * decay)
         if self.kind == "inverse_sqrt" and self.warmup_steps and step > self.warmup_steps:
             return self.base_lr * math.sqrt(self.warmup_steps / step)
         if self.kind == "inverse_sqrt" and not self.warmup_steps:
@@ -81,8 +90,8 @@ class LRSchedule:
             self.plateau_scale *= self.factor
             self.bad_validations = 0
 
-    def apply(self, optimizer: torch.optim.Optimizer, step: int) -> float:
-        lr = self.lr(step)
+    def apply(self, optimizer: torch.optim.Optimizer, step: int, spent: float = 0.0) -> float:
+        lr = self.lr(step, spent)
         for group in optimizer.param_groups:
             group["lr"] = lr
         return lr

@@ -75,6 +75,18 @@ def finished_reason(cfg: TrainConfig, p: Progress) -> str | None:
     return None
 
 
+def budget_share(cfg: TrainConfig, step: int, elapsed: float) -> float:
+    """The share of the training budget used after ``step`` updates and ``elapsed``
+    seconds: the larger of step / max_steps and elapsed / max_minutes (whichever limit
+    comes first), at most 1; 0 without either limit."""
+    shares = [0.0]
+    if cfg.max_steps is not None:
+        shares.append(step / cfg.max_steps)
+    if cfg.max_minutes is not None:
+        shares.append(elapsed / (cfg.max_minutes * 60))
+    return min(max(shares), 1.0)
+
+
 def budget_spent(cfg: TrainConfig, p: Progress) -> bool:
     """``train.max_steps`` or ``train.max_minutes`` reached."""
     return (cfg.max_steps is not None and p.step >= cfg.max_steps) or (

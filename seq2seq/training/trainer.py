@@ -34,6 +34,7 @@ from seq2seq.training.progress import (
     Clock,
     Progress,
     RateWindow,
+    budget_share,
     budget_spent,
     count_nonfinite,
     epochs_done,
@@ -79,6 +80,9 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
         self.progress = Progress()
         self._validated_at = -1
+        # rank 0's training seconds after the last update, agreed by every rank (a
+        # schedule over minutes must give all ranks one rate); None before the first
+        self._agreed_elapsed: float | None = None
         events = (
             run.path / "events" if dist.is_main and run is not None else None
         )  # benchmark: no run
@@ -195,7 +199,9 @@ class Trainer:
         local_tokens = sum(b.num_tgt_tokens for b in batches)
         (all_tokens,) = all_reduce_sum([float(local_tokens)], self.device)
         weight = self.dist.world_size / max(all_tokens, 1.0)  # DDP averages over ranks
-        self.schedule.apply(self.optimizer, self.progress.step + 1)
+        elapsed = self.progress.elapsed if self._agreed_elapsed is None else self._agreed_elapsed
+        spent = budget_share(self.cfg, self.progress.step + 1, elapsed)
+        self.schedule.apply(self.optimizer, self.progress.step + 1, spent)
         ratio = teacher_forcing_ratio(
             self.cfg.teacher_forcing,
             self.cfg.teacher_forcing_schedule,
@@ -341,10 +347,12 @@ class Trainer:
 
     def _should_stop_now(self, signum: int) -> tuple[bool, int]:
         """(the budget is spent, on rank 0's clock; a signal any rank received, or 0),
-        agreed by every rank in one reduction."""
+        agreed by every rank in one reduction, which also hands every rank rank 0's
+        elapsed time for the next update's learning rate."""
         budget = budget_spent(self.cfg, self.progress)
-        local = [float(budget and self.dist.is_main), float(signum)]
-        budget_all, signum_all = all_reduce_sum(local, self.device)
+        main = self.dist.is_main
+        local = [float(budget and main), float(signum), self.progress.elapsed if main else 0.0]
+        budget_all, signum_all, self._agreed_elapsed = all_reduce_sum(local, self.device)
         if budget_all:
             log.info(
                 "stopping at step %d after %.1f minutes",

@@ -5,9 +5,10 @@ import torch
 import torch.nn.functional as F
 from helpers import TOY_RECIPE
 
-from seq2seq.config import load_recipe
+from seq2seq.config import ConfigError, load_recipe
 from seq2seq.kernels.fused_loss import projected_sequence_loss, sequence_loss
 from seq2seq.training.optim import LRSchedule, build_optimizer, teacher_forcing_ratio
+from seq2seq.training.progress import budget_share
 
 
 @pytest.mark.parametrize("smoothing", [0.0, 0.1, 0.3])
@@ -78,6 +79,33 @@ def test_plateau_cuts_after_patience_and_keeps_a_floor():
     restored = LRSchedule("plateau", 1e-3, 0, 0.5, 2, 2e-4)
     restored.load_state_dict(sched.state_dict())
     assert restored.lr(10) == sched.lr(10)
+
+
+def test_cosine_falls_from_the_rate_to_the_floor_over_the_budget():
+    sched = LRSchedule("cosine", 1e-3, warmup_steps=10, factor=0.5, patience=1, min_lr=1e-5)
+    assert sched.lr(5, spent=0.0) == pytest.approx(5e-4)  # warming up
+    assert sched.lr(10, spent=0.0) == pytest.approx(1e-3)
+    assert sched.lr(50, spent=0.5) == pytest.approx((1e-3 + 1e-5) / 2)
+    assert sched.lr(90, spent=1.0) == pytest.approx(1e-5)
+    assert sched.lr(99, spent=3.0) == pytest.approx(1e-5)  # past the budget: the floor
+    rates = [sched.lr(10 + i, spent=i / 40) for i in range(41)]
+    assert all(a >= b for a, b in itertools.pairwise(rates))
+    sched.on_validation(improved=False)  # plateau cuts do not touch it
+    assert sched.lr(50, spent=0.5) == pytest.approx((1e-3 + 1e-5) / 2)
+
+
+def test_budget_share_is_the_larger_of_steps_and_minutes():
+    cfg = load_recipe(TOY_RECIPE, ["train.max_steps=100", "train.max_minutes=10"]).train
+    assert budget_share(cfg, 25, 60.0) == pytest.approx(0.25)
+    assert budget_share(cfg, 25, 300.0) == pytest.approx(0.5)
+    assert budget_share(cfg, 200, 0.0) == 1.0
+    unlimited = load_recipe(TOY_RECIPE, ["train.max_steps=null"]).train
+    assert budget_share(unlimited, 10**6, 1e9) == 0.0
+
+
+def test_cosine_needs_a_budget():
+    with pytest.raises(ConfigError, match=r"train.schedule: cosine .* train.max_steps"):
+        load_recipe(TOY_RECIPE, ["train.schedule=cosine", "train.max_steps=null"])
 
 
 @pytest.mark.parametrize("schedule", ["linear", "inverse_sigmoid"])

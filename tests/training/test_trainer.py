@@ -156,3 +156,18 @@ def test_a_copying_decoder_trains_and_the_loss_falls(toy_env: Path, tmp_path: Pa
     )
     losses = [m["loss"] for m in run.read_metrics()]
     assert len(losses) == 3 and losses[-1] < 0.8 * losses[0], losses
+
+
+def test_cosine_schedule_ends_its_budget_at_the_floor(toy_env: Path, tmp_path: Path):
+    recipe = toy_recipe(
+        tmp_path / "cosine",
+        "train.max_steps=6",
+        "train.schedule=cosine",
+        "train.warmup_steps=0",
+        "train.lr=1e-3",
+        "train.min_lr=1e-5",
+        *FAST,
+    )
+    state = run_training(recipe).load_trainer_state()
+    assert state["step"] == 6
+    assert state["optimizer"]["param_groups"][0]["lr"] == pytest.approx(1e-5)
