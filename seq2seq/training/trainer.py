@@ -286,7 +286,7 @@ class Trainer:
             "step": self.progress.step,
             "epoch": self.progress.epoch,
             "minutes": round(self.progress.elapsed / 60, 2),
-            "lr": self._lr_now(),
+            "lr": float(f"{self._lr_now():.4g}"),  # a cosine's rate, readable in the log
         }
         valid = self.valid_data
         if valid is None or valid.tgt is None or not self.dist.is_main:
