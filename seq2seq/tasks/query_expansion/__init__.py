@@ -28,6 +28,11 @@ if TYPE_CHECKING:
 
 register_format("canard", CanardOptions, read_canard)
 
+# rewrites per query from the beam and from sampling in ``evaluate``'s expansions (the
+# ``expand`` command's default is 10): with 5, evaluating the whole CANARD dev split took
+# 4.5 minutes instead of 7.4, key-term recall 0.311 instead of 0.318
+EVALUATION_EXPANSIONS = 5
+
 
 def _expand_arguments(p: argparse.ArgumentParser) -> None:
     what = p.add_mutually_exclusive_group(required=True)
@@ -153,7 +158,9 @@ class QueryExpansion(Task):
         bleu = score(rewrites, references)
         copy = score([t.question for t in turns], references)  # the baseline: no rewrite
         expansions = expand(
-            translator, [(t.question, c) for t, c in zip(turns, contexts, strict=True)], n=10
+            translator,
+            [(t.question, c) for t, c in zip(turns, contexts, strict=True)],
+            n=EVALUATION_EXPANSIONS,
         )
         recalls = [term_recall(t.terms, e.terms) for t, e in zip(turns, expansions, strict=True)]
         at10 = [term_recall(t.terms, e.terms, k=10) for t, e in zip(turns, expansions, strict=True)]
