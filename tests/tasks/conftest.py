@@ -51,6 +51,15 @@ def text_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "train.max_steps=120",
         "train.validate_every=60",
         "search.max_len_b=8",
+        # the tests need the pattern learned exactly in 120 steps: the light regularisation
+        # and plateau schedule the recipe had before it was tuned for an hour on Shakespeare
+        "model.emb_dropout=0.1",
+        "model.output_dropout=0.2",
+        "model.encoder.dropout=0.2",
+        "model.decoder.dropout=0.2",
+        "train.optimizer=adam",
+        "train.weight_decay=0",
+        "train.schedule=plateau",
     )
 
 
