@@ -80,9 +80,7 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
         self.progress = Progress()
         self._validated_at = -1
-        # rank 0's training seconds after the last update, agreed by every rank (a
-        # schedule over minutes must give all ranks one rate); None before the first
-        self._agreed_elapsed: float | None = None
+        self._agreed_elapsed = 0.0  # rank 0's seconds: one LR on every rank (cosine)
         events = (
             run.path / "events" if dist.is_main and run is not None else None
         )  # benchmark: no run
@@ -199,8 +197,7 @@ class Trainer:
         local_tokens = sum(b.num_tgt_tokens for b in batches)
         (all_tokens,) = all_reduce_sum([float(local_tokens)], self.device)
         weight = self.dist.world_size / max(all_tokens, 1.0)  # DDP averages over ranks
-        elapsed = self.progress.elapsed if self._agreed_elapsed is None else self._agreed_elapsed
-        spent = budget_share(self.cfg, self.progress.step + 1, elapsed)
+        spent = budget_share(self.cfg, self.progress.step + 1, self._agreed_elapsed)
         self.schedule.apply(self.optimizer, self.progress.step + 1, spent)
         ratio = teacher_forcing_ratio(
             self.cfg.teacher_forcing,
@@ -377,6 +374,7 @@ class Trainer:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.progress = Progress.from_state(state)
+        self._agreed_elapsed = self.progress.elapsed
         self.optimizer.load_state_dict(state["optimizer"])
         self.schedule.load_state_dict(state["schedule"])
         if state["scaler"]:
