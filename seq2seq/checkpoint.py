@@ -61,6 +61,18 @@ def describe_write_error(err: BaseException) -> str:
     return text[:200]
 
 
+def _lock_holder(fd: int) -> str:
+    """Who holds a run's lock, as its holder wrote it. The holder takes the lock before
+    it writes its line, so a second training that looks in between finds the file empty
+    (or just truncated): it looks again for up to half a second before saying less."""
+    for _ in range(50):
+        holder = os.pread(fd, 512, 0).decode("utf-8", "replace").strip()
+        if holder.endswith(")"):  # the whole line: it ends with the command
+            return holder
+        time.sleep(0.01)
+    return holder or "another process"
+
+
 class RunDir:
     """Paths and safe reads/writes of one run directory."""
 
@@ -89,7 +101,7 @@ class RunDir:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            holder = os.read(fd, 512).decode("utf-8", "replace").strip() or "another process"
+            holder = _lock_holder(fd)
             os.close(fd)
             raise CheckpointError(
                 f"{self.path} is being trained by {holder}; wait for it to end "

@@ -4,6 +4,7 @@ disk during a save is one line that leaves the previous checkpoint whole."""
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -12,13 +13,14 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
 import pytest
 from helpers import TOY_RECIPE, run_cli
 
-from seq2seq.checkpoint import RunDir
+from seq2seq.checkpoint import CheckpointError, RunDir
 
 FAST = ["train.valid_bleu=false", "train.progress=false", "-q"]
 
@@ -58,13 +60,34 @@ def test_a_second_training_of_a_held_run_is_refused_and_changes_nothing(
     assert tree_hash(small_run) == before
 
 
+def test_a_training_that_looks_while_the_holder_writes_its_line_still_names_it(tmp_path: Path):
+    """The holder takes the lock, then writes who it is: a second training that looks in
+    between (an empty file) waits for the line rather than naming 'another process'."""
+    run = RunDir(tmp_path / "run")
+    run.path.mkdir()
+    fd = os.open(run.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held, nothing written yet
+    line = "pid 4242 on host since 2026-12-03 04:00:00 (seq2seq train r.yaml)\n"
+    writer = threading.Timer(0.1, lambda: os.write(fd, line.encode()))
+    writer.start()
+    try:
+        with (
+            pytest.raises(CheckpointError, match="is being trained by pid 4242 on host"),
+            run.lock(),
+        ):
+            pass
+    finally:
+        writer.join()
+        os.close(fd)
+
+
 @pytest.mark.slow
 def test_the_lock_of_a_killed_training_is_free(small_run: Path, monkeypatch, capsys):
     holder = subprocess.run(  # takes the lock, then dies without releasing it
         [
             sys.executable,
             "-c",
-            "import os, sys; from seq2seq.checkpoint import RunDir\n"
+            "import os, sys; from seq2seq.checkpoint import CheckpointError, RunDir\n"
             f"RunDir({str(small_run)!r}).lock().__enter__(); os._exit(9)",
         ],
         check=False,
