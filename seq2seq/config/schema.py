@@ -120,6 +120,10 @@ class Decoder:
     attention: Literal["general", "dot", "bahdanau"] = "general"
     input_feeding: bool = False
     bridge: Literal["linear", "copy", "zero"] = "linear"
+    # DropConnect on the LSTM's hidden-to-hidden weights in training (AWD-LSTM's weight
+    # drop, Merity et al. 2018): one mask per batch shared by every step, so the
+    # recurrence is regularised without noise on the states themselves; 0 = off
+    weight_drop: float = ranged(0.0, 0.0, 1.0, open_hi=True)
     # pointer-generator (See et al. 2017): mix the output distribution with the attention
     # over the source tokens, so a word can be copied; needs tokenizer.joint (same ids)
     copy: bool = False

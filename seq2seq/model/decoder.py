@@ -16,6 +16,7 @@ from dataclasses import replace
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.func import functional_call
 
 from seq2seq.kernels.dropout import Dropout, dropout, dropout_mask
 from seq2seq.kernels.input_feeding import InputFeedingLoop
@@ -42,6 +43,7 @@ class Decoder(nn.Module):
         input_feeding: bool,
         tie_embeddings: bool,
         copy: bool = False,
+        weight_drop: float = 0.0,
     ) -> None:
         super().__init__()
         emb_dim = embedding.embedding_dim
@@ -59,6 +61,7 @@ class Decoder(nn.Module):
             batch_first=True,
         )
         self.combine = nn.Linear(hidden_dim + memory_dim, self.output_dim, bias=False)
+        self.weight_drop = weight_drop
         self.output_dropout = Dropout(output_dropout)
         self.project = nn.Linear(self.output_dim, vocab, bias=True)
         if tie_embeddings:
@@ -114,7 +117,12 @@ class Decoder(nn.Module):
         if not self.input_feeding:
             embedded = self.emb_dropout(self.embedding(tgt_in))
             with lstm_precision(embedded) as cast:  # kernels/rnn_precision.py
-                hidden, _ = self.rnn(cast(embedded), (cast(state.hidden), cast(state.cell)))
+                inputs = (cast(embedded), (cast(state.hidden), cast(state.cell)))
+                dropped = self._dropped_recurrent_weights()
+                if dropped:  # the LSTM run with these in place of its own
+                    hidden, _ = functional_call(self.rnn, dropped, inputs)
+                else:
+                    hidden, _ = self.rnn(*inputs)
             context, attn = self.attention(hidden, state.keys, state.memory, state.mask)
             attentional = self._attentional(hidden, context)
             features = self.output_dropout(attentional)
@@ -218,13 +226,29 @@ class Decoder(nn.Module):
         included (B, T, 4H); the first layer's weight over [feed; h] (4H, O+H); and per
         upper layer its weight over [input; h] (4H, 2H) with its summed bias (4H,)."""
         emb_dim = self.embedding.embedding_dim
-        layers = self.rnn.all_weights  # per layer [w_ih, w_hh, b_ih, b_hh]
+        dropped = self._dropped_recurrent_weights()
+        layers = [  # per layer [w_ih, w_hh, b_ih, b_hh]
+            [w_i, dropped.get(f"weight_hh_l{k}", w_h), b_i, b_h]
+            for k, (w_i, w_h, b_i, b_h) in enumerate(self.rnn.all_weights)
+        ]
         w_ih, w_hh, b_ih, b_hh = layers[0]
         embedded = self.emb_dropout(self.embedding(tgt_in))
         word_gates = F.linear(embedded, w_ih[:, :emb_dim], b_ih + b_hh)
         first = torch.cat([w_ih[:, emb_dim:], w_hh], dim=1)
         upper = [(torch.cat([w_i, w_h], dim=1), b_i + b_h) for w_i, w_h, b_i, b_h in layers[1:]]
         return embedded, word_gates, first, upper
+
+    def _dropped_recurrent_weights(self) -> dict[str, torch.Tensor]:
+        """In training with ``weight_drop``: each layer's hidden-to-hidden matrix (4H, H)
+        with DropConnect, by its ``nn.LSTM`` name. One mask per call, i.e. per batch,
+        shared by every time step (AWD-LSTM); kept entries scaled by 1 / (1 - p), so
+        evaluation uses the weights as they are. Empty otherwise."""
+        if not (self.training and self.weight_drop > 0.0):
+            return {}
+        return {
+            f"weight_hh_l{k}": F.dropout(weights[1], self.weight_drop, True)
+            for k, weights in enumerate(self.rnn.all_weights)
+        }
 
     def _fused_feeding_forward(
         self, tgt_in: torch.Tensor, state: DecoderState, project: bool

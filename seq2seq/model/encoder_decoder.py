@@ -197,6 +197,7 @@ def _assemble(cfg: ModelConfig, src_vocab: int, tgt_vocab: int) -> EncoderDecode
         input_feeding=dec.input_feeding,
         tie_embeddings=cfg.tie_embeddings,
         copy=dec.copy,
+        weight_drop=dec.weight_drop,
     )
     model = EncoderDecoder(encoder, bridge, decoder)
     if cfg.init_uniform > 0.0:
