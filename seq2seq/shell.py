@@ -356,4 +356,10 @@ def run_shell(
     run_dirs: list[str], which: str, search: dict[str, object], device: str | None
 ) -> None:
     translator = load_translator(run_dirs, which, search, device)
+    if not get_task(translator.recipe.task).whole_in_one_search(translator):
+        raise ConfigError(
+            f"shell: {run_dirs[0]} builds each output from several searches (a chorale "
+            "bar by bar), which the shell's n-best and attention views cannot show; "
+            "use seq2seq generate RUN --prompt TEXT"
+        )
     Shell(translator, interactive=sys.stdin.isatty()).run()

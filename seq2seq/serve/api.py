@@ -231,7 +231,7 @@ async def _documents(
         raise RequestError(422, "prompt", f"{length} tokens, more than this server's {cap}")
 
     def work() -> dict[str, Any]:
-        (output,) = translator.translate([source])
+        (output,) = served.task.outputs(translator, [source])
         shown = served.task.show(translator, source, output)
         return {
             "output": output,

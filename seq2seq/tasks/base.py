@@ -47,6 +47,17 @@ class Task:
         """An output as a user sees it."""
         return output
 
+    def outputs(self, translator: Translator, sources: list[str]) -> list[str]:
+        """The output of each whole source: one search each, batched (a bar-by-bar
+        harmoniser searches each of a source's bars, see ``whole_in_one_search``)."""
+        return translator.translate(sources)
+
+    def whole_in_one_search(self, translator: Translator) -> bool:
+        """Whether one search of a source gives its whole output, so that its n-best
+        list and attention mean something (the shell shows them); False where
+        ``outputs`` assembles an output from several searches."""
+        return True
+
     def constraint(self, translator: Translator) -> Constraint:
         """The output grammar ``search.constrained: true`` decodes with."""
         raise ConfigError(f"search.constrained: task {self.name} has no output grammar")

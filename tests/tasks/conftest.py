@@ -96,22 +96,27 @@ def canard_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
 
 
-@pytest.fixture(scope="session")
-def chorale_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def jsb_data(factory: pytest.TempPathFactory) -> Path:
+    """A folder with jsb.json: six training chorales of two bars, one valid, two test."""
     from tasks.test_chorales import steps
 
-    data = tmp_path_factory.mktemp("jsb")
+    data = factory.mktemp("jsb")
     pieces = {
         "train": [steps(32, s) for s in range(6)],
         "valid": [steps(32, 10)],
         "test": [steps(48, 11), steps(32, 12)],
     }
     (data / "jsb.json").write_text(json.dumps(pieces))
+    return data
+
+
+@pytest.fixture(scope="session")
+def chorale_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return train(
         tmp_path_factory,
         "music/bach_harmonize.yaml",
         "bach",
-        data,
+        jsb_data(tmp_path_factory),
         "data.chorales.files=jsb.json",
         "data.chorales.transpose=[0, 1]",
         "train.max_steps=4",

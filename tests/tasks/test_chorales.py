@@ -11,12 +11,15 @@ from seq2seq.tasks.music.chorales import (
     Chorale,
     ChoraleOptions,
     Note,
+    bar_examples,
     check_harmony,
     decode,
     encode_source,
     encode_target,
     from_steps,
+    parse_source,
     read_chorales,
+    read_pieces,
     transpose,
 )
 
@@ -161,3 +164,69 @@ def test_piano_roll_draws_every_note_bar_and_voice(tmp_path: Path) -> None:
         picture=True,
     )
     assert sorted(p.suffix for p in paths) == [".mid", ".musicxml", ".png"]
+
+
+# --------------------------------------------------------------------- bar by bar
+
+
+def test_bar_examples_hold_the_previous_bar_and_ask_for_one() -> None:
+    piece = chorale()
+    examples = bar_examples(piece)
+    assert [tgt for _, tgt in examples] == encode_target(piece).replace("| ", "|\n").split("\n")
+    first, second = (src for src, _ in examples)
+    assert "V:" not in first  # nothing before the first bar
+    assert first.startswith("M:3/4 K:-1 | p72 d4")
+    assert second.startswith("M:3/4 K:-1 V:S p72 d4 p74 d4 p76 d4 V:A p65 d8")
+    for b, (src, tgt) in enumerate(examples):  # each source asks for its own bar
+        assert parse_source(src)[2] == [piece.voices["S"][b]]
+        assert check_harmony(src, tgt).valid
+
+
+class RecordingTranslator:
+    """Answers each bar source with rests filling its bar; records every search."""
+
+    def __init__(self) -> None:
+        self.searches: list[list[str]] = []
+
+    def translate(self, sources: list[str]) -> list[str]:
+        self.searches.append(list(sources))
+        outputs = []
+        for source in sources:
+            (bar,) = parse_source(source)[2]
+            length = sum(n.duration for n in bar)
+            outputs.append(" ".join(f"V:{v} r d{length}" for v in "ATB") + " |")
+        return outputs
+
+
+def test_harmonizing_by_bars_searches_once_per_bar_with_its_own_previous_bar() -> None:
+    from seq2seq.tasks.music.bars import harmonize_by_bars
+
+    long_one = from_steps("long", steps(48, 1))  # 3 bars
+    sources = [encode_source(chorale()), encode_source(long_one), "not music"]
+    translator = RecordingTranslator()
+    outputs = harmonize_by_bars(translator, sources)  # type: ignore[arg-type]
+    assert [len(batch) for batch in translator.searches] == [2, 2, 1]  # bars in rounds
+    assert all(check_harmony(s, o).valid for s, o in zip(sources[:2], outputs[:2], strict=True))
+    assert outputs[2] == "" and not check_harmony(sources[2], outputs[2]).valid
+    # the second bar reads the first as the model wrote it (rests), not as Bach did
+    assert (
+        "V:S p72 d4 p74 d4 p76 d4 V:A r d12 V:T r d12 V:B r d12 | p77 d8"
+        in (translator.searches[1][0])
+    )
+
+
+def test_the_bar_unit_reads_bars_for_training_and_pieces_for_scoring(tmp_path: Path) -> None:
+    (tmp_path / "jsb.json").write_text(
+        json.dumps({"train": [steps(40, 1)], "test": [steps(32, 2)]})
+    )
+    data = Data(
+        root=str(tmp_path),
+        format="chorales",
+        options=ChoraleOptions(files="jsb.json", unit="bar"),
+    )
+    assert len(read_chorales(data, "train", "train", 1)) == 3  # 40 sixteenths: 3 bars
+    whole = read_pieces(data, "test")
+    assert (
+        len(whole) == 1
+        and parse_source(whole.src[0])[2] == from_steps("t", steps(32, 2)).voices["S"]
+    )

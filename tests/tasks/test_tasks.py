@@ -217,6 +217,49 @@ def test_music_generate_reports_validity_and_evaluate_the_metrics(
     assert json.loads(out)["validity"] == 1.0  # the grammar makes every output valid
 
 
+def test_a_bar_by_bar_harmoniser_generates_and_scores_whole_chorales(
+    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    from tasks.conftest import jsb_data, train
+
+    run = train(
+        tmp_path_factory,
+        "music/bach_harmonize.yaml",
+        "bach_bars",
+        jsb_data(tmp_path_factory),
+        "data.chorales.files=jsb.json",
+        "data.chorales.unit=bar",
+        "data.chorales.transpose=[0, 0]",
+        "train.max_steps=2",
+        "train.validate_every=2",
+        "search.beam_size=1",
+    )
+    capsys.readouterr()  # what the training printed
+    monkeypatch.setenv("SEQ2SEQ_DATA", str(run.parent))
+    code, out, err = run_cli(
+        ["generate", str(run), "--split", "test", "-o", str(tmp_path), "-q"],
+        "",
+        monkeypatch,
+        capsys,
+    )
+    assert code == 0, err
+    lines = out.splitlines()  # whole chorales of 3 and 2 bars, from the grammar: valid
+    assert [line.split("\t")[:2] for line in lines] == [["0", "valid"], ["1", "valid"]]
+    assert lines[0].split("\t")[2].startswith("3 bars") and (tmp_path / "000000.mid").is_file()
+    code, out, err = run_cli(
+        ["evaluate", str(run), "--split", "test", "--json", "-q", "constrained=false"],
+        "",
+        monkeypatch,
+        capsys,
+    )
+    assert code == 0, err
+    metrics = json.loads(out)
+    assert metrics["pieces"] == 2 and metrics["reference_validity"] == 1.0
+    assert 0.0 <= metrics["validity"] <= 1.0 and 0.0 <= metrics["token_accuracy"] <= 1.0
+    code, _, err = run_cli(["shell", str(run)], "p72 d16 |\n", monkeypatch, capsys)
+    assert code == 2 and err.count("\n") == 1 and "bar by bar" in err
+
+
 def test_music_prompt_errors_say_what_a_prompt_is(chorale_run: Path, monkeypatch, capsys) -> None:
     code, _, err = run_cli(
         ["generate", str(chorale_run), "--prompt", "C D E"], "", monkeypatch, capsys

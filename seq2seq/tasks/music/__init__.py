@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from seq2seq.config import register_format
-from seq2seq.data.dataset import load_corpus
 from seq2seq.tasks.base import (
     Evaluation,
     Generation,
@@ -44,6 +43,16 @@ class Music(Task):
 
         return music_io.source_from_prompt(translator.recipe.data, prompt)
 
+    def outputs(self, translator: Translator, sources: list[str]) -> list[str]:
+        from seq2seq.tasks.music import io as music_io
+
+        return music_io.outputs(translator, sources)
+
+    def whole_in_one_search(self, translator: Translator) -> bool:
+        from seq2seq.tasks.music.chorales import by_bars
+
+        return not by_bars(translator.recipe.data)
+
     def constraint(self, translator: Translator) -> Constraint:
         pieces = translator.tgt_tok.vocabulary(), translator.src_tok.vocabulary()
         if translator.recipe.data.format == "abc":
@@ -73,10 +82,11 @@ class Music(Task):
 
         self.refuse_hyp_out(request)
         assert request.split is not None
-        corpus = first_examples(load_corpus(translator.recipe, request.split), request.limit)
-        scores = teacher_forced_scores(translator, corpus)
+        corpus = first_examples(music_io.pieces(translator.recipe, request.split), request.limit)
+        # the model's own examples: whole pieces, or their bars for a bar-by-bar model
+        scores = teacher_forced_scores(translator, music_io.examples(translator.recipe, corpus))
         nll, accuracy = scores.per_token(with_eos=True)
-        outputs = translator.translate(list(corpus.src))
+        outputs = self.outputs(translator, list(corpus.src))
         checks = [
             music_io.check(translator.recipe.data, src, out)
             for src, out in zip(corpus.src, outputs, strict=True)

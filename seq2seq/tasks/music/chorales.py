@@ -24,7 +24,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from seq2seq.config import ConfigError, Data, format_options, ranged
 from seq2seq.data.files import atomic_write_text
@@ -89,12 +89,48 @@ def encode_source(chorale: Chorale) -> str:
 
 
 def encode_target(chorale: Chorale) -> str:
-    out: list[str] = []
-    for b in range(chorale.bars):
-        for voice in LOWER:
-            out += [f"V:{voice}", *note_tokens(chorale.voices[voice][b])]
-        out.append("|")
-    return " ".join(out)
+    return " ".join(bar_target(chorale, b) for b in range(chorale.bars))
+
+
+def bar_source(
+    meter: str, key: int | None, soprano: list[list[Note]], bar: int, previous: str | None
+) -> str:
+    """The source of one bar for a bar-by-bar harmoniser: the head, the previous bar's
+    four voices (``previous`` is its lower voices as written, ``V:A ... V:B ... |``; None
+    for the first bar), then the soprano of this bar and of the next (none after the last):
+
+        M:4/4 K:-1 V:S p67 d16 V:A p62 d16 V:T p59 d16 V:B p55 d16 | p69 d8 p67 d8 | p65 d16 |
+    """
+    out = [f"M:{meter}"] + ([] if key is None else [f"K:{key}"])
+    if previous is not None:
+        lower = previous.split()
+        if lower and lower[-1] == "|":
+            lower = lower[:-1]
+        out += ["V:S", *note_tokens(soprano[bar - 1]), *lower]
+    for notes in soprano[bar : bar + 2]:
+        out += ["|", *note_tokens(notes)]
+    return " ".join([*out, "|"])
+
+
+def bar_target(chorale: Chorale, bar: int) -> str:
+    """One bar of ``encode_target``: ``V:A ... V:T ... V:B ... |``."""
+    out = [
+        tok for voice in LOWER for tok in [f"V:{voice}", *note_tokens(chorale.voices[voice][bar])]
+    ]
+    return " ".join([*out, "|"])
+
+
+def bar_examples(chorale: Chorale) -> list[tuple[str, str]]:
+    """(source, target) per bar, each source with Bach's own previous bar."""
+    soprano = chorale.voices["S"]
+    targets = [bar_target(chorale, b) for b in range(chorale.bars)]
+    return [
+        (
+            bar_source(chorale.meter, chorale.key, soprano, b, targets[b - 1] if b else None),
+            targets[b],
+        )
+        for b in range(chorale.bars)
+    ]
 
 
 def parse_notes(tokens: list[str]) -> list[Note]:
@@ -128,13 +164,17 @@ def _split_bars(tokens: list[str]) -> list[list[str]]:
 
 
 def parse_source(text: str) -> tuple[str, int | None, list[list[Note]]]:
-    """Source text -> (meter, key, soprano bars)."""
+    """Source text -> (meter, key, the soprano bars to harmonise): all bars of a whole
+    source, the one bar a bar source (``bar_source``) asks for."""
     tokens = text.split()
     if not tokens or not tokens[0].startswith("M:"):
         raise MusicError("a source starts with its time signature, e.g. M:4/4")
     meter, key, rest = tokens[0][2:], None, tokens[1:]
     if rest and rest[0].startswith("K:"):
         key, rest = int(rest[0][2:]), rest[1:]
+    if rest and rest[0] in ("|", "V:S"):  # a bar source: its bar follows the first "|"
+        rest = rest[rest.index("|") + 1 :] if "|" in rest else rest
+        return meter, key, [parse_notes(bar) for bar in _split_bars(rest)[:1]]
     return meter, key, [parse_notes(bar) for bar in _split_bars(rest)]
 
 
@@ -335,6 +375,10 @@ class ChoraleOptions(FileOptions):
 
     files: str = "Jsb16thSeparated.json"
     transpose: tuple[int, int] = ranged((0, 0), -24, 24)
+    # piece: one example per chorale (the whole soprano -> the whole lower voices);
+    # bar: one per bar (``bar_source``: the previous bar's four voices and the soprano of
+    # this bar and the next -> this bar's lower voices), harmonised bar after bar (bars.py)
+    unit: Literal["piece", "bar"] = "piece"
 
     def __post_init__(self) -> None:
         if not self.transpose[0] <= 0 <= self.transpose[1]:
@@ -343,9 +387,31 @@ class ChoraleOptions(FileOptions):
             )
 
 
+def by_bars(data: Data) -> bool:
+    """Whether the recipe's model harmonises chorales bar by bar (``unit: bar``)."""
+    return data.format == "chorales" and format_options(data, ChoraleOptions).unit == "bar"
+
+
 def read_chorales(data: Data, part: str, name: str, seed: int) -> Corpus:
-    """Harmonisation examples of one split; the training split also gets every
-    transposition in ``data.chorales.transpose`` (semitones, e.g. [-3, 3])."""
+    """Harmonisation examples of one split, whole chorales or bars (``data.chorales.unit``);
+    the training split also gets every transposition in ``data.chorales.transpose``
+    (semitones, e.g. [-3, 3])."""
+    chorales = load_chorales(data, part, name)
+    if by_bars(data):
+        pairs = [pair for chorale in chorales for pair in bar_examples(chorale)]
+        return Corpus(name, [src for src, _ in pairs], [tgt for _, tgt in pairs])
+    return Corpus(name, [encode_source(c) for c in chorales], [encode_target(c) for c in chorales])
+
+
+def read_pieces(data: Data, part: str) -> Corpus:
+    """Whole chorales of one split (source: the soprano, target: the lower voices),
+    whatever unit the model is trained on: what harmonisations are scored on."""
+    chorales = load_chorales(data, part, part)
+    return Corpus(part, [encode_source(c) for c in chorales], [encode_target(c) for c in chorales])
+
+
+def load_chorales(data: Data, part: str, name: str) -> list[Chorale]:
+    """The chorales of one split, the training split in every transposition."""
     opts = format_options(data, ChoraleOptions)
     if opts.files == "music21":
         if part not in ("train", "valid", "test"):
@@ -372,4 +438,4 @@ def read_chorales(data: Data, part: str, name: str, seed: int) -> Corpus:
     if part == "train":
         low, high = opts.transpose
         chorales = [transpose(c, k) if k else c for c in chorales for k in range(low, high + 1)]
-    return Corpus(name, [encode_source(c) for c in chorales], [encode_target(c) for c in chorales])
+    return chorales

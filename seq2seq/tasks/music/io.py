@@ -10,8 +10,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from seq2seq.config import ConfigError, Data
-from seq2seq.data.readers import DataError
+from seq2seq.config import ConfigError, Data, Recipe
+from seq2seq.data.dataset import load_corpus
+from seq2seq.data.readers import Corpus, DataError
 from seq2seq.tasks.music import abc
 from seq2seq.tasks.music import chorales as music
 from seq2seq.tasks.music.chorales import Check, Chorale, MusicError
@@ -32,6 +33,37 @@ def check(data: Data, source: str, output: str) -> Check:
     if data.format == "abc":
         return abc.check_tune(source, output)
     raise ConfigError(f"data.format: {data.format} is not a music format (chorales, abc)")
+
+
+def pieces(recipe: Recipe, split: str) -> Corpus:
+    """A split as whole pieces (what outputs are generated and checked for), also when
+    the model is trained on bars."""
+    if music.by_bars(recipe.data):
+        return music.read_pieces(recipe.data, recipe.data.splits.get(split, split))
+    return load_corpus(recipe, split)
+
+
+def examples(recipe: Recipe, corpus: Corpus) -> Corpus:
+    """Whole pieces as the model's training examples: themselves, or their bars."""
+    if not music.by_bars(recipe.data):
+        return corpus
+    assert corpus.tgt is not None
+    bars = [
+        pair
+        for src, tgt in zip(corpus.src, corpus.tgt, strict=True)
+        for pair in music.bar_examples(music.decode(src, tgt))
+    ]
+    return Corpus(corpus.name, [src for src, _ in bars], [tgt for _, tgt in bars])
+
+
+def outputs(translator: Translator, sources: list[str]) -> list[str]:
+    """The output of each whole source: one search each, or bar by bar for a model
+    trained on bars (``bars.harmonize_by_bars``)."""
+    if music.by_bars(translator.recipe.data):
+        from seq2seq.tasks.music.bars import harmonize_by_bars
+
+        return harmonize_by_bars(translator, sources)
+    return translator.translate(sources)
 
 
 def source_from_prompt(data: Data, prompt: str) -> str:
@@ -202,19 +234,17 @@ def _drop_repeats(score: Any) -> Any:
 def generate_music(translator: Translator, request: Generation) -> None:
     """``seq2seq generate`` for a music run: outputs for prompts or a split's sources;
     with an output folder also the files; always the validity of each."""
-    from seq2seq.data.dataset import load_corpus
-
     data = translator.recipe.data
     if request.max_len:
         translator = translator.with_search(max_len_a=0.0, max_len_b=request.max_len)
     if request.split:
-        corpus = load_corpus(translator.recipe, request.split)
+        corpus = pieces(translator.recipe, request.split)
         sources = list(corpus.src[: request.count or None])
     else:
         assert request.prompts is not None
         lines = [p.strip() for p in request.prompts if p.strip()]
         sources = [source_from_prompt(data, line) for line in lines]
-    outputs = translator.translate(sources)
+    generated = outputs(translator, sources)
     folder = Path(request.output) if request.output else None
     if folder:
         if folder.exists() and not folder.is_dir():
@@ -222,7 +252,7 @@ def generate_music(translator: Translator, request: Generation) -> None:
         folder.mkdir(parents=True, exist_ok=True)
     pictures = folder is not None and _can_draw()
     valid = 0
-    for i, (source, output) in enumerate(zip(sources, outputs, strict=True)):
+    for i, (source, output) in enumerate(zip(sources, generated, strict=True)):
         result = check(data, source, output)
         valid += result.valid
         verdict = "valid" if result.valid else f"invalid ({result.reason})"
