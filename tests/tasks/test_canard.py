@@ -14,7 +14,7 @@ from seq2seq.tasks.query_expansion.canard import (
     source_text,
     split_terms,
 )
-from seq2seq.tasks.query_expansion.dialog import rewrite_dialogs
+from seq2seq.tasks.query_expansion.dialog import context_entry, rewrite_dialogs
 
 ROWS = [
     (
@@ -87,6 +87,20 @@ def test_dialogs_are_rewritten_in_rounds_with_the_models_own_earlier_rewrites(
     assert contexts[3] == ()
     # one search per turn index: both dialogs' first turns together
     assert [len(c) for c in translator.calls] == [2, 1, 1]
+
+
+def test_a_rewrite_that_ran_away_leaves_its_question_in_later_contexts(tmp_path: Path) -> None:
+    write_canard(tmp_path)
+    turns = read_turns(str(tmp_path), "train", context_turns=3, context="rewrites")
+
+    class Looping(EchoTranslator):
+        def translate(self, sources: list[str]) -> list[str]:
+            return [out + " thru" * 60 for out in super().translate(sources)]
+
+    rewrites, contexts = rewrite_dialogs(Looping(), turns, 3)  # type: ignore[arg-type]
+    assert rewrites[0].endswith("thru thru")  # the output is the model's, loop and all
+    assert contexts[1] == (ROWS[0][1],)  # the next turn reads the question instead
+    assert context_entry("who won", "who won the 1958 title") == "who won the 1958 title"
 
 
 def test_corpus_has_rewrites_then_terms_and_skips_rows_without_terms(tmp_path: Path) -> None:

@@ -16,6 +16,11 @@ if TYPE_CHECKING:
     from seq2seq.inference import Translator
 
 
+# a rewrite adds the few words its question leaves out: 2 of CANARD's 28,261 training
+# rewrites are longer than 4 x the question's words + 20; an own rewrite that is has looped
+RUNAWAY_RATIO, RUNAWAY_WORDS = 4, 20
+
+
 def rewrite_dialogs(
     translator: Translator, turns: Sequence[Turn], context_turns: int
 ) -> tuple[list[str], list[tuple[str, ...]]]:
@@ -36,8 +41,20 @@ def rewrite_dialogs(
         )
         for i, output in zip(rows, outputs, strict=True):
             rewrites[i] = output
-            done.setdefault(turns[i].dialog, {})[turns[i].index] = output
+            done.setdefault(turns[i].dialog, {})[turns[i].index] = context_entry(
+                turns[i].question, output
+            )
     return rewrites, contexts
+
+
+def context_entry(question: str, rewrite: str) -> str:
+    """What a turn leaves in the context of later turns: its own rewrite, or its question
+    where the rewrite ran away (longer than ``RUNAWAY_RATIO`` x the question's words +
+    ``RUNAWAY_WORDS``: a search that looped, "fell thru thru thru ..."), so one loop
+    cannot grow every later turn's source past what training saw."""
+    if len(rewrite.split()) > RUNAWAY_RATIO * len(question.split()) + RUNAWAY_WORDS:
+        return question
+    return rewrite
 
 
 def rewrite_turns(
