@@ -126,3 +126,75 @@ def test_documents_give_the_tune_as_abc_and_midi_and_say_when_no_file_could_be_m
     broken = documents(Data(format="chorales"), "M:4/4 p72 d16 |", "V:A p60")  # cut short
     assert broken["valid"] is False and broken["reason"]
     assert "midi" not in broken and broken["files_error"]
+
+
+# --------------------------------------------------------------------- transposition
+
+ACCIDENTALS = """X:1
+T:Accidentals
+M:3/4
+L:1/8
+K:G
+"G"B^cd "D7"=f2 f|"Am/C"[ce]2 B,2 c'2|[K:Dm]_B2 B c2 ^C|
+"""
+
+
+def sounding(source: str, target: str) -> tuple[list[int], list[int]]:
+    """What music21 reads in a tune: the MIDI pitches of its notes in order (chords'
+    included), and the pitch classes of its chord symbols' roots."""
+    from music21 import harmony
+
+    from seq2seq.tasks.music.abc import parse_abc
+
+    notes = parse_abc(to_abc(source, target)).flatten().notes
+    symbols = [n for n in notes if isinstance(n, harmony.ChordSymbol)]
+    pitches = [p.midi for n in notes if n not in symbols for p in n.pitches]
+    return pitches, [n.root().pitchClass for n in symbols]
+
+
+def as_example(tune) -> tuple[str, str]:
+    from seq2seq.tasks.music.abc import first_bar_end, header_tokens
+
+    cut = first_bar_end(tune.tokens)
+    return " ".join(header_tokens(tune) + tune.tokens[:cut]), " ".join(tune.tokens[cut:])
+
+
+@pytest.mark.parametrize("text", [ACCIDENTALS, TUNE])
+@pytest.mark.parametrize("semitones", [-5, -2, -1, 1, 2, 7])
+def test_a_transposed_tune_sounds_every_note_moved_by_the_shift(text: str, semitones: int) -> None:
+    pytest.importorskip("music21")
+    from seq2seq.tasks.music.abc_transpose import key_sharps, transpose_tune
+
+    tune = parse_tunes(text, "t.abc")[0][0]
+    moved = transpose_tune(tune, semitones)
+    (notes, roots), (moved_notes, moved_roots) = (
+        sounding(*as_example(tune)),
+        sounding(*as_example(moved)),
+    )
+    assert moved_notes == [p + semitones for p in notes]
+    assert moved_roots == [(r + semitones) % 12 for r in roots]
+    assert abs(key_sharps(moved.key)) <= 6 and check_tune(*as_example(moved)).valid
+    back = transpose_tune(moved, -semitones)  # spelled in the same keys: the same tokens
+    assert back.key == tune.key and back.tokens == tune.tokens
+
+
+def test_keys_move_to_the_simplest_spelling_and_odd_keys_do_not_move() -> None:
+    from seq2seq.tasks.music.abc_transpose import Untransposable, best_steps, transpose_key
+
+    assert [transpose_key("G", best_steps("G", s), s) for s in (1, 2, -1)] == ["Ab", "A", "F#"]
+    assert transpose_key("D mix", best_steps("D mix", 2), 2) == "E mix"
+    assert transpose_key("Am", best_steps("Am", 3), 3) == "Cm"
+    for key in ("HP", "none", "Gxyz"):
+        with pytest.raises(Untransposable):
+            best_steps(key, 2)
+
+
+def test_the_reader_transposes_the_training_split_only(tmp_path: Path) -> None:
+    (tmp_path / "tunes.abc").write_text(book(30) + "\n\nX: 99\nT:Pipes\nK:HP\nABc|d2|\n")
+    data = Data(root=str(tmp_path), format="abc", options=AbcOptions(transpose=(-1, 1)))
+    plain = Data(root=str(tmp_path), format="abc")
+    train, once = read_abc(data, "train", "train"), read_abc(plain, "train", "train")
+    pipes = sum("K:HP" in s for s in once.src)
+    assert len(train) == 3 * (len(once) - pipes) + pipes  # the pipes tune keeps shift 0
+    assert {s.split()[1] for s in train.src} >= {"K:G", "K:Ab", "K:F#"}
+    assert len(read_abc(data, "valid", "valid")) == len(read_abc(plain, "valid", "valid"))

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from seq2seq.config import Data, format_options
+from seq2seq.config import ConfigError, Data, format_options, ranged
 from seq2seq.data.formats import FileOptions, holdout_part
 from seq2seq.data.readers import Corpus, DataError, data_root, read_lines
 from seq2seq.tasks.music.chorales import Check
@@ -286,6 +286,15 @@ class AbcOptions(FileOptions):
     tunes held out (by a hash of the title) for valid, and again for test."""
 
     files: str = "*.abc"
+    # semitone shifts added to the training split, [down <= 0, up >= 0] (abc_transpose.py;
+    # a tune whose key would need more than 6 sharps or flats skips that shift)
+    transpose: tuple[int, int] = ranged((0, 0), -12, 12)
+
+    def __post_init__(self) -> None:
+        if not self.transpose[0] <= 0 <= self.transpose[1]:
+            raise ConfigError(
+                f"data.abc.transpose: {list(self.transpose)} must be [down <= 0, up >= 0]"
+            )
 
 
 def read_abc(data: Data, part: str, name: str, seed: int = 0) -> Corpus:
@@ -298,12 +307,12 @@ def read_abc(data: Data, part: str, name: str, seed: int = 0) -> Corpus:
     if not files:
         raise DataError(f"{base / (opts.files or '*.abc')}: no ABC files (is SEQ2SEQ_DATA set?)")
     src, tgt, skipped = [], [], []
+    shifts = range(opts.transpose[0], opts.transpose[1] + 1) if part == "train" else [0]
     for path in files:
         tunes, errors = parse_tunes("\n".join(read_lines(path)), path.name)
         skipped += errors
-        for tune in tunes:
-            if holdout_part(tune.name, opts.holdout) != part:
-                continue
+        held = [t for t in tunes if holdout_part(t.name, opts.holdout) == part]
+        for tune in transposed(held, shifts):
             cut = first_bar_end(tune.tokens)
             if cut >= len(tune.tokens):
                 continue
@@ -314,6 +323,22 @@ def read_abc(data: Data, part: str, name: str, seed: int = 0) -> Corpus:
     if not src:
         raise DataError(f"{base}: split '{name}' has no tunes")
     return Corpus(name, src, tgt)
+
+
+def transposed(tunes: list[Tune], shifts: range | list[int]) -> list[Tune]:
+    """Every tune in every shift it can take (a key it cannot move keeps the shift 0)."""
+    from seq2seq.tasks.music.abc_transpose import Untransposable, transpose_tune
+
+    out, refused = [], 0
+    for tune in tunes:
+        for shift in shifts:
+            try:
+                out.append(transpose_tune(tune, shift))
+            except Untransposable:
+                refused += 1
+    if refused:
+        log.info("abc: %d tune transpositions left out (keys that cannot move so)", refused)
+    return out
 
 
 def source_from_abc(text: str) -> str:
