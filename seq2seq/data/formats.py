@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from seq2seq.config import Data, ranged, register_format
+from seq2seq.config import ConfigError, Data, ranged, register_format
 from seq2seq.data.readers import Corpus, data_root, read_hf_dataset, read_parallel_text
 
 
@@ -24,6 +24,12 @@ class FileOptions:
 
     files: str = ""
     holdout: float = ranged(0.1, 0.0, 0.5, open_hi=True)
+
+
+def check_shifts(key: str, shifts: tuple[int, int]) -> None:
+    """A transposition range ``[down, up]`` must hold 0: down <= 0 <= up."""
+    if not shifts[0] <= 0 <= shifts[1]:
+        raise ConfigError(f"{key}: {list(shifts)} must be [down <= 0, up >= 0]")
 
 
 def holdout_part(key: str, holdout: float) -> str:

@@ -198,3 +198,10 @@ def test_the_reader_transposes_the_training_split_only(tmp_path: Path) -> None:
     assert len(train) == 3 * (len(once) - pipes) + pipes  # the pipes tune keeps shift 0
     assert {s.split()[1] for s in train.src} >= {"K:G", "K:Ab", "K:F#"}
     assert len(read_abc(data, "valid", "valid")) == len(read_abc(plain, "valid", "valid"))
+
+
+def test_a_transposition_range_must_hold_zero() -> None:
+    from seq2seq.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"data.abc.transpose: \[1, 2\] must be"):
+        AbcOptions(transpose=(1, 2))

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from seq2seq.config import ConfigError, Data, format_options, ranged
-from seq2seq.data.formats import FileOptions, holdout_part
+from seq2seq.config import Data, format_options, ranged
+from seq2seq.data.formats import FileOptions, check_shifts, holdout_part
 from seq2seq.data.readers import Corpus, DataError, data_root, read_lines
 from seq2seq.tasks.music.chorales import Check
 
@@ -291,10 +291,7 @@ class AbcOptions(FileOptions):
     transpose: tuple[int, int] = ranged((0, 0), -12, 12)
 
     def __post_init__(self) -> None:
-        if not self.transpose[0] <= 0 <= self.transpose[1]:
-            raise ConfigError(
-                f"data.abc.transpose: {list(self.transpose)} must be [down <= 0, up >= 0]"
-            )
+        check_shifts("data.abc.transpose", self.transpose)
 
 
 def read_abc(data: Data, part: str, name: str, seed: int = 0) -> Corpus:

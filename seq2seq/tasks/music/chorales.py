@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from seq2seq.config import ConfigError, Data, format_options, ranged
+from seq2seq.config import Data, format_options, ranged
 from seq2seq.data.files import atomic_write_text
-from seq2seq.data.formats import FileOptions, holdout_part
+from seq2seq.data.formats import FileOptions, check_shifts, holdout_part
 from seq2seq.data.readers import Corpus, DataError, data_root
 
 log = logging.getLogger(__name__)
@@ -381,10 +381,7 @@ class ChoraleOptions(FileOptions):
     unit: Literal["piece", "bar"] = "piece"
 
     def __post_init__(self) -> None:
-        if not self.transpose[0] <= 0 <= self.transpose[1]:
-            raise ConfigError(
-                f"data.chorales.transpose: {list(self.transpose)} must be [down <= 0, up >= 0]"
-            )
+        check_shifts("data.chorales.transpose", self.transpose)
 
 
 def by_bars(data: Data) -> bool:
