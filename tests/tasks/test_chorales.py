@@ -17,6 +17,7 @@ from seq2seq.tasks.music.chorales import (
     encode_source,
     encode_target,
     from_steps,
+    longest_bar_output,
     parse_source,
     read_chorales,
     read_pieces,
@@ -187,6 +188,12 @@ class RecordingTranslator:
 
     def __init__(self) -> None:
         self.searches: list[list[str]] = []
+        self.limits: list[int] = []
+
+    def with_search(self, max_len_a: float, max_len_b: int) -> "RecordingTranslator":
+        assert max_len_a == 0.0
+        self.limits.append(max_len_b)
+        return self
 
     def translate(self, sources: list[str]) -> list[str]:
         self.searches.append(list(sources))
@@ -206,6 +213,10 @@ def test_harmonizing_by_bars_searches_once_per_bar_with_its_own_previous_bar() -
     translator = RecordingTranslator()
     outputs = harmonize_by_bars(translator, sources)  # type: ignore[arg-type]
     assert [len(batch) for batch in translator.searches] == [2, 2, 1]  # bars in rounds
+    # each round's outputs end where no valid bar of its longest bar could go on:
+    # 3 voices x (marker + 16 sixteenth notes of 2 tokens) + "|"; the 3/4 bars alone: 12
+    assert translator.limits == [3 * 33 + 1, 3 * 33 + 1, 3 * 33 + 1]
+    assert longest_bar_output(12) == 3 * 25 + 1
     assert all(check_harmony(s, o).valid for s, o in zip(sources[:2], outputs[:2], strict=True))
     assert outputs[2] == "" and not check_harmony(sources[2], outputs[2]).valid
     # the second bar reads the first as the model wrote it (rests), not as Bach did

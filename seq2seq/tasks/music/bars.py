@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from seq2seq.tasks.music.chorales import MusicError, bar_source, parse_source
+from seq2seq.tasks.music.chorales import MusicError, bar_source, longest_bar_output, parse_source
 
 if TYPE_CHECKING:
     from seq2seq.inference import Translator
@@ -30,6 +30,11 @@ def harmonize_by_bars(translator: Translator, sources: Sequence[str]) -> list[st
     for bar in range(max((len(soprano) for _, _, soprano in pieces), default=0)):
         rows = [i for i, (_, _, soprano) in enumerate(pieces) if bar < len(soprano)]
         bar_sources = [bar_source(*pieces[i], bar, bars[i][-1] if bar else None) for i in rows]
-        for i, output in zip(rows, translator.translate(bar_sources), strict=True):
+        # no valid bar is longer than this: a search that loops stops there (its output
+        # is invalid either way) rather than at a limit scaled by the whole source,
+        # which would feed the next bar a source several times as long, and so on
+        longest = max(sum(n.duration for n in pieces[i][2][bar]) for i in rows)
+        search = translator.with_search(max_len_a=0.0, max_len_b=longest_bar_output(longest))
+        for i, output in zip(rows, search.translate(bar_sources), strict=True):
             bars[i].append(output)
     return [" ".join(outputs) for outputs in bars]

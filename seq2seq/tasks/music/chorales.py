@@ -112,6 +112,12 @@ def bar_source(
     return " ".join([*out, "|"])
 
 
+def longest_bar_output(sixteenths: int) -> int:
+    """The most tokens a valid harmonisation of a bar this long can have: every lower
+    voice a marker and one sixteenth note (pitch, duration) per sixteenth, then ``|``."""
+    return len(LOWER) * (1 + 2 * sixteenths) + 1
+
+
 def bar_target(chorale: Chorale, bar: int) -> str:
     """One bar of ``encode_target``: ``V:A ... V:T ... V:B ... |``."""
     out = [
