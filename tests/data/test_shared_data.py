@@ -50,11 +50,17 @@ def test_canard_dev_has_both_targets_for_every_row():
 def test_jsb_splits_are_all_valid_harmonisations():
     from seq2seq.tasks.music.chorales import check_harmony
 
+    from seq2seq.tasks.music.chorales import read_pieces
+
     recipe = load_recipe(ROOT / "recipes" / "music" / "bach_harmonize.yaml")
     for split, count in (("valid", 76), ("test", 77)):
-        corpus = load_corpus(recipe, split)
-        assert len(corpus) == count and corpus.tgt is not None
-        assert all(check_harmony(s, t).valid for s, t in zip(corpus.src, corpus.tgt, strict=True))
+        # whole chorales, and the bars the recipe's model is trained on (its unit: bar)
+        for corpus in (read_pieces(recipe.data, split), load_corpus(recipe, split)):
+            assert corpus.tgt is not None
+            pairs = zip(corpus.src, corpus.tgt, strict=True)
+            assert all(check_harmony(s, t).valid for s, t in pairs)
+        assert len(read_pieces(recipe.data, split)) == count
+        assert len(load_corpus(recipe, split)) > 10 * count
 
 
 @needs("nottingham_abc")

@@ -118,6 +118,7 @@ def chorale_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "bach",
         jsb_data(tmp_path_factory),
         "data.chorales.files=jsb.json",
+        "data.chorales.unit=piece",  # whole chorales; the bar unit has its own test
         "data.chorales.transpose=[0, 1]",
         "train.max_steps=4",
         "train.validate_every=4",
