@@ -125,3 +125,20 @@ def chorale_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "search.beam_size=1",
         "search.constrained=false",
     )
+
+
+@pytest.fixture(scope="session")
+def bar_chorale_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The JSB recipe as shipped (trained and harmonised bar by bar), tiny."""
+    return train(
+        tmp_path_factory,
+        "music/bach_harmonize.yaml",
+        "bach_bars",
+        jsb_data(tmp_path_factory),
+        "data.chorales.files=jsb.json",
+        "data.chorales.unit=bar",
+        "data.chorales.transpose=[0, 0]",
+        "train.max_steps=2",
+        "train.validate_every=2",
+        "search.beam_size=1",
+    )

@@ -218,23 +218,10 @@ def test_music_generate_reports_validity_and_evaluate_the_metrics(
 
 
 def test_a_bar_by_bar_harmoniser_generates_and_scores_whole_chorales(
-    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path, monkeypatch, capsys
+    bar_chorale_run: Path, tmp_path: Path, monkeypatch, capsys
 ) -> None:
-    from tasks.conftest import jsb_data, train
-
-    run = train(
-        tmp_path_factory,
-        "music/bach_harmonize.yaml",
-        "bach_bars",
-        jsb_data(tmp_path_factory),
-        "data.chorales.files=jsb.json",
-        "data.chorales.unit=bar",
-        "data.chorales.transpose=[0, 0]",
-        "train.max_steps=2",
-        "train.validate_every=2",
-        "search.beam_size=1",
-    )
-    capsys.readouterr()  # what the training printed
+    run = bar_chorale_run
+    capsys.readouterr()  # what a training fixture printed
     monkeypatch.setenv("SEQ2SEQ_DATA", str(run.parent))
     code, out, err = run_cli(
         ["generate", str(run), "--split", "test", "-o", str(tmp_path), "-q"],

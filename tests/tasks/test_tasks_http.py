@@ -146,6 +146,32 @@ def test_music_generation_over_http_gives_musicxml_and_a_midi_file(chorale_run: 
     assert long.status_code == 422 and long.json()["error"]["field"] == "max_tokens"
 
 
+def test_a_bar_by_bar_harmoniser_answers_over_http_with_a_whole_chorale(
+    bar_chorale_run: Path,
+) -> None:
+    """/v1/generate with a model trained bar by bar: the chorale it harmonises bar after
+    bar (what ``generate`` makes), every bar of the prompt in it, under the grammar."""
+    pytest.importorskip("fastapi")
+    pytest.importorskip("music21")
+    from fastapi.testclient import TestClient
+
+    from seq2seq.serve.api import create_app
+    from seq2seq.serve.models import Registry, Served
+    from seq2seq.tasks import get_task, load_translator
+    from seq2seq.tasks.music.chorales import parse_target
+
+    translator = load_translator(bar_chorale_run)
+    task = get_task("music")
+    registry = Registry({"bach": Served("bach", translator, task)})
+    with TestClient(create_app(registry)) as client:
+        reply = client.post("/v1/generate", json={"prompt": SOPRANO})
+    assert reply.status_code == 200, reply.text
+    got = reply.json()
+    source = task.source_from_prompt(translator, SOPRANO)
+    assert got["output"] == task.outputs(translator, [source])[0]
+    assert len(parse_target(got["output"])) == 4 and got["valid"] is True
+
+
 @pytest.mark.slow
 def test_the_page_offers_the_midi_file_of_a_music_output(chorale_run: Path) -> None:
     """The web page with a music model: Generate, then the validity, the chorale's
