@@ -110,35 +110,31 @@ def jsb_data(factory: pytest.TempPathFactory) -> Path:
     return data
 
 
+def jsb_run(factory: pytest.TempPathFactory, unit: str, steps: int, *extra: str) -> Path:
+    """The JSB recipe, tiny, on ``jsb_data``, harmonising in ``unit``s."""
+    return train(
+        factory,
+        "music/bach_harmonize.yaml",
+        f"bach_{unit}",
+        jsb_data(factory),
+        "data.chorales.files=jsb.json",
+        f"data.chorales.unit={unit}",
+        f"train.max_steps={steps}",
+        f"train.validate_every={steps}",
+        "search.beam_size=1",
+        *extra,
+    )
+
+
 @pytest.fixture(scope="session")
 def chorale_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return train(
-        tmp_path_factory,
-        "music/bach_harmonize.yaml",
-        "bach",
-        jsb_data(tmp_path_factory),
-        "data.chorales.files=jsb.json",
-        "data.chorales.unit=piece",  # whole chorales; the bar unit has its own test
-        "data.chorales.transpose=[0, 1]",
-        "train.max_steps=4",
-        "train.validate_every=4",
-        "search.beam_size=1",
-        "search.constrained=false",
+    """Whole chorales in one search (``unit: piece``), the model alone."""
+    return jsb_run(
+        tmp_path_factory, "piece", 4, "data.chorales.transpose=[0, 1]", "search.constrained=false"
     )
 
 
 @pytest.fixture(scope="session")
 def bar_chorale_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The JSB recipe as shipped (trained and harmonised bar by bar), tiny."""
-    return train(
-        tmp_path_factory,
-        "music/bach_harmonize.yaml",
-        "bach_bars",
-        jsb_data(tmp_path_factory),
-        "data.chorales.files=jsb.json",
-        "data.chorales.unit=bar",
-        "data.chorales.transpose=[0, 0]",
-        "train.max_steps=2",
-        "train.validate_every=2",
-        "search.beam_size=1",
-    )
+    """The JSB recipe as shipped: trained and harmonised bar by bar, under its grammar."""
+    return jsb_run(tmp_path_factory, "bar", 2, "data.chorales.transpose=[0, 0]")
