@@ -22,7 +22,7 @@ from seq2seq.config import (
 )
 from seq2seq.data.dataset import load_corpus
 from seq2seq.data.readers import Corpus
-from seq2seq.tasks.music.chorales import ChoraleOptions
+from seq2seq.tasks.music.chorale_readers import ChoraleOptions
 from seq2seq.tasks.text_generation.windows import WindowOptions
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -48,7 +48,8 @@ def test_canard_dev_has_both_targets_for_every_row():
 
 @needs("jsb_chorales")
 def test_jsb_splits_are_all_valid_harmonisations():
-    from seq2seq.tasks.music.chorales import check_harmony, read_pieces
+    from seq2seq.tasks.music.chorale_readers import read_pieces
+    from seq2seq.tasks.music.chorales import check_harmony
 
     recipe = load_recipe(ROOT / "recipes" / "music" / "bach_harmonize.yaml")
     for split, count in (("valid", 76), ("test", 77)):

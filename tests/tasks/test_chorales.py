@@ -7,20 +7,22 @@ import pytest
 
 from seq2seq.config import Data
 from seq2seq.data.readers import DataError
+from seq2seq.tasks.music.chorale_readers import (
+    ChoraleOptions,
+    from_steps,
+    read_chorales,
+    read_pieces,
+)
 from seq2seq.tasks.music.chorales import (
     Chorale,
-    ChoraleOptions,
     Note,
     bar_examples,
     check_harmony,
     decode,
     encode_source,
     encode_target,
-    from_steps,
     longest_bar_output,
     parse_source,
-    read_chorales,
-    read_pieces,
     transpose,
 )
 

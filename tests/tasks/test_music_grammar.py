@@ -10,7 +10,8 @@ from helpers import tiny_model
 from seq2seq.data.tokenizer import BOS_ID, EOS_ID
 from seq2seq.data.vocab import SPECIALS, read_symbol_file
 from seq2seq.search import beam_search, greedy_search, sample_search
-from seq2seq.tasks.music.chorales import Chorale, Note, check_harmony, encode_source, from_steps
+from seq2seq.tasks.music.chorale_readers import from_steps
+from seq2seq.tasks.music.chorales import Chorale, Note, check_harmony, encode_source
 from seq2seq.tasks.music.grammar import HarmonyConstraint
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -20,7 +20,7 @@ from seq2seq.tasks.base import (
     teacher_forced_scores,
 )
 from seq2seq.tasks.music.abc import AbcOptions, read_abc
-from seq2seq.tasks.music.chorales import ChoraleOptions, read_chorales
+from seq2seq.tasks.music.chorale_readers import ChoraleOptions, read_chorales
 
 if TYPE_CHECKING:
     from seq2seq.inference import Translator
@@ -49,7 +49,7 @@ class Music(Task):
         return music_io.outputs(translator, sources)
 
     def whole_in_one_search(self, translator: Translator) -> bool:
-        from seq2seq.tasks.music.chorales import by_bars
+        from seq2seq.tasks.music.chorale_readers import by_bars
 
         return not by_bars(translator.recipe.data)
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from seq2seq.config import ConfigError, Data, Recipe
 from seq2seq.data.dataset import load_corpus
 from seq2seq.data.readers import Corpus, DataError
-from seq2seq.tasks.music import abc
+from seq2seq.tasks.music import abc, chorale_readers
 from seq2seq.tasks.music import chorales as music
 from seq2seq.tasks.music.chorales import Check, Chorale, MusicError
 from seq2seq.tasks.music.pianoroll import draw_pianoroll
@@ -38,14 +38,14 @@ def check(data: Data, source: str, output: str) -> Check:
 def pieces(recipe: Recipe, split: str) -> Corpus:
     """A split as whole pieces (what outputs are generated and checked for), also when
     the model is trained on bars."""
-    if music.by_bars(recipe.data):
-        return music.read_pieces(recipe.data, recipe.data.splits.get(split, split))
+    if chorale_readers.by_bars(recipe.data):
+        return chorale_readers.read_pieces(recipe.data, recipe.data.splits.get(split, split))
     return load_corpus(recipe, split)
 
 
 def examples(recipe: Recipe, corpus: Corpus) -> Corpus:
     """Whole pieces as the model's training examples: themselves, or their bars."""
-    if not music.by_bars(recipe.data):
+    if not chorale_readers.by_bars(recipe.data):
         return corpus
     assert corpus.tgt is not None
     bars = [
@@ -59,7 +59,7 @@ def examples(recipe: Recipe, corpus: Corpus) -> Corpus:
 def outputs(translator: Translator, sources: list[str]) -> list[str]:
     """The output of each whole source: one search each, or bar by bar for a model
     trained on bars (``bars.harmonize_by_bars``)."""
-    if music.by_bars(translator.recipe.data):
+    if chorale_readers.by_bars(translator.recipe.data):
         from seq2seq.tasks.music.bars import harmonize_by_bars
 
         return harmonize_by_bars(translator, sources)
