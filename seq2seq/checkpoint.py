@@ -27,7 +27,7 @@ import pickle
 import socket
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +126,44 @@ class RunDir:
         weights = cpu_weights(_unwrap(model))
         atomic_write(self.path / name, lambda tmp: save_file(weights, str(tmp), {"format": "pt"}))
         return name
+
+    def save_checkpoint(
+        self,
+        model: torch.nn.Module,
+        step: int,
+        trainer_state: Callable[[str], dict[str, Any]],
+        best: bool,
+        keep_all: bool,
+    ) -> None:
+        """Weights, the trainer state (``trainer_state(weights name)``), then the pointers,
+        in that order, each atomic; then older checkpoints pruned unless ``keep_all``. A
+        failed write (disk full) is one ``CheckpointError``; the previous checkpoint stays
+        whole and weights no trainer state names are removed."""
+        name = None
+        state_saved = False
+        try:
+            name = self.save_weights(model, step)
+            self.save_trainer_state(trainer_state(name))
+            state_saved = True
+            if best or self.read_pointer("best") is None:
+                self.set_pointer("best", name)
+            self.set_pointer("last", name)
+        except CheckpointError:
+            raise
+        except WRITE_ERRORS as err:
+            if name is not None and not state_saved:
+                (self.path / name).unlink(missing_ok=True)
+            previous = self.read_pointer("last")
+            kept = (
+                f"the previous checkpoint ({previous}) is intact"
+                if previous
+                else "no checkpoint was saved before"
+            )
+            raise CheckpointError(
+                f"{self.path}: cannot save step {step}: {describe_write_error(err)}; {kept}"
+            ) from None
+        if not keep_all:
+            self.prune()
 
     def load_weights(self, model: torch.nn.Module, which: str = "best") -> str:
         """Load the checkpoint that pointer ``which`` (best|last) or a file name names.

@@ -18,7 +18,7 @@ import torch
 from tqdm import tqdm
 
 from seq2seq import threads
-from seq2seq.checkpoint import WRITE_ERRORS, CheckpointError, RunDir, describe_write_error
+from seq2seq.checkpoint import RunDir
 from seq2seq.config import Recipe, dump_recipe
 from seq2seq.data.batching import make_batch, token_batches
 from seq2seq.data.dataset import Examples, resampled
@@ -310,37 +310,12 @@ class Trainer:
         return better
 
     def save(self, best: bool) -> None:
-        """Weights, trainer state, then the pointers (in that order, each atomic). A failed
-        write (disk full) is one ``CheckpointError``; the previous checkpoint stays whole
-        and weights no trainer state names are removed."""
-        if not self.dist.is_main:
-            return
-        name = None
-        state_saved = False
-        try:
-            name = self.run.save_weights(self.model, self.progress.step)
-            self.run.save_trainer_state(self.state_dict(name))
-            state_saved = True
-            if best or self.run.read_pointer("best") is None:
-                self.run.set_pointer("best", name)
-            self.run.set_pointer("last", name)
-        except CheckpointError:
-            raise
-        except WRITE_ERRORS as err:
-            if name is not None and not state_saved:
-                (self.run.path / name).unlink(missing_ok=True)
-            previous = self.run.read_pointer("last")
-            kept = (
-                f"the previous checkpoint ({previous}) is intact"
-                if previous
-                else "no checkpoint was saved before"
+        """A checkpoint of this step on rank 0 (``RunDir.save_checkpoint``: atomic, and a
+        failed write is one ``CheckpointError`` that leaves the previous one whole)."""
+        if self.dist.is_main:
+            self.run.save_checkpoint(
+                self.model, self.progress.step, self.state_dict, best, self.cfg.keep_all_checkpoints
             )
-            raise CheckpointError(
-                f"{self.run.path}: cannot save step {self.progress.step}: "
-                f"{describe_write_error(err)}; {kept}"
-            ) from None
-        if not self.cfg.keep_all_checkpoints:
-            self.run.prune()
 
     def _should_stop_now(self, signum: int) -> tuple[bool, int]:
         """(the budget is spent, on rank 0's clock; a signal any rank received, or 0),
