@@ -280,10 +280,11 @@ def _done(
     """
     best_live = beams.scores.max(dim=1).values  # (n,)
     bound = best_live / length_norm(beams.limit + 1, opt.length_norm, opt.length_penalty)
-    done = beams.limit <= t
-    for b, sent in enumerate(beams.sent.tolist()):
+    done = (beams.limit <= t).tolist()
+    # plain lists: one conversion per step, not one tensor read per sentence
+    for b, (sent, reach) in enumerate(zip(beams.sent.tolist(), bound.tolist(), strict=True)):
         hyps = finished[sent]
         if not done[b] and len(hyps) >= opt.nbest:
             kth = sorted((h.score for h in hyps), reverse=True)[opt.nbest - 1]
-            done[b] = kth >= float(bound[b])
-    return done
+            done[b] = kth >= reach
+    return torch.tensor(done, dtype=torch.bool, device=beams.scores.device)
