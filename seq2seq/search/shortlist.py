@@ -130,8 +130,8 @@ class Shortlisted:
         """tokens (R,) positions -> log-probs (R, V'), next state, attention (R, S)."""
         log_probs, inner, attn = self.model.step(self.ids[tokens], state.inner, self.output)
         # log_softmax over the union, renormalised over the row's own candidates; an added
-        # -inf and one log_softmax: masked_fill_ and logsumexp took 5x as long (beam 5 x
-        # 64, V' 1,700: 0.61 against 0.11 ms a step)
+        # -inf and one log_softmax: masked_fill_ and logsumexp took 5x as long (64 rows x
+        # 1,700 candidates: 0.61 against 0.11 ms)
         log_probs = torch.log_softmax(log_probs.add_(state.penalty), dim=-1)
         return log_probs, ShortlistState(inner, state.penalty), attn
 
