@@ -129,6 +129,23 @@ def test_benchmark_runs_on_a_tiny_model(trained: Path, toy_root: Path, tmp_path:
     assert all(r["warmup_s"] > 0 and not r["compiled"] for r in data["train"])
 
 
+def test_benchmark_alternates_arms_of_one_model(
+    trained: Path, toy_root: Path, tmp_path: Path, monkeypatch
+):
+    """``decode --alternate``: each search change an arm, timed in turns, outputs compared."""
+    monkeypatch.setenv("SEQ2SEQ_DATA", str(toy_root))
+    out = tmp_path / "arms.json"
+    args = ["decode", str(trained), "--split", "test", "beam_size=1", "batch_size=4"]
+    args += ["--repeat", "2"]
+    arms = ["--alternate", "refill=0", "refill=8", "--json", str(out)]
+    result = run(str(TOOLS / "benchmark.py"), *args, *arms)
+    assert result.returncode == 0, result.stderr[-2000:]
+    data = json.loads(out.read_text())
+    assert set(data["arms"]) == {"refill=0", "refill=8"}
+    assert all(arm["min"] > 0 for arm in data["arms"].values())
+    assert data["same_outputs"] is True  # greedy: rows joining in flight change nothing
+
+
 def test_loadtest_serves_through_sockets_with_and_without_batching(
     trained: Path, toy_root: Path, tmp_path: Path
 ):

@@ -15,6 +15,8 @@
         sentences/s and output tokens/s for the whole split or its first N sentences
         (model loaded once; median, min and max of the repeats), BLEU and peak memory.
         shortlist=N decodes with a vocabulary shortlist (its table read before the timer).
+        --alternate K=V [K=V ...]: one model, each search change an arm, the arms' passes
+        taking turns after a warm pass each (a drifting host then slows all arms alike).
 
 Every subcommand takes --json FILE to write its results, and --compete busy|niced-torch
 to measure beside a competing process (tools/competitor.py). Run with nothing else heavy
@@ -201,6 +203,7 @@ def bench_decode(args: argparse.Namespace) -> dict[str, Any]:
         "sentences": len(lines),
         "beam_size": search.beam_size,
         "batch_size": search.batch_size,
+        "refill": search.refill,
         "precision": translator.precision,
         "engine": translator.engine,
         "engine_load_s": engine_load_s,
@@ -218,7 +221,8 @@ def bench_decode(args: argparse.Namespace) -> dict[str, Any]:
     sps = result["sentences_per_s"]
     print(
         f"decode {args.run_dir} [{args.split}, {len(lines)} sentences] beam {search.beam_size}, "
-        f"batch {search.batch_size}, {result['precision']}, {translator.engine}, "
+        f"batch {search.batch_size}, refill {search.refill}, {result['precision']}, "
+        f"{translator.engine}, "
         f"{result['threads']} threads"
         f"{_shortlist_words(search) if shortlist else ''}\n"
         f"  {sps['median']:.1f} sentences/s median of {args.repeat} (min {sps['min']:.1f}, "
@@ -227,6 +231,48 @@ def bench_decode(args: argparse.Namespace) -> dict[str, Any]:
         f"BLEU {bleu:.2f}, peak RSS {result['peak_rss_gb']:.2f} GB"
     )
     return result
+
+
+def bench_alternate(args: argparse.Namespace) -> dict[str, Any]:
+    """Warm passes of one model's arms (each a search change), taking turns."""
+    from seq2seq.inference import Translator
+
+    base = Translator.from_checkpoint(
+        args.run_dir, search=parse_overrides(args.overrides, "search"), device=args.device
+    )
+    lines = list(load_corpus(base.recipe, args.split).src)[: args.limit or None]
+    _load_engine(base)
+    arms = {arm: base.with_search(**parse_overrides([arm], "search")) for arm in args.alternate}
+    outputs = {arm: arms[arm].hypotheses(lines) for arm in arms}  # warm passes, untimed
+    rates: dict[str, list[float]] = {arm: [] for arm in arms}
+    for _ in range(args.repeat):
+        for arm, translator in arms.items():
+            sync()
+            start = time.perf_counter()
+            translator.hypotheses(lines)
+            sync()
+            rates[arm].append(len(lines) / (time.perf_counter() - start))
+    tokens = {arm: [[h.tokens for h in hyps] for hyps in out] for arm, out in outputs.items()}
+    same = all(t == next(iter(tokens.values())) for t in tokens.values())
+    print(
+        f"decode {args.run_dir} [{args.split}, {len(lines)} sentences] {' '.join(args.overrides)}"
+        f", {torch.get_num_threads()} threads; warm passes taking turns, median of {args.repeat}"
+    )
+    for arm, values in rates.items():
+        sps = spread(values)
+        print(
+            f"  {arm}: {sps['median']:.1f} sentences/s (min {sps['min']:.1f}, max {sps['max']:.1f})"
+        )
+    print(f"  the arms' outputs are {'the same' if same else 'not the same'}")
+    return {
+        "kind": "decode-alternate",
+        "run": str(args.run_dir),
+        "split": args.split,
+        "sentences": len(lines),
+        "overrides": list(args.overrides),
+        "arms": {arm: spread(values) for arm, values in rates.items()},
+        "same_outputs": same,
+    }
 
 
 def _load_engine(translator: Any) -> float:
@@ -390,7 +436,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--split", required=True)
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--limit", type=int, default=0, help="the first N sentences only")
-    p.set_defaults(func=bench_decode)
+    p.add_argument(
+        "--alternate",
+        nargs="+",
+        metavar="K=V",
+        help="compare search changes on one model, their warm passes taking turns",
+    )
+    p.set_defaults(func=lambda a: (bench_alternate if a.alternate else bench_decode)(a))
     for p in sub.choices.values():
         p.add_argument("--device", choices=["cpu", "cuda"])
         p.add_argument("--json", help="also write the results to this file")

@@ -213,6 +213,9 @@ class Search:
     top_p: float = ranged(1.0, 0.0, 1.0, open_lo=True)  # 1 = no nucleus cut
     seed: int | None = ranged(None, 0, 2**32 - 1)  # sampling seed; None = a fresh draw each time
     batch_size: int = ranged(64, 1, 100_000)  # sentences per decoding batch
+    # greedy and sampling: decode `refill` batches as one group whose sentences join as
+    # others end, so batch_size rows keep decoding while long outputs finish; 0 = off
+    refill: int = ranged(8, 0, 1000)
     constrained: bool = False  # follow the task's output grammar (music: chorale harmony)
     # score only a shortlist of the target vocabulary: per source token its N likeliest
     # translations in the run's shortlist.tsv (seq2seq shortlist RUN), plus the

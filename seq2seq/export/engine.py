@@ -132,6 +132,9 @@ class OnnxModel(nn.Module):
     ) -> DecoderState:
         return state.select(index, same_sources, sources)
 
+    def join(self, state: DecoderState, other: DecoderState) -> DecoderState:
+        return state.join(other)
+
     def output_rows(self, ids: torch.Tensor) -> OutputRows:
         """The output layer's rows for target ids ``ids`` (V',) (a shortlist)."""
         weight = self.out_weight.index_select(0, ids)

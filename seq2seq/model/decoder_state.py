@@ -56,7 +56,48 @@ class DecoderState:
             src=None if self.src is None else self.src.index_select(0, keep),
         )
 
+    def join(self, other: DecoderState) -> DecoderState:
+        """This state's rows, then ``other``'s: sentences joining a search in flight
+        (search/rows.py). Both hold one hypothesis per source row; the joined state keeps
+        the source columns its rows read (padding beyond them is dropped, or added to the
+        narrower state)."""
+        if self.group != 1 or other.group != 1:
+            raise ValueError("join: states with grouped hypotheses (a beam's) cannot join")
+        feed = None
+        if self.feed is not None and other.feed is not None:
+            feed = torch.cat([self.feed, other.feed])
+        # the pool is padded to its longest source; the rows decoding now may all be
+        # shorter (batches are sorted longest first): attend over their width only
+        width = max(_read_width(self.mask), _read_width(other.mask))
+
+        def cat(mine: torch.Tensor, theirs: torch.Tensor) -> torch.Tensor:
+            return torch.cat([_columns(mine, width), _columns(theirs, width)])
+
+        return DecoderState(
+            hidden=torch.cat([self.hidden, other.hidden], 1),
+            cell=torch.cat([self.cell, other.cell], 1),
+            feed=feed,
+            memory=cat(self.memory, other.memory),
+            keys=cat(self.keys, other.keys),
+            mask=cat(self.mask, other.mask),
+            src=None if self.src is None or other.src is None else cat(self.src, other.src),
+        )
+
     @property
     def group(self) -> int:
         """Hypotheses per source row: R / B (1 unless selected with ``sources``)."""
         return self.hidden.size(1) // self.memory.size(0)
+
+
+def _read_width(mask: torch.Tensor) -> int:
+    """Source columns up to the last one any row reads: mask (B, S) -> at least 1."""
+    read = mask.any(0).nonzero()
+    return int(read.max()) + 1 if read.numel() else 1
+
+
+def _columns(t: torch.Tensor, width: int) -> torch.Tensor:
+    """t (B, S, ...) cut or zero-padded (False for a mask, PAD 0 for ids) to S = width."""
+    if t.size(1) >= width:
+        return t[:, :width]
+    pad = t.new_zeros((t.size(0), width - t.size(1), *t.shape[2:]))
+    return torch.cat([t, pad], 1)

@@ -98,6 +98,11 @@ class EncoderDecoder(nn.Module):
         source (see ``DecoderState.select``)."""
         return state.select(index, same_sources, sources)
 
+    def join(self, state: DecoderState, other: DecoderState) -> DecoderState:
+        """The rows of ``state``, then those of ``other``: one hypothesis per source row
+        in each, rows of one encoded batch (a row loop adding sentences as others end)."""
+        return state.join(other)
+
     # ---- training ----------------------------------------------------------------------
     def forward(
         self,

@@ -44,6 +44,11 @@ class EnsembleState:
     ) -> EnsembleState:
         return EnsembleState([part.select(index, same_sources, sources) for part in self.parts])
 
+    def join(self, other: EnsembleState) -> EnsembleState:
+        """This state's rows, then ``other``'s, in every model (``DecoderState.join``)."""
+        pairs = zip(self.parts, other.parts, strict=True)
+        return EnsembleState([mine.join(theirs) for mine, theirs in pairs])
+
 
 class Ensemble(nn.Module):
     def __init__(self, models: Sequence[EncoderDecoder]) -> None:
@@ -89,3 +94,7 @@ class Ensemble(nn.Module):
     ) -> EnsembleState:
         """Select (or repeat) hypotheses of every model, as ``EncoderDecoder.reorder``."""
         return state.select(index, same_sources, sources)
+
+    def join(self, state: EnsembleState, other: EnsembleState) -> EnsembleState:
+        """The rows of ``state``, then those of ``other`` (see ``EncoderDecoder.join``)."""
+        return state.join(other)

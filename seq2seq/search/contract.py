@@ -36,6 +36,11 @@ class Decodable(Protocol):
         (``same_sources``), or keeps rows ``sources`` (B') grouped R' / B' per source."""
         ...
 
+    def join(self, state: Any, other: Any) -> Any:
+        """The rows of ``state``, then those of ``other``; both one hypothesis per source
+        row, rows of one ``init_state`` (sentences joining a row loop in flight)."""
+        ...
+
 
 class SearchModel(Decodable, Protocol):
     """What ``decode_ids`` runs: the contract, plus switching to eval mode and back

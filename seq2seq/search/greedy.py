@@ -26,11 +26,13 @@ def greedy_search(
     min_len: int = 0,
     no_repeat_ngram: int = 0,
     prefix: torch.Tensor | None = None,
+    width: int = 0,
 ) -> list[list[Hypothesis]]:
     """Pick the most likely token at each step, of those the token rules allow
     (search/rules.py: ``min_len``, ``no_repeat_ngram``, ``prefix`` (B, P) PAD-padded,
     ``constraint``). src (B, S); max_len (B,) tokens before EOS. Returns one
-    single-hypothesis list per sentence, in input order.
+    single-hypothesis list per sentence, in input order. ``width`` > 0: at most that many
+    sentences decode at once, the next joining as one ends (rows.py).
 
     The loop is sampling's (rows.py) with the most likely token as its choice.
     """
@@ -38,6 +40,9 @@ def greedy_search(
     out = OutputBuffer(
         src.size(0), int(max_len.max()) + 1, src.size(1), eos, src.device, return_attention
     )
-    for _ in row_steps(model, src, src_lengths, max_len, rules, most_likely, out, prefix=prefix):
+    steps = row_steps(
+        model, src, src_lengths, max_len, rules, most_likely, out, prefix=prefix, width=width
+    )
+    for _ in steps:
         pass
     return out.hypotheses()

@@ -68,17 +68,19 @@ class OutputBuffer:
     def write(
         self,
         alive: torch.Tensor,
-        t: int,
+        t: int | torch.Tensor,
         tokens: torch.Tensor,
         scores: torch.Tensor,
         attn: torch.Tensor,
     ) -> None:
-        """Step t of rows ``alive`` (n,): tokens, scores (n,), attention (n, S)."""
+        """Step t of rows ``alive`` (n,): tokens, scores (n,), attention (n, S); ``t``
+        (n,) when the rows sit at different steps."""
         self.tokens[alive, t] = tokens
         self.scores[alive, t] = scores
         if self.attn is not None:
-            self.attn[alive, t] = attn.float()
-        self.length = t + 1
+            self.attn[alive, t, : attn.size(1)] = attn.float()  # rows may read fewer columns
+        # rows at their own steps: read every column (a row's EOS ends it in hypotheses)
+        self.length = self.tokens.size(1) if isinstance(t, torch.Tensor) else t + 1
 
     def history(self, rows: torch.Tensor, t: int) -> torch.Tensor:
         """The tokens of ``rows`` (n,) before step t: (n, t)."""

@@ -55,7 +55,7 @@ class TokenRules:
     def apply(
         self,
         log_probs: torch.Tensor,
-        t: int,
+        t: int | torch.Tensor,
         at_limit: torch.Tensor,
         history: Callable[[], torch.Tensor],
         prefix: torch.Tensor | None = None,
@@ -63,12 +63,16 @@ class TokenRules:
     ) -> None:
         """In place, on step ``t``'s log_probs (N, V): at_limit (N,) bool, rows that must
         end now; history() -> (N, t) tokens so far (called only for n-gram blocking, as
-        building it can cost a copy); prefix (N, P) PAD-padded, or None."""
+        building it can cost a copy); prefix (N, P) PAD-padded, or None. ``t`` (N,) when
+        rows sit at different steps (rows joining in flight: no prefix, n-grams, grammar)."""
         forbid_specials(log_probs, self.pad, self.bos)
-        if t < self.min_len:
-            log_probs[:, self.eos] = float("-inf")
+        if self.min_len:  # rows at their limit end: the limit wins (rule 6)
+            early = (t < self.min_len) & ~at_limit
+            log_probs[early, self.eos] = float("-inf")
         if self.no_repeat_ngram:
             block_repeated_ngrams(log_probs, history(), self.no_repeat_ngram)
-        force_prefix(log_probs, prefix, t, self.pad)
+        if prefix is not None:
+            assert isinstance(t, int), "a prefix is followed at one step for all rows"
+            force_prefix(log_probs, prefix, t, self.pad)
         apply(log_probs, self.constraint, grammar, exempt=at_limit)
         force_eos(log_probs, at_limit, self.eos)

@@ -92,20 +92,33 @@ def sample_search(
     return_attention: bool = False,
     prefix: torch.Tensor | None = None,
     constraint: Constraint | None = None,
+    width: int = 0,
 ) -> list[list[Hypothesis]]:
     """Draw ``num_samples`` outputs per sentence; returns them per sentence, best first.
 
     prefix (B, P): forced first output tokens, PAD where a sentence's prefix ends;
     ``constraint``: a grammar the outputs follow; ``no_repeat_ngram``: no n-gram of that
-    size twice in a sample (0 = off), as in beam search."""
+    size twice in a sample (0 = off), as in beam search; ``width`` > 0: at most that many
+    rows (samples) draw at once, the next joining as one ends (rows.py)."""
     rules = DrawRules(num_samples, temperature, top_k, top_p, min_len, no_repeat_ngram)
     batch = src.size(0)
     out = OutputBuffer(
         batch * num_samples, int(max_len.max()) + 1, src.size(1), eos, src.device, return_attention
     )
-    for _ in sample_steps(
-        model, src, src_lengths, max_len, (bos, eos), rules, out, generator, prefix, constraint
-    ):
+    steps = sample_steps(
+        model,
+        src,
+        src_lengths,
+        max_len,
+        (bos, eos),
+        rules,
+        out,
+        generator,
+        prefix,
+        constraint,
+        width,
+    )
+    for _ in steps:
         pass
     flat = out.hypotheses()
     return [
@@ -126,16 +139,18 @@ def sample_steps(
     generator: torch.Generator | None = None,
     prefix: torch.Tensor | None = None,
     constraint: Constraint | None = None,
+    width: int = 0,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """The row loop (rows.py) drawing its tokens, one step at a time: after each step it
     yields (rows, tokens), the rows of ``out`` (B * num_samples, steps) still drawing and
     the tokens they drew (EOS included), so a caller can stream them; ``out`` collects
-    everything. ``specials`` = (bos, eos); ``max_len`` (B,) per sentence."""
+    everything. ``specials`` = (bos, eos); ``max_len`` (B,) per sentence; ``width``: rows
+    drawing at once (0 = all), see rows.py."""
     bos, eos = specials
     token_rules = TokenRules(bos, eos, PAD_ID, rules.min_len, rules.no_repeat_ngram, constraint)
     choose = partial(_draw_tokens, rules, generator)
     yield from row_steps(
-        model, src, src_lengths, max_len, token_rules, choose, out, rules.num_samples, prefix
+        model, src, src_lengths, max_len, token_rules, choose, out, rules.num_samples, prefix, width
     )
 
 

@@ -119,6 +119,12 @@ class Shortlisted:
         return self.model.encode(src, src_lengths)
 
     def init_state(self, encoded: Any) -> ShortlistState:
+        """The model's state for the whole batch the candidates were chosen for."""
+        if encoded.mask.size(0) != self.allowed.size(0):
+            raise ValueError(
+                f"a shortlist's state covers its batch of {self.allowed.size(0)} sources, "
+                f"not {encoded.mask.size(0)} (rows joining in flight are not shortlisted)"
+            )
         penalty = torch.zeros(self.allowed.shape, device=self.allowed.device)
         return ShortlistState(
             self.model.init_state(encoded), penalty.masked_fill_(~self.allowed, -torch.inf)
@@ -146,6 +152,11 @@ class Shortlisted:
         # a beam's reorder keeps each row within its sentence, whose rows share a penalty
         penalty = state.penalty if same_sources else state.penalty.index_select(0, index)
         return ShortlistState(inner, penalty)
+
+    def join(self, state: ShortlistState, other: ShortlistState) -> ShortlistState:
+        """Rows of one batch's states, ``state``'s then ``other``'s (see ``init_state``)."""
+        inner = self.model.join(state.inner, other.inner)
+        return ShortlistState(inner, torch.cat([state.penalty, other.penalty]))
 
     def positions(self, tokens: torch.Tensor) -> torch.Tensor:
         """Vocabulary ids (any shape, all among the candidates, PAD allowed) -> their

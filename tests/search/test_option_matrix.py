@@ -37,7 +37,10 @@ Check = Callable[[list[list[Hypothesis]], list[list[Hypothesis]]], bool]
 
 # option value -> property of the outputs (with the option, and without it, same mode)
 HOLDS: dict[str, tuple[dict[str, Any], Check]] = {
-    "min_len": ({"min_len": 6}, lambda got, _: all(len(h.tokens) >= 6 for r in got for h in r)),
+    "min_len": (  # with room for it: a shorter length limit wins (test_search.py)
+        {"min_len": 6, "max_len_a": 0.0, "max_len_b": 12},
+        lambda got, _: all(len(h.tokens) >= 6 for r in got for h in r),
+    ),
     "no_repeat_ngram": (
         {"no_repeat_ngram": 1},
         lambda got, _: not any(repeats(h.tokens, 1) for r in got for h in r),
@@ -49,6 +52,12 @@ HOLDS: dict[str, tuple[dict[str, Any], Check]] = {
     "nbest": ({"nbest": 3, "beam_size": 4}, lambda got, _: all(len(r) == 3 for r in got)),
     "batch_size": (  # batched == one at a time (sampling: each row draws its own stream)
         {"batch_size": 1},
+        lambda got, base: (
+            [[h.tokens for h in r] for r in got] == [[h.tokens for h in r] for r in base]
+        ),
+    ),
+    "refill": (  # two rows at a time, the next joining as one ends == all at once
+        {"refill": 4, "batch_size": 2},
         lambda got, base: (
             [[h.tokens for h in r] for r in got] == [[h.tokens for h in r] for r in base]
         ),
@@ -121,7 +130,7 @@ def test_each_option_holds_in_each_mode(translator: Translator, mode: str, optio
         with pytest.raises(ConfigError, match=REFUSED[(mode, option)]):
             run(translator, mode, **changes)
         return
-    if (mode, option) == ("sampling", "batch_size"):
+    if mode == "sampling" and option in ("batch_size", "refill"):
         # one seeded stream serves the batch in order: draws depend on the batch size,
         # and are reproducible for a given one
         check = lambda got, _: got == run(translator, mode, **changes)  # noqa: E731

@@ -7,6 +7,7 @@ from helpers import random_batch, tiny_model
 
 from seq2seq.data.tokenizer import BOS_ID, EOS_ID
 from seq2seq.search import beam_search, greedy_search, max_lengths
+from seq2seq.search.beam import BeamOptions
 
 VOCAB = 19
 
@@ -170,3 +171,41 @@ def test_every_mode_keeps_min_len_ngram_blocking_and_the_prefix(seed: int):
                 assert len(hyp.tokens) >= 4, mode
                 assert len(set(hyp.tokens)) == len(hyp.tokens), mode
                 assert hyp.tokens[: len(wanted)] == wanted, mode
+
+
+def test_a_length_limit_below_min_len_ends_the_output_there_in_every_mode():
+    """The limit wins over min_len (search/rules.py): outputs end at it with a finite
+    score, not with padding (greedy) or nothing (beam), as they once did."""
+    from seq2seq.search import sample_search
+
+    model, src, lengths, _ = model_and_batch(0)
+    limits = torch.tensor([2, 3, 4, 9, 9, 9])
+    runs = {
+        "greedy": greedy_search(model, src, lengths, limits, BOS_ID, EOS_ID, min_len=6),
+        "beam": beam_search(
+            model,
+            src,
+            lengths,
+            limits,
+            BOS_ID,
+            EOS_ID,
+            beam_size=3,
+            options=BeamOptions(beam_size=3, min_len=6),
+        ),
+        "sampling": sample_search(
+            model,
+            src,
+            lengths,
+            limits,
+            BOS_ID,
+            EOS_ID,
+            min_len=6,
+            generator=torch.Generator().manual_seed(0),
+        ),
+    }
+    for mode, result in runs.items():
+        for row, hyps in enumerate(result):
+            assert hyps, mode
+            tokens = hyps[0].tokens
+            assert len(tokens) == min(6, int(limits[row])) or 6 <= len(tokens) <= 9, mode
+            assert 0 not in tokens and hyps[0].score > float("-inf"), mode
