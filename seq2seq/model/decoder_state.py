@@ -66,8 +66,8 @@ class DecoderState:
         feed = None
         if self.feed is not None and other.feed is not None:
             feed = torch.cat([self.feed, other.feed])
-        # the pool is padded to its longest source; the rows decoding now may all be
-        # shorter (batches are sorted longest first): attend over their width only
+        # each chunk of joining rows is padded to its own longest source, and the rows
+        # left may all be shorter than the longest that started: keep what they read
         width = max(_read_width(self.mask), _read_width(other.mask))
 
         def cat(mine: torch.Tensor, theirs: torch.Tensor) -> torch.Tensor:

@@ -100,7 +100,7 @@ class EncoderDecoder(nn.Module):
 
     def join(self, state: DecoderState, other: DecoderState) -> DecoderState:
         """The rows of ``state``, then those of ``other``: one hypothesis per source row
-        in each, rows of one encoded batch (a row loop adding sentences as others end)."""
+        in each, source widths free (a row loop adding sentences as others end)."""
         return state.join(other)
 
     # ---- training ----------------------------------------------------------------------

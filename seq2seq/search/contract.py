@@ -38,7 +38,7 @@ class Decodable(Protocol):
 
     def join(self, state: Any, other: Any) -> Any:
         """The rows of ``state``, then those of ``other``; both one hypothesis per source
-        row, rows of one ``init_state`` (sentences joining a row loop in flight)."""
+        row, from ``init_state``s of one search (sentences joining a row loop in flight)."""
         ...
 
 

@@ -154,7 +154,7 @@ class Shortlisted:
         return ShortlistState(inner, penalty)
 
     def join(self, state: ShortlistState, other: ShortlistState) -> ShortlistState:
-        """Rows of one batch's states, ``state``'s then ``other``'s (see ``init_state``)."""
+        """``state``'s rows, then ``other``'s: rows of this one batch (see ``init_state``)."""
         inner = self.model.join(state.inner, other.inner)
         return ShortlistState(inner, torch.cat([state.penalty, other.penalty]))
 
