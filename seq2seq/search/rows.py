@@ -10,12 +10,13 @@ their 2K best continuations instead; it applies the same token rules.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any, Protocol
 
 import torch
 
-from seq2seq.search.constraint import select
+from seq2seq.search.constraint import ConstraintState, select
 from seq2seq.search.contract import Decodable
 from seq2seq.search.hypothesis import OutputBuffer
 from seq2seq.search.rules import TokenRules
@@ -86,6 +87,65 @@ class Waiting:
         self.chunk, self.chunk_start = state, start
 
 
+@dataclass
+class _Live:
+    """The rows decoding now: their rows of the output (n,), the tokens they feed next
+    (n,), the model's state, and where rows began apart, the step each began at (n,).
+    A prefix (n, P) and a grammar's state follow the rows when all began together."""
+
+    rows: torch.Tensor
+    tokens: torch.Tensor
+    state: Any
+    started: torch.Tensor | None = None
+    prefix: torch.Tensor | None = None
+    grammar: ConstraintState | None = None
+
+    def steps(self, t: int) -> int | torch.Tensor:
+        """The step each row is at when the loop is at step t: t, or (n,)."""
+        return t if self.started is None else t - self.started
+
+    def without(self, model: Decodable, ended: torch.Tensor, tokens: torch.Tensor) -> _Live:
+        """The rows that did not end (ended (n,) bool), feeding ``tokens`` (n,) next."""
+        keep = (~ended).nonzero().squeeze(1)
+        if keep.numel() == tokens.numel():
+            return replace(self, tokens=tokens)
+        return _Live(
+            self.rows[keep],
+            tokens[keep],
+            model.reorder(self.state, keep) if keep.numel() else None,
+            None if self.started is None else self.started[keep],
+            None if self.prefix is None else self.prefix[keep],
+            select(self.grammar, keep),
+        )
+
+    def joined(self, waiting: Waiting, t: int, bos: int) -> _Live:
+        """These rows and the waiting ones that fill the loop, which begin at step t."""
+        state, new = waiting.take(self.state, self.rows.numel(), self.rows.device)
+        began = torch.full_like(new, t)
+        started = began if self.started is None else torch.cat([self.started, began])
+        tokens = torch.cat([self.tokens, torch.full_like(new, bos)])
+        return _Live(torch.cat([self.rows, new]), tokens, state, started)
+
+
+def _all_at_once(
+    model: Decodable,
+    src: torch.Tensor,
+    src_lengths: torch.Tensor,
+    rows: torch.Tensor,
+    rules: TokenRules,
+    prefix: torch.Tensor | None,
+) -> _Live:
+    """Every row starting together: rows (N,) each row's source row."""
+    state = model.init_state(model.encode(src, src_lengths))
+    if rows.numel() != src.size(0):  # samples: a sentence's copies
+        state = model.reorder(state, rows)
+    if prefix is not None:
+        prefix = prefix.to(src.device).index_select(0, rows)
+    tokens = torch.full_like(rows, rules.bos)
+    alive = torch.arange(rows.numel(), device=src.device)
+    return _Live(alive, tokens, state, prefix=prefix, grammar=rules.start(src, rows))
+
+
 @torch.no_grad()
 def row_steps(
     model: Decodable,
@@ -112,56 +172,35 @@ def row_steps(
     copies the state less often). Rows then sit at different steps, which n-gram
     blocking, a prefix and a grammar do not follow: ``width`` needs all three off.
     """
-    device = src.device
-    rows = torch.arange(src.size(0), device=device)  # each row's source row
-    limit = max_len.to(device)
+    rows = torch.arange(src.size(0), device=src.device)  # each row's source row
+    limit = max_len.to(src.device)
     if copies > 1:
         rows = rows.repeat_interleave(copies)
         limit = limit.index_select(0, rows)
     waiting = None
-    started = None  # (n,) the step at which each row began, when rows begin apart
-    grammar = None
     if 0 < width < rows.numel():
         if prefix is not None or rules.constraint is not None or rules.no_repeat_ngram:
             raise ValueError("rows join in flight only without a prefix, grammar or n-gram rule")
         waiting = Waiting(model, src, src_lengths, rows, width)
-        state, alive = waiting.take(None, 0, device)
-        started = torch.zeros_like(alive)
+        none = rows[:0]
+        live = _Live(none, none, None, started=none).joined(waiting, 0, rules.bos)
     else:
-        state = model.init_state(model.encode(src, src_lengths))
-        if copies > 1:
-            state = model.reorder(state, rows)
-        if prefix is not None:
-            prefix = prefix.to(device).index_select(0, rows)
-        grammar = rules.start(src, rows)
-        alive = torch.arange(rows.numel(), device=device)  # rows decoding: they leave at EOS
-    tokens = torch.full((alive.numel(),), rules.bos, dtype=torch.long, device=device)
+        live = _all_at_once(model, src, src_lengths, rows, rules, prefix)
     t = 0
     while True:
-        log_probs, state, attn = model.step(tokens, state)
-        steps = t if started is None else t - started  # each row's own step
-        at_limit = limit[alive] <= steps
-        rules.apply(log_probs, steps, at_limit, partial(out.history, alive, t), prefix, grammar)
+        log_probs, live.state, attn = model.step(live.tokens, live.state)
+        steps = live.steps(t)
+        at_limit = limit[live.rows] <= steps
+        history = partial(out.history, live.rows, t)
+        rules.apply(log_probs, steps, at_limit, history, live.prefix, live.grammar)
         tokens, scores = choose(log_probs)
-        grammar = rules.advance(grammar, tokens)
-        out.write(alive, steps, tokens, scores, attn)
-        yield alive, tokens
+        live.grammar = rules.advance(live.grammar, tokens)
+        out.write(live.rows, steps, tokens, scores, attn)
+        yield live.rows, tokens
         ended = (tokens == rules.eos) | at_limit  # at its limit a row chose EOS, or had none left
-        if bool(ended.all()):
-            if not waiting:
-                return
-            state, alive = waiting.take(None, 0, device)
-            tokens, started = torch.full_like(alive, rules.bos), torch.full_like(alive, t + 1)
-        elif bool(ended.any()):
-            keep = (~ended).nonzero().squeeze(1)
-            alive, tokens = alive[keep], tokens[keep]
-            started = None if started is None else started[keep]
-            prefix = None if prefix is None else prefix[keep]
-            state = model.reorder(state, keep)
-            grammar = select(grammar, keep)
-        if waiting and started is not None and alive.numel() <= width * 3 // 4:
-            state, new = waiting.take(state, alive.numel(), device)
-            alive = torch.cat([alive, new])
-            tokens = torch.cat([tokens, torch.full_like(new, rules.bos)])
-            started = torch.cat([started, torch.full_like(new, t + 1)])
+        if bool(ended.all()) and not waiting:
+            return
+        live = live.without(model, ended, tokens)
+        if waiting and live.rows.numel() <= width * 3 // 4:
+            live = live.joined(waiting, t + 1, rules.bos)
         t += 1
