@@ -106,7 +106,7 @@ def test_a_signal_across_a_validation_resumes_bit_for_bit(
 # Each point of a save where a crash can land, and how to get there (on the 2nd call of
 # the function named, i.e. during the second save of the run, at step 6).
 CRASH_POINTS = {
-    "weights half written": ("seq2seq.checkpoint", "save_file", "inside"),
+    "weights half written": ("seq2seq.checkpoint.run_dir", "save_file", "inside"),
     "after the weights": ("seq2seq.checkpoint.RunDir", "save_weights", "after"),
     "state half written": ("torch", "save", "inside"),
     "after the state": ("seq2seq.checkpoint.RunDir", "save_trainer_state", "after"),

@@ -32,33 +32,16 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_model, save_file
+from safetensors.torch import save_file
 
+from seq2seq.checkpoint.errors import (
+    WRITE_ERRORS,
+    CheckpointError,
+    describe_write_error,
+    first_line,
+)
+from seq2seq.checkpoint.weights import cpu_weights, load_into, unwrap
 from seq2seq.data.files import atomic_write, atomic_write_text
-
-
-class CheckpointError(RuntimeError):
-    """A run directory is missing a piece or holds a corrupt file (named in the message)."""
-
-
-# what a failed write of a checkpoint raises: OSError (the recipe, pointers, tokenizer),
-# torch.save's RuntimeError and safetensors' SafetensorError (weights), e.g. on a full disk
-WRITE_ERRORS = (OSError, RuntimeError, SafetensorError)
-
-
-def describe_write_error(err: BaseException) -> str:
-    """One line for a failed write: the OS's reason when there is one."""
-    if isinstance(err, OSError) and err.strerror:
-        return err.strerror
-    text = _first_line(err)
-    for errno_name, reason in (
-        ("ENOSPC", "No space left on device"),
-        ("EDQUOT", "Disk quota exceeded"),
-    ):
-        if errno_name in text or reason.lower() in text.lower():
-            return reason
-    return text[:200]
 
 
 def _lock_holder(fd: int) -> str:
@@ -123,7 +106,7 @@ class RunDir:
     def save_weights(self, model: torch.nn.Module, step: int) -> str:
         """Write ``checkpoints/step-N.safetensors``; return its name relative to the run."""
         name = f"checkpoints/step-{step:07d}.safetensors"
-        weights = cpu_weights(_unwrap(model))
+        weights = cpu_weights(unwrap(model))
         atomic_write(self.path / name, lambda tmp: save_file(weights, str(tmp), {"format": "pt"}))
         return name
 
@@ -178,17 +161,7 @@ class RunDir:
                 break
         if not path.is_file():
             raise CheckpointError(f"{path}: checkpoint file not found")
-        target = _unwrap(model)
-        _check_dtypes(path, target)
-        try:
-            missing, unexpected = load_model(target, str(path), strict=False, device="cpu")
-        except (SafetensorError, OSError, RuntimeError) as err:
-            raise CheckpointError(f"{path}: cannot load weights: {_first_line(err)}") from None
-        if unexpected or any(not _is_tied(model, k) for k in missing):
-            raise CheckpointError(
-                f"{path}: weights do not fit the recipe's model "
-                f"(missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]})"
-            )
+        load_into(path, model)
         return name
 
     def resolve(self, which: str) -> str:
@@ -220,7 +193,7 @@ class RunDir:
             with open(pointer, "rb") as handle:
                 name = handle.read(4096).decode("utf-8").strip()
         except (OSError, UnicodeDecodeError) as err:
-            raise CheckpointError(f"{pointer}: unreadable pointer ({_first_line(err)})") from None
+            raise CheckpointError(f"{pointer}: unreadable pointer ({first_line(err)})") from None
         self.check_inside(name, str(pointer))
         if not (self.path / name).is_file():
             raise CheckpointError(f"{pointer}: names {name}, which does not exist")
@@ -267,7 +240,7 @@ class RunDir:
             ) from None
         except Exception as err:  # torch raises several types for a corrupt or foreign file
             raise CheckpointError(
-                f"{self.trainer_state}: cannot load: {_first_line(err)[:200]}"
+                f"{self.trainer_state}: cannot load: {first_line(err)[:200]}"
             ) from None
         if not isinstance(state, dict):
             raise CheckpointError(f"{self.trainer_state}: not a seq2seq trainer state")
@@ -347,79 +320,3 @@ TRAINER_STATE: dict[str, tuple[type, ...]] = {
     "rng_cuda": (list,),
     "rng_python": (tuple, list),
 }
-
-
-def _check_dtypes(path: Path, model: torch.nn.Module) -> None:
-    """Each stored tensor has the dtype and shape of the model's tensor of that name."""
-    expected = {**dict(model.named_buffers()), **dict(model.named_parameters())}
-    try:
-        with safe_open(str(path), framework="pt", device="cpu") as stored:
-            for key in stored.keys():  # noqa: SIM118 - safe_open is not a mapping
-                if key not in expected:
-                    continue  # load_model reports unexpected keys
-                piece = stored.get_slice(key)
-                dtype, shape = _DTYPES.get(piece.get_dtype()), tuple(piece.get_shape())
-                mine = expected[key]
-                if dtype != mine.dtype or shape != tuple(mine.shape):
-                    raise CheckpointError(
-                        f"{path}: weights do not fit the model: tensor '{key}' is "
-                        f"{piece.get_dtype()} {list(shape)}, the model's is "
-                        f"{str(mine.dtype).removeprefix('torch.')} {list(mine.shape)} "
-                        "(refusing to cast or reshape)"
-                    )
-    except (SafetensorError, OSError) as err:
-        raise CheckpointError(f"{path}: cannot load weights: {_first_line(err)}") from None
-
-
-_DTYPES = {
-    "F32": torch.float32,
-    "F16": torch.float16,
-    "BF16": torch.bfloat16,
-    "F64": torch.float64,
-    "I64": torch.int64,
-    "I32": torch.int32,
-    "I8": torch.int8,
-    "U8": torch.uint8,
-    "BOOL": torch.bool,
-}
-
-
-def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
-    """The plain module inside DistributedDataParallel (or ``torch.compile``)."""
-    inner = getattr(model, "module", None) or getattr(model, "_orig_mod", None)
-    return inner if isinstance(inner, torch.nn.Module) else model
-
-
-def cpu_weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """The model's state as CPU tensors of their own storage, an aliased tensor (tied
-    embeddings) once, under the first of its names in sorted order (what safetensors'
-    save_model keeps). Copying is what makes a CUDA model savable: cuDNN makes each
-    LSTM's weights views of one flat buffer, which safetensors refuses to write."""
-    weights: dict[str, torch.Tensor] = {}
-    seen: set[tuple[Any, ...]] = set()
-    for name, tensor in sorted(model.state_dict().items()):
-        where = (
-            tensor.device,
-            tensor.untyped_storage().data_ptr(),
-            tensor.storage_offset(),
-            tuple(tensor.shape),
-            tensor.stride(),
-            tensor.dtype,
-        )
-        if where in seen:
-            continue
-        seen.add(where)
-        weights[name] = tensor.detach().to("cpu", copy=True).contiguous()
-    return weights
-
-
-def _is_tied(model: torch.nn.Module, key: str) -> bool:
-    """safetensors stores a shared tensor once; its other names come back as 'missing'."""
-    params = dict(_unwrap(model).named_parameters(remove_duplicate=False))
-    target = params.get(key)
-    return target is not None and any(p is target and k != key for k, p in params.items())
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
