@@ -180,28 +180,12 @@ def test_a_length_limit_below_min_len_ends_the_output_there_in_every_mode():
 
     model, src, lengths, _ = model_and_batch(0)
     limits = torch.tensor([2, 3, 4, 9, 9, 9])
+    args = (model, src, lengths, limits, BOS_ID, EOS_ID)
+    draws = torch.Generator().manual_seed(0)
     runs = {
-        "greedy": greedy_search(model, src, lengths, limits, BOS_ID, EOS_ID, min_len=6),
-        "beam": beam_search(
-            model,
-            src,
-            lengths,
-            limits,
-            BOS_ID,
-            EOS_ID,
-            beam_size=3,
-            options=BeamOptions(beam_size=3, min_len=6),
-        ),
-        "sampling": sample_search(
-            model,
-            src,
-            lengths,
-            limits,
-            BOS_ID,
-            EOS_ID,
-            min_len=6,
-            generator=torch.Generator().manual_seed(0),
-        ),
+        "greedy": greedy_search(*args, min_len=6),
+        "beam": beam_search(*args, beam_size=3, options=BeamOptions(beam_size=3, min_len=6)),
+        "sampling": sample_search(*args, min_len=6, generator=draws),
     }
     for mode, result in runs.items():
         for row, hyps in enumerate(result):
