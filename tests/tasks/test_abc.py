@@ -15,6 +15,8 @@ from seq2seq.tasks.music.abc import (
     source_from_abc,
     to_abc,
     tokenize,
+    with_positions,
+    without_positions,
 )
 
 TUNE = """X: 7
@@ -205,3 +207,40 @@ def test_a_transposition_range_must_hold_zero() -> None:
 
     with pytest.raises(ConfigError, match=r"data.abc.transpose: \[1, 2\] must be"):
         AbcOptions(transpose=(1, 2))
+
+
+def test_position_tokens_say_what_is_left_of_the_bar_after_each_note() -> None:
+    header = ["M:6/8", "K:G", "L:1/8"]
+    body = tokenize('g2g B^AB|(3ABc d2 z|[1 G3 G3:|[K:D] "G" [df]3 d>e f||[M:2/4] A4|')
+    marked = with_positions(header, body)
+    assert " ".join(marked) == (
+        "g2 @4 g @3 B @2 ^A @1 B @0 | (3 A @16/3 B @14/3 c @4 d2 @2 z @1 | "
+        '[1 G3 @3 G3 @0 :| [K:D] "G" [df]3 @3 d @2 > e @1 f @0 || [M:2/4] A4 @0 |'
+    )
+    assert without_positions(" ".join(marked)).split() == body
+
+
+def test_position_tokens_change_neither_validity_nor_the_abc_text() -> None:
+    tune = parse_tunes(TUNE, "t.abc")[0][0]
+    header = ["M:6/8", "K:G", "L:1/8"]
+    marked = with_positions(header, tune.tokens)
+    plain = " ".join(header + tune.tokens[:2]), " ".join(tune.tokens[2:])
+    both = " ".join(header + marked[:3]), " ".join(marked[3:])
+    assert to_abc(*both) == to_abc(*plain)
+    assert check_tune(*both, parse=False) == check_tune(*plain, parse=False)
+    broken = both[1].replace("d2 @4 d @3 G3 @0", "d2 @4 d @3 G2 @1")
+    assert check_tune(both[0], broken, parse=False).reason == "short bar"
+
+
+def test_the_reader_and_a_prompt_mark_positions_when_the_recipe_asks(tmp_path: Path) -> None:
+    (tmp_path / "a.abc").write_text(book(20))
+    marked = Data(root=str(tmp_path), format="abc", options=AbcOptions(positions=True))
+    plain = Data(root=str(tmp_path), format="abc")
+    ours, theirs = read_abc(marked, "train", "t"), read_abc(plain, "train", "t")
+    assert ours.tgt is not None and theirs.tgt is not None and len(ours) == len(theirs)
+    assert [without_positions(s) for s in ours.src] == theirs.src
+    assert [without_positions(t) for t in ours.tgt] == theirs.tgt
+    assert all(s.endswith("d @5 |") for s in ours.src)  # the pickup: 1 of 6 eighths
+    assert source_from_abc("T:My Tune M:6/8 K:G g2g B^AB|", positions=True) == (
+        "M:6/8 K:G T:my T:tune g2 @4 g @3 B @2 ^A @1 B @0 |"
+    )

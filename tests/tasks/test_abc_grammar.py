@@ -7,13 +7,14 @@ import pytest
 import torch
 
 from seq2seq.data.tokenizer import EOS_ID, UNK_ID
-from seq2seq.tasks.music.abc import check_tune, tokenize
+from seq2seq.tasks.music.abc import check_tune, tokenize, with_positions, without_positions
 from seq2seq.tasks.music.abc_grammar import (
     BROKEN,
     ENDING,
     NEVER,
     NOTE,
     OTHER,
+    POSITION,
     REPEAT_BAR,
     TICKS,
     TUPLET,
@@ -46,18 +47,33 @@ def source_tokens(source: str) -> list[str]:
     return [t for f in source.split() for t in ([f] if f[1:2] == ":" else tokenize(f))]
 
 
+def marked(source: str) -> list[str]:
+    """The source's tokens with a position token after each note."""
+    tokens = source_tokens(source)
+    header = [t for t in tokens if t[1:2] == ":"]
+    return header + with_positions(header, tokens[len(header) :])
+
+
 def start(c: AbcConstraint, source: str) -> dict[str, torch.Tensor]:
     return c.start(torch.tensor([[ID[t] for t in source_tokens(source)]]), torch.tensor([0]))
 
 
 def walks(
-    c: AbcConstraint, source: str, seed: int, n: int = 60, steps: int = 60
+    c: AbcConstraint,
+    source: str,
+    seed: int,
+    n: int = 60,
+    steps: int = 60,
+    pieces: list[str] = PIECES,
+    positions: bool = False,
 ) -> list[list[str]]:
     """``n`` random searches under the grammar at once (rows of one state, as a search
     keeps them): notes three times as likely as anything else; PAD and BOS never chosen,
-    as in a search; the step limit ends a row as a forced EOS would."""
+    as in a search; the step limit ends a row as a forced EOS would. With ``positions``,
+    the source has position tokens (``with_positions``) and ``pieces`` has them too."""
     generator = torch.Generator().manual_seed(seed)
-    ids = torch.tensor([[ID[t] for t in source_tokens(source)]])
+    tokens = marked(source) if positions else source_tokens(source)
+    ids = torch.tensor([[pieces.index(t) for t in tokens]])
     state = c.start(ids, torch.zeros(n, dtype=torch.long))
     weights = torch.where(c.note, 3.0, 1.0)
     weights[[0, 2]] = 0.0
@@ -68,7 +84,7 @@ def walks(
         tokens = torch.where(done, EOS_ID, tokens)
         done |= tokens == EOS_ID
         for row in (~done).nonzero().flatten().tolist():
-            outputs[row].append(PIECES[tokens[row]])
+            outputs[row].append(pieces[tokens[row]])
         state = c.advance(state, tokens)
     return outputs
 
@@ -93,6 +109,27 @@ def test_every_walk_under_the_grammar_keeps_the_bar_rules(source: str) -> None:
         assert check.valid, (check.reason, out)
     # the walks wrote music, not only chord symbols and slurs
     assert sum(len([t for t in o if classify(t)[0] == NOTE]) for o in outputs) > 300
+
+
+# a position token for every multiple of 1/48 of L up to 8 (every length the walks make)
+MARKED = PIECES + [f"@{Fraction(k, 48)}" for k in range(8 * 48 + 1)]
+
+
+@pytest.mark.parametrize("source", SOURCES[:3])
+def test_under_the_grammar_each_note_is_followed_by_its_true_position(source: str) -> None:
+    c = AbcConstraint(MARKED, MARKED)
+    assert classify("@7/2") == (POSITION, 7 * TICKS // 2, 0, 1, 1)
+    outputs = walks(c, source, seed=7, pieces=MARKED, positions=True, steps=90)
+    header = marked(source)[:2]
+    body = without_positions(" ".join(marked(source)[2:])).split()
+    for out in outputs:
+        plain = without_positions(" ".join(out)).split()
+        assert check_tune(" ".join(marked(source)), " ".join(out), parse=False).valid, out
+        # the walk's position tokens are exactly the ones with_positions writes (but for
+        # the last note's, when the step limit cut the walk right after it)
+        expected = with_positions(header, body + plain)[len(marked(source)) - 2 :]
+        assert out == expected[: len(out)] and len(expected) - len(out) in (0, 1)
+    assert sum(classify(t)[0] == POSITION for o in outputs for t in o) > 300
 
 
 def test_a_real_tune_is_allowed_token_by_token() -> None:

@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
+from typing import Any, NamedTuple
 
 from seq2seq.config import Data, format_options, ranged
 from seq2seq.data.formats import FileOptions, check_shifts, holdout_part
@@ -42,6 +43,9 @@ TOKEN = re.compile(
     r"|\(\d"  # tuplet
     r"|" + _NOTE + r"|[<>]+|-|[()~.]|!\w+!"
 )
+_NOTE_START = "_^=ABCDEFGabcdefgzx["  # notes, rests and chords (after inline fields, endings)
+POSITION = "@"  # the position tokens' mark (with_positions)
+Bar = tuple[Fraction, Fraction, bool]
 BAR_TOKENS = re.compile(r"^(?::\|:|::|:\|\]?|\|\]|\|\||\|:|\|\d?)$")
 _FIELD = re.compile(r"^([A-Za-z]):\s*(.*)$")
 
@@ -138,7 +142,9 @@ def first_bar_end(tokens: list[str]) -> int:
 
 
 def to_abc(source: str, target: str, number: int = 1) -> str:
-    """A source and a target (token text) back into a complete ABC tune."""
+    """A source and a target (token text, position tokens or not) back into a complete
+    ABC tune."""
+    source, target = without_positions(source), without_positions(target)
     head: list[str] = []
     body: list[str] = []
     fields = {"M": "4/4", "K": "C", "L": ""}
@@ -207,15 +213,26 @@ def meter_length(meter: str) -> Fraction:
 TUPLET_FACTORS = {2: Fraction(3, 2), 3: Fraction(2, 3), 4: Fraction(3, 4)}
 
 
-def bar_lengths(header: list[str], tokens: list[str]) -> list[tuple[Fraction, Fraction, bool]]:
-    """Per bar: (length in L units, full length, whether it touches a repeat or ending)."""
+class Counted(NamedTuple):
+    """One token of a tune body with the bar's count after it (in L units)."""
+
+    token: str
+    total: Fraction  # the current bar's length so far (tuplets after their factor)
+    full: Fraction  # a whole bar's length
+    closed: Bar | None  # for a bar line, the bar it closes
+    note: bool  # a note, rest or chord
+
+
+def _walk(header: list[str], tokens: list[str]) -> Iterator[Counted]:
+    """Each token with the bar's count after it."""
     fields = {t.split(":", 1)[0]: t.split(":", 1)[1] for t in header if ":" in t}
     meter = fields.get("M", "4/4")
     unit = parse_fraction(fields["L"]) if fields.get("L") else default_unit(meter)
     full = meter_length(meter) / unit
-    bars: list[tuple[Fraction, Fraction, bool]] = []
     total, special, tuplet_left, tuplet_factor = Fraction(0), False, 0, Fraction(1)
     for tok in tokens:
+        closed: Bar | None = None
+        note = False
         if tok.startswith("[") and ":" in tok[:3]:  # inline field
             key, value = tok[1:-1].split(":", 1)
             if key == "M":
@@ -226,7 +243,7 @@ def bar_lengths(header: list[str], tokens: list[str]) -> list[tuple[Fraction, Fr
                 full = meter_length(meter) / unit
         elif BAR_TOKENS.match(tok):
             repeat = tok not in ("|",)
-            bars.append((total, full, special or repeat))
+            closed = (total, full, special or repeat)
             total, special = Fraction(0), repeat
         elif tok.startswith("[") and tok[1:].isdigit():
             special = True
@@ -235,20 +252,49 @@ def bar_lengths(header: list[str], tokens: list[str]) -> list[tuple[Fraction, Fr
                 int(tok[1:]),
                 TUPLET_FACTORS.get(int(tok[1:]), Fraction(2, 3)),
             )
-        elif tok[0] in "_^=ABCDEFGabcdefgzx[":
+        elif tok[0] in _NOTE_START:
             length = note_length(tok)
             if tuplet_left:
                 length, tuplet_left = length * tuplet_factor, tuplet_left - 1
-            total += length
-    if total:
-        bars.append((total, full, True))
+            total, note = total + length, True
+        yield Counted(tok, total, full, closed, note)
+
+
+def bar_lengths(header: list[str], tokens: list[str]) -> list[Bar]:
+    """Per bar: (length in L units, full length, whether it touches a repeat or ending)."""
+    bars: list[Bar] = []
+    last = None
+    for last in _walk(header, tokens):
+        if last.closed is not None:
+            bars.append(last.closed)
+    if last is not None and last.total:
+        bars.append((last.total, last.full, True))
     return bars
+
+
+def with_positions(header: list[str], tokens: list[str]) -> list[str]:
+    """``tokens`` with a position token after each note, rest and chord: what is left of
+    the bar after it in L units (``@3/2``, ``@0`` where the bar is full), so that a model
+    reads the bar's count where it chooses the next note or bar line."""
+    out: list[str] = []
+    for step in _walk(header, tokens):
+        out.append(step.token)
+        if step.note:
+            out.append(f"{POSITION}{step.full - step.total}")
+    return out
+
+
+def without_positions(text: str) -> str:
+    """Token text with the position tokens of ``with_positions`` removed."""
+    return " ".join(t for t in text.split() if not t.startswith(POSITION))
 
 
 def check_tune(source: str, target: str, parse: bool = True) -> Check:
     """Is source + target a playable tune: it tokenizes, music21 parses it (with
     ``parse``), it has notes, no bar is over-full, and every bar is full except the first,
-    the last and those beside a repeat, double bar or ending (pickups and their partners)."""
+    the last and those beside a repeat, double bar or ending (pickups and their partners).
+    Position tokens (``with_positions``) are left out: they carry no music."""
+    source, target = without_positions(source), without_positions(target)
     header = [t for t in source.split() if re.match(r"^[MKLT]:", t)]
     body = [t for t in source.split() if t not in header] + target.split()
     if not all(TOKEN.fullmatch(t) for t in body):
@@ -289,6 +335,8 @@ class AbcOptions(FileOptions):
     # semitone shifts added to the training split, [down <= 0, up >= 0] (abc_transpose.py;
     # a tune whose key would need more than 6 sharps or flats skips that shift)
     transpose: tuple[int, int] = ranged((0, 0), -12, 12)
+    # a position token after each note: what is left of its bar (with_positions)
+    positions: bool = False
 
     def __post_init__(self) -> None:
         check_shifts("data.abc.transpose", self.transpose)
@@ -310,11 +358,13 @@ def read_abc(data: Data, part: str, name: str, seed: int = 0) -> Corpus:
         skipped += errors
         held = [t for t in tunes if holdout_part(t.name, opts.holdout) == part]
         for tune in transposed(held, shifts):
-            cut = first_bar_end(tune.tokens)
-            if cut >= len(tune.tokens):
+            header = header_tokens(tune)
+            tokens = with_positions(header, tune.tokens) if opts.positions else tune.tokens
+            cut = first_bar_end(tokens)
+            if cut >= len(tokens):
                 continue
-            src.append(" ".join(header_tokens(tune) + tune.tokens[:cut]))
-            tgt.append(" ".join(tune.tokens[cut:]))
+            src.append(" ".join(header + tokens[:cut]))
+            tgt.append(" ".join(tokens[cut:]))
     for error in skipped:
         log.warning("skipped a tune that does not tokenize: %s", error)
     if not src:
@@ -338,10 +388,11 @@ def transposed(tunes: list[Tune], shifts: range | list[int]) -> list[Tune]:
     return out
 
 
-def source_from_abc(text: str) -> str:
-    """A user's ABC prompt -> the model's source tokens. Either ABC lines (header fields,
-    then the first bar), or one line: fields, the last of them followed by the first bar,
-    e.g. ``T:The Tune M:6/8 K:G g2g B^AB|``."""
+def source_from_abc(text: str, positions: bool = False) -> str:
+    """A user's ABC prompt -> the model's source tokens (with ``positions``, a position
+    token after each note). Either ABC lines (header fields, then the first bar), or one
+    line: fields, the last of them followed by the first bar, e.g.
+    ``T:The Tune M:6/8 K:G g2g B^AB|``."""
     if "\n" not in text.strip():
         lines = re.sub(r"\s+(?=[A-Za-z]:)", "\n", text.strip()).split("\n")
         value, _, bar = lines[-1].partition(" ")
@@ -353,5 +404,6 @@ def source_from_abc(text: str) -> str:
         raise AbcError(errors[0])
     if not tunes:
         raise AbcError("the prompt has no tune body (give header fields, then the first bar)")
-    tune = tunes[0]
-    return " ".join(header_tokens(tune) + tune.tokens)
+    header = header_tokens(tunes[0])
+    body = with_positions(header, tunes[0].tokens) if positions else tunes[0].tokens
+    return " ".join(header + body)

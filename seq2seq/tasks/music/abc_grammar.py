@@ -8,7 +8,8 @@ in the current bar, ``full`` ticks of a whole bar (the source's meter and unit),
 ``special`` (the bar touches a repeat, double bar or ending), ``bar`` (bar lines so far,
 the source's included), ``tuplet`` notes left in the current tuplet and its factor
 ``num/den``, ``last`` the length of the note just written outside a tuplet (-1 after
-anything else), ``broken`` (a broken rhythm waits for its second note), and ``free``
+anything else), ``broken`` (a broken rhythm waits for its second note), ``pending``
+(a note was just written, so its position token is due), and ``free``
 for a row whose source does not parse or whose first bar holds an unknown piece (left
 unconstrained: its state cannot be known).
 
@@ -28,7 +29,9 @@ The rules, each one a condition of the check:
   check counts);
 - a meter or unit change (``[M:...]``, ``[L:...]``) and anything that is not ABC (the
   unknown piece) never come; a key change ``[K:...]``, chord symbols, decorations,
-  slurs and ties come anywhere but inside a broken rhythm.
+  slurs and ties come anywhere but inside a broken rhythm;
+- with position tokens in the vocabulary (``data.abc.positions``), a note is followed by
+  the one that says what is left of its bar, and position tokens come nowhere else.
 """
 
 from __future__ import annotations
@@ -50,14 +53,24 @@ from seq2seq.tasks.music.abc import (
     note_length,
     parse_fraction,
 )
+from seq2seq.tasks.music.abc import (
+    POSITION as POSITION_MARK,
+)
 
 TICKS = 2**8 * 3**2  # per unit note length L
-NEVER, OTHER, NOTE, BAR, REPEAT_BAR, ENDING, TUPLET, END, BROKEN = range(9)
+NEVER, OTHER, NOTE, BAR, REPEAT_BAR, ENDING, TUPLET, END, BROKEN, POSITION = range(10)
 _HEADER = re.compile(r"^[MKLT]:")
 
 
 def classify(piece: str) -> tuple[int, int, int, int, int]:
-    """A target piece -> (kind, length in ticks, tuplet notes, factor num, factor den)."""
+    """A target piece -> (kind, length in ticks, tuplet notes, factor num, factor den);
+    a position token's length is what it says is left of the bar."""
+    if piece.startswith(POSITION_MARK):
+        try:
+            ticks = Fraction(piece[1:]) * TICKS
+        except (ValueError, ZeroDivisionError):
+            return NEVER, 0, 0, 1, 1
+        return (POSITION, int(ticks), 0, 1, 1) if ticks.denominator == 1 else (NEVER, 0, 0, 1, 1)
     if not TOKEN.fullmatch(piece):
         return NEVER, 0, 0, 1, 1
     if piece.startswith("[") and piece[1:2].isalpha() and piece[2:3] == ":":
@@ -100,6 +113,7 @@ class AbcConstraint:
         table = torch.tensor(rows, dtype=torch.long)
         self.kind, self.length, self.tuplet_notes, self.num, self.den = table.unbind(1)
         self.note = self.kind == NOTE
+        self.position = self.kind == POSITION
         # a tuplet starts only where its notes fit at the shortest length there is, and
         # each of its notes leaves that room for the rest: no tuplet is a dead end
         self.shortest = int(self.length[self.note].min()) if self.note.any() else 0
@@ -163,12 +177,20 @@ class AbcConstraint:
                 outside,  # TUPLET (if its notes fit, below)
                 at_bar_start,  # END
                 outside & (state["last"] >= 0) & (total + state["last"] <= full),  # BROKEN
+                torch.zeros_like(outside),  # POSITION (only where due, below)
             ],
             dim=1,
         )  # (N, kinds)
         allowed = by_kind.gather(1, self.kind.unsqueeze(0).expand(total.numel(), -1))
         allowed &= fits | ~self.note.unsqueeze(0)
         allowed &= (total.unsqueeze(1) + self.tuplet_room.unsqueeze(0)) <= full.unsqueeze(1)
+        # after a note comes the position token that says what is left of the bar (when
+        # the vocabulary has it), and nothing else
+        says = self.position.unsqueeze(0) & (
+            self.length.unsqueeze(0) == (full - total).unsqueeze(1)
+        )
+        due = (state["pending"] & says.any(1)).unsqueeze(1)
+        allowed = torch.where(due, says, allowed)
         return allowed | state["free"].unsqueeze(1)
 
     def advance(self, state: ConstraintState, tokens: torch.Tensor) -> ConstraintState:
@@ -196,6 +218,7 @@ def _initial(rows: int) -> ConstraintState:
         "den": torch.ones(rows, dtype=torch.long),
         "last": torch.full((rows,), -1, dtype=torch.long),
         "broken": no.clone(),
+        "pending": no.clone(),
         "free": no.clone(),
     }
 
@@ -215,7 +238,7 @@ def _advance(
     counted = length * state["num"] // state["den"]  # after the tuplet's factor
     total = state["total"] + torch.where(note, counted, 0)
     left = torch.where(tuplet, notes, state["tuplet"] - (note & (state["tuplet"] > 0)).long())
-    return {
+    moved = {
         **state,
         "total": torch.where(bar_line, 0, total),
         "special": torch.where(bar_line, kind == REPEAT_BAR, state["special"] | (kind == ENDING)),
@@ -231,3 +254,8 @@ def _advance(
         ),
         "broken": kind == BROKEN,
     }
+    # a position token changes nothing but that it is no longer due
+    position = kind == POSITION
+    out = {key: torch.where(position, state[key], value) for key, value in moved.items()}
+    out["pending"] = note
+    return out

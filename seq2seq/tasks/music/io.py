@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from seq2seq.config import ConfigError, Data, Recipe
+from seq2seq.config import ConfigError, Data, Recipe, format_options
 from seq2seq.data.dataset import load_corpus
 from seq2seq.data.readers import Corpus, DataError
 from seq2seq.tasks.music import abc, chorale_readers
@@ -58,19 +58,23 @@ def examples(recipe: Recipe, corpus: Corpus) -> Corpus:
 
 def outputs(translator: Translator, sources: list[str]) -> list[str]:
     """The output of each whole source: one search each, or bar by bar for a model
-    trained on bars (``bars.harmonize_by_bars``)."""
+    trained on bars (``bars.harmonize_by_bars``); a tune without its position tokens."""
     if chorale_readers.by_bars(translator.recipe.data):
         from seq2seq.tasks.music.bars import harmonize_by_bars
 
         return harmonize_by_bars(translator, sources)
-    return translator.translate(sources)
+    texts = translator.translate(sources)
+    if translator.recipe.data.format == "abc":
+        return [abc.without_positions(text) for text in texts]
+    return texts
 
 
 def source_from_prompt(data: Data, prompt: str) -> str:
     """Chorales: the soprano as events (``M:4/4 p67 d4 ... |``); abc: ABC text."""
     if data.format == "abc":
         try:
-            return abc.source_from_abc(prompt)
+            positions = format_options(data, abc.AbcOptions).positions
+            return abc.source_from_abc(prompt, positions)
         except abc.AbcError as err:
             raise ConfigError(f"prompt: {err}") from None
     try:
