@@ -15,9 +15,8 @@ from seq2seq.tasks.music.abc import (
     source_from_abc,
     to_abc,
     tokenize,
-    with_positions,
-    without_positions,
 )
+from seq2seq.tasks.music.abc_count import with_positions, without_positions
 
 TUNE = """X: 7
 T:The Test Jig

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from seq2seq.data.tokenizer import EOS_ID, UNK_ID
-from seq2seq.tasks.music.abc import check_tune, tokenize, with_positions, without_positions
+from seq2seq.tasks.music.abc import check_tune, tokenize
+from seq2seq.tasks.music.abc_count import with_positions, without_positions
 from seq2seq.tasks.music.abc_grammar import (
     BROKEN,
     ENDING,

@@ -44,18 +44,16 @@ import torch
 
 from seq2seq.data.tokenizer import EOS_ID, UNK_ID
 from seq2seq.search.constraint import ConstraintState
-from seq2seq.tasks.music.abc import (
+from seq2seq.tasks.music.abc import TOKEN
+from seq2seq.tasks.music.abc_count import (
     BAR_TOKENS,
-    TOKEN,
     TUPLET_FACTORS,
     default_unit,
     meter_length,
     note_length,
     parse_fraction,
 )
-from seq2seq.tasks.music.abc import (
-    POSITION as POSITION_MARK,
-)
+from seq2seq.tasks.music.abc_count import POSITION as POSITION_MARK
 
 TICKS = 2**8 * 3**2  # per unit note length L
 NEVER, OTHER, NOTE, BAR, REPEAT_BAR, ENDING, TUPLET, END, BROKEN, POSITION = range(10)
