@@ -137,6 +137,13 @@ def header_tokens(tune: Tune) -> list[str]:
     return [f"M:{tune.meter}", f"K:{tune.key.replace(' ', '')}", *unit, *(f"T:{w}" for w in words)]
 
 
+def model_tokens(tune: Tune, positions: bool) -> tuple[list[str], list[str]]:
+    """A tune as the model reads it: its header tokens and its body (with ``positions``,
+    a position token after each note)."""
+    header = header_tokens(tune)
+    return header, with_positions(header, tune.tokens) if positions else tune.tokens
+
+
 def first_bar_end(tokens: list[str]) -> int:
     """Index just past the first bar line."""
     for i, tok in enumerate(tokens):
@@ -253,8 +260,7 @@ def read_abc(data: Data, part: str, name: str, seed: int = 0) -> Corpus:
         skipped += errors
         held = [t for t in tunes if holdout_part(t.name, opts.holdout) == part]
         for tune in transposed(held, shifts):
-            header = header_tokens(tune)
-            tokens = with_positions(header, tune.tokens) if opts.positions else tune.tokens
+            header, tokens = model_tokens(tune, opts.positions)
             cut = first_bar_end(tokens)
             if cut >= len(tokens):
                 continue
@@ -299,6 +305,5 @@ def source_from_abc(text: str, positions: bool = False) -> str:
         raise AbcError(errors[0])
     if not tunes:
         raise AbcError("the prompt has no tune body (give header fields, then the first bar)")
-    header = header_tokens(tunes[0])
-    body = with_positions(header, tunes[0].tokens) if positions else tunes[0].tokens
+    header, body = model_tokens(tunes[0], positions)
     return " ".join(header + body)

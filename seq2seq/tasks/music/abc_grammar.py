@@ -112,6 +112,8 @@ class AbcConstraint:
         self.kind, self.length, self.tuplet_notes, self.num, self.den = table.unbind(1)
         self.note = self.kind == NOTE
         self.position = self.kind == POSITION
+        # the position tokens' ids (P,), None for a vocabulary without them
+        self.positions = self.position.nonzero().squeeze(1) if self.position.any() else None
         # a tuplet starts only where its notes fit at the shortest length there is, and
         # each of its notes leaves that room for the rest: no tuplet is a dead end
         self.shortest = int(self.length[self.note].min()) if self.note.any() else 0
@@ -182,14 +184,19 @@ class AbcConstraint:
         allowed = by_kind.gather(1, self.kind.unsqueeze(0).expand(total.numel(), -1))
         allowed &= fits | ~self.note.unsqueeze(0)
         allowed &= (total.unsqueeze(1) + self.tuplet_room.unsqueeze(0)) <= full.unsqueeze(1)
-        # after a note comes the position token that says what is left of the bar (when
-        # the vocabulary has it), and nothing else
-        says = self.position.unsqueeze(0) & (
-            self.length.unsqueeze(0) == (full - total).unsqueeze(1)
-        )
-        due = (state["pending"] & says.any(1)).unsqueeze(1)
-        allowed = torch.where(due, says, allowed)
+        if self.positions is not None:
+            allowed = self._position_due(state, allowed)
         return allowed | state["free"].unsqueeze(1)
+
+    def _position_due(self, state: ConstraintState, allowed: torch.Tensor) -> torch.Tensor:
+        """After a note only the position token that says what is left of its bar (when
+        the vocabulary has it); ``allowed`` (N, V) has no position token anywhere."""
+        assert self.positions is not None
+        left = (state["full"] - state["total"]).unsqueeze(1)  # (N, 1)
+        says = torch.zeros_like(allowed)
+        says[:, self.positions] = self.length[self.positions].unsqueeze(0) == left
+        due = (state["pending"] & says.any(1)).unsqueeze(1)
+        return torch.where(due, says, allowed)
 
     def advance(self, state: ConstraintState, tokens: torch.Tensor) -> ConstraintState:
         tokens = tokens.cpu()
