@@ -24,7 +24,7 @@ from seq2seq.model.encoder_decoder import EncoderDecoder, build_model
 from seq2seq.model.ensemble import Ensemble
 from seq2seq.model.quantize import quantize_int8
 from seq2seq.runtime import pick_device
-from seq2seq.search.batches import decode_ids, search_batch
+from seq2seq.search.batches import decode_ids, search_batch, workers
 from seq2seq.search.constraint import Constraint
 from seq2seq.search.hypothesis import Hypothesis
 from seq2seq.search.lexical import Requirements, word_continuations
@@ -216,7 +216,9 @@ class Translator:
         ``precision=int8``), exported once into RUN/onnx/NAME/ (NAME: the weights file's)
         and reused while it is newer than the weights."""
         int8 = self.search.precision == "int8"
-        key = "onnx-int8" if int8 else "onnx"
+        # batches decoding side by side each run the graphs on one thread
+        threads = 1 if workers(self.search, self.device) > 1 else torch.get_num_threads()
+        key = f"onnx{'-int8' if int8 else ''}-{threads}"
         if key in self._exports:
             return self._exports[key]
         from seq2seq.export.engine import OnnxModel
@@ -235,7 +237,7 @@ class Translator:
         if self.run_dir is None:
             raise ConfigError("search.engine=onnx needs a run directory to export into")
         directory = cached_export(full, self.recipe, self.run_dir, self.weights)
-        self._exports[key] = OnnxModel(directory, threads=torch.get_num_threads(), int8=int8)
+        self._exports[key] = OnnxModel(directory, threads=threads, int8=int8)
         return self._exports[key]
 
     def model_in(self, precision: str) -> EncoderDecoder | Ensemble:

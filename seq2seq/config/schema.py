@@ -216,6 +216,12 @@ class Search:
     # greedy and sampling: decode `refill` batches as one group whose sentences join as
     # others end, so batch_size rows keep decoding while long outputs finish; 0 = off
     refill: int = ranged(8, 0, 1000)
+    # batches decoded side by side on the CPU, each by its own thread with one compute
+    # thread (Marian's --cpu-threads, CTranslate2's inter_threads); 0 = one per compute
+    # thread (2 cores: greedy / 64 +47-86%, beam 5 / 64 +23-41%, README Speed); a single
+    # batch keeps every thread. Greedy and beam search only: sampling draws in one
+    # thread, so that a seed gives the same samples
+    workers: int = ranged(0, 0, 256)
     constrained: bool = False  # follow the task's output grammar (music: chorale harmony)
     # score only a shortlist of the target vocabulary: per source token its N likeliest
     # translations in the run's shortlist.tsv (seq2seq shortlist RUN), plus the

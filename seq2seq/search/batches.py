@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from typing import Any
 
@@ -179,19 +181,57 @@ def decode_ids(
         generator=generator,
         width=cfg.batch_size if group else 0,
     )
+
+    def decode_batch(indices: np.ndarray) -> list[list[Hypothesis]]:
+        batch = make_batch(src, None, indices)
+        prefix = None if prefixes is None else _padded(prefixes, indices)
+        phrases = None if required is None else required.for_batch(indices.tolist())
+        rules = constraint if phrases is None else phrases.to(device)
+        return _search_listed(
+            search, model, batch.src.to(device), batch.src_lengths, prefix, rules, shortlist
+        )
+
     try:
         batches = sentence_batches(src.lengths, cfg.batch_size * (cfg.refill if group else 1))
-        for indices in progress(batches, len(batches), "decoding", "batch"):
-            batch = make_batch(src, None, indices)
-            prefix = None if prefixes is None else _padded(prefixes, indices)
-            phrases = None if required is None else required.for_batch(indices.tolist())
-            rules = constraint if phrases is None else phrases.to(device)
-            hyps = _search_listed(
-                search, model, batch.src.to(device), batch.src_lengths, prefix, rules, shortlist
-            )
+        done = _decoded(decode_batch, batches, workers(cfg, device))
+        for indices, hyps in progress(done, len(batches), "decoding", "batch"):
             for index, sentence_hyps in zip(indices.tolist(), hyps, strict=True):
                 results[index] = sentence_hyps
-            threads.tick()  # fewer compute threads while the machine is busy
     finally:
         model.train(was_training)
     return results
+
+
+_ONE_THREAD_EACH = threading.Lock()
+
+
+def workers(cfg: Search, device: torch.device) -> int:
+    """How many batches decode side by side: ``cfg.workers`` (0: one per compute thread)
+    on the CPU for greedy and beam search; one on a GPU and for sampling."""
+    if cfg.sampling or device.type != "cpu":
+        return 1
+    return cfg.workers or torch.get_num_threads()
+
+
+def _decoded(
+    decode: Callable[[np.ndarray], list[list[Hypothesis]]],
+    batches: list[np.ndarray],
+    workers: int,
+) -> Iterator[tuple[np.ndarray, list[list[Hypothesis]]]]:
+    """(indices, outputs) of each batch in order. One worker: batch after batch, with the
+    compute threads governed (fewer while the machine is busy). More: that many batches
+    at once, each in its own thread with one compute thread (torch's thread count is
+    set to 1 meanwhile; an ONNX engine is made with one thread for them)."""
+    if min(workers, len(batches)) <= 1:  # one batch (a shell line) keeps every thread
+        for indices in batches:
+            yield indices, decode(indices)
+            threads.tick()  # fewer compute threads while the machine is busy
+        return
+    with _ONE_THREAD_EACH:  # torch's thread count is the process's: one owner at a time
+        previous = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            with ThreadPoolExecutor(min(workers, len(batches))) as pool:
+                yield from zip(batches, pool.map(decode, batches), strict=True)
+        finally:
+            torch.set_num_threads(previous)

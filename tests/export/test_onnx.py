@@ -247,3 +247,23 @@ def test_the_int8_step_is_near_the_float_one_and_translates(exported_run: Path):
     with translator.using(precision="int8"):
         assert translator.precision == "int8"
         assert len(translator.translate(LINES)) == len(LINES)
+
+
+def test_onnx_engine_decodes_batches_side_by_side_on_one_thread_each(exported_run: Path):
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        translator = Translator.from_checkpoint(
+            exported_run, search={"engine": "onnx", "batch_size": 2}
+        )
+        alone = translator.translate_nbest(LINES)
+        with translator.using(workers=2):
+            side_by_side = translator.translate_nbest(LINES)
+    finally:
+        torch.set_num_threads(before)
+    assert [[t for t, _ in n] for n in side_by_side] == [[t for t, _ in n] for n in alone]
+    threads = {
+        key: model.step_session.get_session_options().intra_op_num_threads
+        for key, model in translator._exports.items()
+    }
+    assert threads == {"onnx-2": 2, "onnx-1": 1}  # the workers' own sessions, one thread each

@@ -62,6 +62,12 @@ HOLDS: dict[str, tuple[dict[str, Any], Check]] = {
             [[h.tokens for h in r] for r in got] == [[h.tokens for h in r] for r in base]
         ),
     ),
+    "workers": (  # one-sentence batches on three threads == one batch on one
+        {"workers": 3, "batch_size": 1},
+        lambda got, base: (
+            [[h.tokens for h in r] for r in got] == [[h.tokens for h in r] for r in base]
+        ),
+    ),
     "precision": ({"precision": "fp32"}, lambda got, _: all(r for r in got)),
     "length_penalty": ({"length_penalty": 1.0}, lambda got, _: all(r for r in got)),
     "length_norm": ({"length_norm": "average"}, lambda got, _: all(r for r in got)),
@@ -130,7 +136,7 @@ def test_each_option_holds_in_each_mode(translator: Translator, mode: str, optio
         with pytest.raises(ConfigError, match=REFUSED[(mode, option)]):
             run(translator, mode, **changes)
         return
-    if mode == "sampling" and option in ("batch_size", "refill"):
+    if mode == "sampling" and option in ("batch_size", "refill", "workers"):
         # one seeded stream serves the batch in order: draws depend on the batch size,
         # and are reproducible for a given one
         check = lambda got, _: got == run(translator, mode, **changes)  # noqa: E731
