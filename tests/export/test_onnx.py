@@ -254,7 +254,7 @@ def test_onnx_engine_decodes_batches_side_by_side_on_one_thread_each(exported_ru
     torch.set_num_threads(2)
     try:
         translator = Translator.from_checkpoint(
-            exported_run, search={"engine": "onnx", "batch_size": 2}
+            exported_run, search={"engine": "onnx", "batch_size": 2, "workers": 1}
         )
         alone = translator.translate_nbest(LINES)
         with translator.using(workers=2):
