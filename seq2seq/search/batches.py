@@ -222,7 +222,7 @@ def _decoded(
     compute threads governed (fewer while the machine is busy). More: that many batches
     at once, each in its own thread with one compute thread (torch's thread count is
     set to 1 meanwhile; an ONNX engine is made with one thread for them)."""
-    if min(workers, len(batches)) <= 1:  # one batch (a shell line) keeps every thread
+    if min(workers, len(batches)) <= 1:  # one batch (a shell line) keeps torch's threads
         for indices in batches:
             yield indices, decode(indices)
             threads.tick()  # fewer compute threads while the machine is busy
