@@ -230,8 +230,9 @@ def _decoded(
     with _ONE_THREAD_EACH:  # torch's thread count is the process's: one owner at a time
         previous = torch.get_num_threads()
         torch.set_num_threads(1)
+        pool = ThreadPoolExecutor(min(workers, len(batches)))
         try:
-            with ThreadPoolExecutor(min(workers, len(batches))) as pool:
-                yield from zip(batches, pool.map(decode, batches), strict=True)
-        finally:
+            yield from zip(batches, pool.map(decode, batches), strict=True)
+        finally:  # an error or Ctrl-C: the batches not yet begun are dropped, not decoded
+            pool.shutdown(wait=True, cancel_futures=True)
             torch.set_num_threads(previous)

@@ -3,6 +3,7 @@ another, each worker on its own thread with one compute thread, torch's thread c
 restored after, and errors raised as they would be without workers."""
 
 import threading
+import time
 from dataclasses import replace
 
 import pytest
@@ -21,10 +22,12 @@ CPU = torch.device("cpu")
 
 class Watched:
     """A model that records the thread and torch's thread count of each step, and can
-    fail on a batch holding ``fail_on`` sentences."""
+    fail at its ``fail_call``-th encoding (the others taking ``delay_s``)."""
 
-    def __init__(self, model, fail_on: int = 0) -> None:
-        self.model, self.fail_on = model, fail_on
+    def __init__(self, model, fail_call: int = 0, delay_s: float = 0.0) -> None:
+        self.model, self.fail_call, self.delay_s = model, fail_call, delay_s
+        self.encoded = 0
+        self._lock = threading.Lock()
         self.threads: set[int] = set()
         self.torch_threads: set[int] = set()
 
@@ -32,8 +35,12 @@ class Watched:
         return getattr(self.model, name)
 
     def encode(self, src, lengths):
-        if src.size(0) == self.fail_on:
-            raise RuntimeError(f"a batch of {self.fail_on}")
+        with self._lock:
+            self.encoded += 1
+            call = self.encoded
+        if call == self.fail_call:
+            raise RuntimeError(f"encoding {call}")
+        time.sleep(self.delay_s)
         return self.model.encode(src, lengths)
 
     def step(self, tokens, state, *rest):
@@ -76,9 +83,9 @@ def test_torch_threads_are_restored_a_workers_error_is_raised_and_one_batch_keep
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
-        model = Watched(tiny_model(VOCAB, seed=1), fail_on=2)  # the last batch: 30 = 7 x 4 + 2
-        cfg = Search(beam_size=1, batch_size=4, max_len_a=1.0, max_len_b=4, workers=2)
-        with pytest.raises(RuntimeError, match="a batch of 2"):
+        model = Watched(tiny_model(VOCAB, seed=1), fail_call=8)  # the last of 8 batches
+        cfg = Search(beam_size=1, batch_size=4, max_len_a=1.0, max_len_b=4, workers=2, refill=0)
+        with pytest.raises(RuntimeError, match="encoding 8"):
             decode_ids(model, _rows(), cfg, CPU)
         assert torch.get_num_threads() == 2
         decode_ids(Watched(tiny_model(VOCAB, seed=1)), _rows(), cfg, CPU)
@@ -102,3 +109,11 @@ def test_sampling_and_gpus_decode_with_one_worker_and_0_means_one_per_thread():
     assert len(model.threads) == 1
     again = decode_ids(model, _rows(), sampling, CPU)
     assert [h[0].tokens for h in first] == [h[0].tokens for h in again]
+
+
+def test_after_a_workers_error_the_batches_not_begun_are_dropped():
+    model = Watched(tiny_model(VOCAB, seed=1), fail_call=1, delay_s=0.2)
+    cfg = Search(beam_size=1, batch_size=4, max_len_a=1.0, max_len_b=4, workers=2, refill=0)
+    with pytest.raises(RuntimeError, match="encoding 1"):
+        decode_ids(model, _rows(), cfg, CPU)  # 8 batches
+    assert model.encoded < 8  # the failed one and those begun meanwhile, not all 8
