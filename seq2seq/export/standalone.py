@@ -4,6 +4,7 @@ this file to DIR/translate.py:
 
     python DIR/translate.py < input.txt > output.txt
     python DIR/translate.py --beam-size 1 --batch-size 32 < input.txt
+    python DIR/translate.py --workers 1 --threads 2 < input.txt   # one batch at a time
 
 The search follows seq2seq's own (seq2seq/search/beam.py): per step the 2K best
 continuations of each sentence; those ending in EOS among the first K finish, the first K
@@ -11,14 +12,17 @@ that do not go on; PAD and BOS are never chosen; at its length limit ((source to
 max_len_a + max_len_b) a hypothesis may only end; finished ones rank by log-prob / GNMT
 length penalty, and a sentence stops once no live hypothesis can beat its best. Beam 1 is
 greedy. The exported step takes R hypotheses grouped R / B per source, so a sentence's K
-hypotheses share one copy of its encoder memory.
+hypotheses share one copy of its encoder memory. Batches decode side by side, one per
+core, each session call on one thread (``--workers``, ``--threads``), as seq2seq does.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -235,8 +239,10 @@ def translate(
     alpha: float,
     a: float,
     b: int,
+    workers: int = 1,
 ) -> list[str]:
-    """One output per line (an empty line gives an empty output), in input order."""
+    """One output per line (an empty line gives an empty output), in input order;
+    ``workers`` batches decode side by side."""
     cap = model.manifest["max_input_len"] * INPUT_CAP
     keep = [i for i, line in enumerate(lines) if line.strip()]
     ids = [
@@ -245,16 +251,28 @@ def translate(
     ]
     outputs = [""] * len(lines)
     order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-    for start in range(0, len(order), batch_size):
-        batch = order[start : start + batch_size]
+    batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+
+    def decode(batch: list[int]) -> list[list[int]]:
         lengths = np.array([len(ids[i]) for i in batch], dtype=np.int64)
         src = np.full((len(batch), int(lengths.max())), model.pad, dtype=np.int64)
         for row, i in enumerate(batch):
             src[row, : lengths[row]] = ids[i]
-        best = search(model, src, lengths, beam_size, alpha, a, b)
-        for i, out in zip(batch, best, strict=True):
-            outputs[keep[i]] = model.tgt_sp.decode(out)
+        return search(model, src, lengths, beam_size, alpha, a, b)
+
+    # batches side by side (each worker's session calls run on its own thread)
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        for batch, best in zip(batches, pool.map(decode, batches), strict=True):
+            for i, out in zip(batch, best, strict=True):
+                outputs[keep[i]] = model.tgt_sp.decode(out)
     return outputs
+
+
+def _cores() -> int:
+    """The cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -270,10 +288,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--length-penalty", type=float, help="GNMT alpha (default: the recipe's)")
     parser.add_argument("--max-len-a", type=float)
     parser.add_argument("--max-len-b", type=int)
-    parser.add_argument("--threads", type=int, default=0, help="0 = onnxruntime's choice")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="compute threads per session (0 = 1 with several workers, else onnxruntime's choice)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="batches decoded side by side (0 = one per core, as seq2seq's search.workers)",
+    )
     parser.add_argument("--int8", action="store_true", help="the step's weights in int8")
     args = parser.parse_args(argv)
-    model = ExportedModel(args.export_dir, args.threads, args.int8)
+    workers = args.workers or _cores()
+    threads = args.threads or (1 if workers > 1 else 0)
+    model = ExportedModel(args.export_dir, threads, args.int8)
     defaults = model.manifest["search"]
     settings = {
         "beam_size": args.beam_size or defaults["beam_size"],
@@ -285,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     if settings["beam_size"] < 1 or settings["batch_size"] < 1:
         parser.error("--beam-size and --batch-size must be at least 1")
     lines = [line.rstrip("\n") for line in sys.stdin]
-    for out in translate(model, lines, **settings):
+    for out in translate(model, lines, **settings, workers=workers):
         print(out)
     return 0
 

@@ -202,6 +202,13 @@ def test_an_export_translates_without_torch_as_seq2seq_does(
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == expected
     assert "torch" not in done.stderr
+    side_by_side = _without_torch(  # one-sentence batches on two workers, one thread each
+        out_dir / "translate.py",
+        *("--beam-size", str(beam), "--batch-size", "1", "--workers", "2", "--threads", "1"),
+        stdin="\n".join(LINES) + "\n",
+    )
+    assert side_by_side.returncode == 0, side_by_side.stderr
+    assert side_by_side.stdout.splitlines() == expected
 
 
 def test_refusals_name_the_setting(exported_run: Path, tmp_path: Path, monkeypatch, capsys):
