@@ -222,7 +222,8 @@ def _decoded(
     compute threads governed (fewer while the machine is busy). More: that many batches
     at once, each in its own thread with one compute thread (torch's thread count is
     set to 1 meanwhile; an ONNX engine is made with one thread for them)."""
-    if min(workers, len(batches)) <= 1:  # one batch (a shell line) keeps torch's threads
+    workers = min(workers, len(batches))
+    if workers <= 1:  # one batch (a shell line) keeps torch's threads
         for indices in batches:
             yield indices, decode(indices)
             threads.tick()  # fewer compute threads while the machine is busy
@@ -230,7 +231,7 @@ def _decoded(
     with _ONE_THREAD_EACH:  # torch's thread count is the process's: one owner at a time
         previous = torch.get_num_threads()
         torch.set_num_threads(1)
-        pool = ThreadPoolExecutor(min(workers, len(batches)))
+        pool = ThreadPoolExecutor(workers)
         try:
             yield from zip(batches, pool.map(decode, batches), strict=True)
         finally:  # an error or Ctrl-C: the batches not yet begun are dropped, not decoded

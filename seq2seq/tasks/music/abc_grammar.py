@@ -111,9 +111,9 @@ class AbcConstraint:
         table = torch.tensor(rows, dtype=torch.long)
         self.kind, self.length, self.tuplet_notes, self.num, self.den = table.unbind(1)
         self.note = self.kind == NOTE
-        self.position = self.kind == POSITION
         # the position tokens' ids (P,), None for a vocabulary without them
-        self.positions = self.position.nonzero().squeeze(1) if self.position.any() else None
+        position = (self.kind == POSITION).nonzero().squeeze(1)
+        self.positions = position if position.numel() else None
         # a tuplet starts only where its notes fit at the shortest length there is, and
         # each of its notes leaves that room for the rest: no tuplet is a dead end
         self.shortest = int(self.length[self.note].min()) if self.note.any() else 0
