@@ -19,17 +19,16 @@ from seq2seq.data.dataset import build_tokenizers
 from seq2seq.data.lexicon import FILE_NAME as LEXICON_FILE
 from seq2seq.data.lexicon import Lexicon, read_lexicon
 from seq2seq.data.tokenizer import EOS_ID, Tokenizer
-from seq2seq.kernels.int8 import int8_supported
+from seq2seq.engines import PRECISION_DTYPES, Engines
 from seq2seq.model.encoder_decoder import EncoderDecoder, build_model
 from seq2seq.model.ensemble import Ensemble
-from seq2seq.model.quantize import quantize_int8
 from seq2seq.runtime import pick_device
-from seq2seq.search.batches import decode_ids, search_batch, workers
+from seq2seq.search.batches import decode_ids, search_batch
 from seq2seq.search.constraint import Constraint
 from seq2seq.search.hypothesis import Hypothesis
 from seq2seq.search.lexical import Requirements, word_continuations
 from seq2seq.search.shortlist import Shortlist
-from seq2seq.training.precision import resolve_precision, use_tf32
+from seq2seq.training.precision import use_tf32
 
 if TYPE_CHECKING:
     from seq2seq.export.engine import OnnxModel
@@ -39,7 +38,6 @@ log = logging.getLogger(__name__)
 __all__ = ["Translator", "decode_ids", "search_batch"]  # the batch driver lives in search/
 
 EOS_PIECE = "</s>"
-PRECISION_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 
 def _load_run(
@@ -79,8 +77,8 @@ class Translator:
     ) -> None:
         """``grammar`` builds the output grammar ``search.constrained`` decodes with (the
         task's; see seq2seq.tasks.load_translator); None: the run has none."""
-        # the fp32 model, plus a copy per other precision asked for (cast or quantized)
-        self._models = {"fp32": model.to(device).eval()}
+        # the fp32 model, plus a copy per other precision asked for, and ONNX exports
+        self.engines = Engines(model, device)  # shared with with_search's copies
         use_tf32(device)
         self.recipe = recipe
         self.src_tok = src_tok
@@ -92,7 +90,6 @@ class Translator:
         self.run_dir: Path | None = None  # where shortlist.tsv is (from_checkpoint: the first run)
         self._lexicon: Lexicon | None = None
         self.weights = "model.safetensors"  # the run's weights file (names the ONNX export)
-        self._exports: dict[str, OnnxModel] = {}  # shared with with_search's copies
 
     @classmethod
     def from_checkpoint(
@@ -175,22 +172,9 @@ class Translator:
 
     @property
     def precision(self) -> str:
-        """What ``search.precision`` means on this device: fp32, bf16 or int8 (the ONNX
-        engine: fp32)."""
-        precision = self.search.precision
-        if self.engine == "onnx":
-            return "int8" if precision == "int8" else "fp32"
-        if precision == "auto":  # CUDA: fp32 (TF32), which cuDNN's LSTMs take; not bf16
-            fast_bf16 = resolve_precision("auto", self.device) == "bf16"
-            return "bf16" if fast_bf16 and self.device.type == "cpu" else "fp32"
-        if precision == "int8" and self.device.type != "cpu":
-            raise ConfigError("search.precision=int8 (oneDNN int8 products) runs on CPU only")
-        if precision == "int8" and not int8_supported():
-            raise ConfigError(
-                "search.precision=int8: this torch build has no oneDNN int8 kernels (x86 CPU "
-                "builds do); use fp32 or bf16"
-            )
-        return precision
+        """What ``search.precision`` means here: fp32, bf16 or int8 (the ONNX engine: fp32
+        or int8; see engines.py)."""
+        return self.engines.precision(self.search, self.engine)
 
     @property
     def dtype(self) -> torch.dtype:
@@ -199,57 +183,23 @@ class Translator:
 
     @property
     def engine(self) -> str:
-        """What ``search.engine`` means here: torch or onnx (auto: torch, the faster on
-        the CPUs measured; README, Speed)."""
-        return "torch" if self.search.engine == "auto" else self.search.engine
+        """What ``search.engine`` means here: torch or onnx (auto: onnx where it runs,
+        see engines.py)."""
+        return self.engines.engine(self.search, self.run_dir)
 
     @property
     def model(self) -> EncoderDecoder | Ensemble | OnnxModel:
         """The model search runs: in ``precision`` (cast or quantized once from the fp32
-        weights, then kept), or its ONNX export (``search.engine=onnx``)."""
-        if self.engine == "onnx":
-            return self.onnx_model()
-        return self.model_in(self.precision)
+        weights, then kept), or its ONNX export."""
+        return self.engines.model(self.search, self.recipe, self.run_dir, self.weights)
 
     def onnx_model(self) -> OnnxModel:
-        """The run's ONNX export under ONNX Runtime (its int8 step graph with
-        ``precision=int8``), exported once into RUN/onnx/NAME/ (NAME: the weights file's)
-        and reused while it is newer than the weights."""
-        int8 = self.search.precision == "int8"
-        # batches decoding side by side each run the graphs on one thread
-        threads = 1 if workers(self.search, self.device) > 1 else torch.get_num_threads()
-        key = f"onnx{'-int8' if int8 else ''}-{threads}"
-        if key in self._exports:
-            return self._exports[key]
-        from seq2seq.export.engine import OnnxModel
-        from seq2seq.export.onnx_export import cached_export
-
-        full = self._models["fp32"]
-        if not isinstance(full, EncoderDecoder):
-            raise ConfigError(
-                "search.engine=onnx runs one model, not an ensemble; set search.engine=torch"
-            )
-        if self.search.precision == "bf16" or self.device.type != "cpu":
-            raise ConfigError(
-                "search.engine=onnx runs float32 or int8 weights on the CPU; set "
-                f"search.precision=fp32 (not {self.search.precision}) or search.engine=torch"
-            )
-        if self.run_dir is None:
-            raise ConfigError("search.engine=onnx needs a run directory to export into")
-        directory = cached_export(full, self.recipe, self.run_dir, self.weights)
-        self._exports[key] = OnnxModel(directory, threads=threads, int8=int8)
-        return self._exports[key]
+        """The run's ONNX export under ONNX Runtime (engines.py), whatever the engine."""
+        return self.engines.onnx_model(self.search, self.recipe, self.run_dir, self.weights)
 
     def model_in(self, precision: str) -> EncoderDecoder | Ensemble:
-        """The model with fp32, bf16 or int8 weights."""
-        if precision not in self._models:
-            full = self._models["fp32"]
-            if precision == "int8":
-                native_bf16 = resolve_precision("auto", self.device) == "bf16"
-                self._models[precision] = quantize_int8(full, bf16_encoder=native_bf16)
-            else:
-                self._models[precision] = copy.deepcopy(full).to(PRECISION_DTYPES[precision])
-        return self._models[precision]
+        """The PyTorch model with fp32, bf16 or int8 weights."""
+        return self.engines.model_in(precision)
 
     def with_search(self, **changes: Any) -> Translator:
         """A translator sharing this one's model with ``search`` fields changed, each

@@ -201,11 +201,14 @@ def test_bf16_decoding_agrees_with_fp32(trained: Path, toy_root: Path):
 def test_int8_without_onednn_kernels_is_a_one_line_error(
     trained: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ):
-    from seq2seq import inference
+    from seq2seq import engines
 
-    monkeypatch.setattr(inference, "int8_supported", lambda: False)
-    code, _, err = run_cli(
-        ["translate", str(trained), "-q", "--quantize", "int8"], "1 2 3\n", monkeypatch, capsys
+    monkeypatch.setattr(engines, "int8_supported", lambda: False)
+    code, _, err = run_cli(  # oneDNN's int8 is the PyTorch engine's (ONNX Runtime has its own)
+        ["translate", str(trained), "-q", "--quantize", "int8", "search.engine=torch"],
+        "1 2 3\n",
+        monkeypatch,
+        capsys,
     )
     assert code != 0
     assert "search.precision=int8" in err and "no oneDNN int8 kernels" in err
@@ -219,7 +222,9 @@ def test_int8_decoding_agrees_with_fp32(
     from seq2seq.kernels.int8 import Int8Linear
 
     sources = (toy_root / "toy_reverse" / "test.src").read_text().splitlines()
-    translator = Translator.from_checkpoint(trained, search={"precision": "fp32"})
+    translator = Translator.from_checkpoint(
+        trained, search={"precision": "fp32", "engine": "torch"}
+    )
     full = translator.translate(sources)
     for beam in (1, 5):
         with translator.using(precision="int8", beam_size=beam):
@@ -233,7 +238,10 @@ def test_int8_decoding_agrees_with_fp32(
         assert agree > 0.9, (beam, agree)
     assert translator.translate(sources) == full  # the fp32 model was left as it was
     code, out, err = run_cli(
-        ["translate", str(trained), "-q", "--quantize", "int8"], "1 2 3\n", monkeypatch, capsys
+        ["translate", str(trained), "-q", "--quantize", "int8", "search.engine=torch"],
+        "1 2 3\n",
+        monkeypatch,
+        capsys,
     )
     assert code == 0, err
     with translator.using(precision="int8"):

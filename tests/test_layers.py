@@ -20,7 +20,13 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("export", ("seq2seq.export",)),
     (
         "predictor / training",
-        ("seq2seq.inference", "seq2seq.training", "seq2seq.evaluate", "seq2seq.averaging"),
+        (
+            "seq2seq.inference",
+            "seq2seq.engines",
+            "seq2seq.training",
+            "seq2seq.evaluate",
+            "seq2seq.averaging",
+        ),
     ),
     ("tasks", ("seq2seq.tasks",)),
     (

@@ -17,9 +17,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from seq2seq.export.onnx_export import ExportError, read_manifest, require_onnx
+from seq2seq.export.onnx_export import read_manifest, require_onnx
 from seq2seq.model.decoder_state import DecoderState
-from seq2seq.model.output_rows import OutputRows, positions_of
+from seq2seq.model.output_rows import positions_of
 
 
 @dataclass
@@ -35,6 +35,17 @@ class OnnxEncoded:
     src: torch.Tensor
 
 
+@dataclass(frozen=True)
+class OnnxRows:
+    """The output layer over target ids (V',) (a shortlist) as the step graph takes it:
+    ``layer`` its inputs by name (out_weight, out_bias; out_scale in int8), ``positions``
+    (V,) each id's row, -1 for the rest (a copying decoder scatters attention onto them)."""
+
+    ids: torch.Tensor
+    layer: dict[str, torch.Tensor]
+    positions: torch.Tensor
+
+
 class OnnxModel(nn.Module):
     """An export directory (export/onnx_export.py) as a model search can decode with.
 
@@ -44,7 +55,8 @@ class OnnxModel(nn.Module):
     def __init__(
         self, directory: str | Path, threads: int | None = None, int8: bool = False
     ) -> None:
-        """``int8``: step with the int8 graph (export/onnx_export.py, quantize_step)."""
+        """``int8``: step with the int8 graph (export/onnx_export.py, quantize_step), the
+        output layer's rows in int8 too."""
         super().__init__()
         require_onnx()
         import onnxruntime as ort
@@ -68,16 +80,28 @@ class OnnxModel(nn.Module):
         self.encoder = ort.InferenceSession(
             str(self.directory / files["encoder"]), options, providers
         )
-        step_file = files.get("step_int8") if int8 else files["step"]
-        if step_file is None:
-            raise ExportError(f"{self.directory}: no int8 step graph; export the run again")
         self.step_session = ort.InferenceSession(
-            str(self.directory / step_file), options, providers
+            str(self.directory / files["step_int8" if int8 else "step"]), options, providers
         )
-        self.step_inputs = list(manifest["step_inputs"])
-        load = np.load
-        self.out_weight = torch.from_numpy(load(self.directory / files["output_weight"]))
-        self.out_bias = torch.from_numpy(load(self.directory / files["output_bias"]))
+        self.step_inputs = list(manifest["step_int8_inputs" if int8 else "step_inputs"])
+        self.int8 = int8
+        # the output layer (V, O) (int8 with a scale per row: the int8 step's) and bias (V,)
+        self.out_weight = self._load(files["output_weight_int8" if int8 else "output_weight"])
+        self.out_scale = self._load(files["output_scale"]) if int8 else None
+        self.out_bias = self._load(files["output_bias"])
+        self.vocab = self.out_bias.size(0)
+        self.full_layer = self._layer(self.out_weight, self.out_scale, self.out_bias)
+
+    def _load(self, name: str) -> torch.Tensor:
+        return torch.from_numpy(np.load(self.directory / name))
+
+    def _layer(
+        self, weight: torch.Tensor, scale: torch.Tensor | None, bias: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """The step graph's output-layer inputs for rows weight (V', O), scale, bias."""
+        if scale is None:
+            return {"out_weight": weight, "out_bias": bias}
+        return {"out_weight": weight.t().contiguous(), "out_scale": scale, "out_bias": bias}
 
     def encode(self, src: torch.Tensor, src_lengths: torch.Tensor) -> OnnxEncoded:
         """src (B, S) ids, src_lengths (B,)."""
@@ -97,11 +121,11 @@ class OnnxModel(nn.Module):
         )
 
     def step(
-        self, tokens: torch.Tensor, state: DecoderState, rows: OutputRows | None = None
+        self, tokens: torch.Tensor, state: DecoderState, rows: OnnxRows | None = None
     ) -> tuple[torch.Tensor, DecoderState, torch.Tensor]:
         """tokens (R,) -> log-probs (R, V) (or (R, V') over ``rows``), next state,
         attention (R, S)."""
-        weight, bias = (self.out_weight, self.out_bias) if rows is None else _rows(rows)
+        layer = self.full_layer if rows is None else rows.layer
         copy_index = state.src
         if copy_index is not None and rows is not None:
             copy_index = rows.positions[copy_index]
@@ -114,8 +138,7 @@ class OnnxModel(nn.Module):
             "keys": state.keys,
             "mask": state.mask,
             "copy_index": copy_index,
-            "out_weight": weight,
-            "out_bias": bias,
+            **layer,
         }
         feeds = {name: _array(values[name]) for name in self.step_inputs}
         outputs = [torch.from_numpy(out) for out in self.step_session.run(None, feeds)]
@@ -135,16 +158,14 @@ class OnnxModel(nn.Module):
     def join(self, state: DecoderState, other: DecoderState) -> DecoderState:
         return state.join(other)
 
-    def output_rows(self, ids: torch.Tensor) -> OutputRows:
-        """The output layer's rows for target ids ``ids`` (V',) (a shortlist)."""
-        weight = self.out_weight.index_select(0, ids)
-        bias = self.out_bias.index_select(0, ids)
-        return OutputRows(ids, weight, bias, None, positions_of(ids, self.out_weight.size(0)))
-
-
-def _rows(rows: OutputRows) -> tuple[torch.Tensor, torch.Tensor]:
-    assert rows.weight is not None and rows.bias is not None, "float32 rows"
-    return rows.weight, rows.bias
+    def output_rows(self, ids: torch.Tensor) -> OnnxRows:
+        """The output layer's rows for target ids ``ids`` (V',) (a shortlist), gathered
+        once per search batch."""
+        scale = None if self.out_scale is None else self.out_scale.index_select(0, ids)
+        layer = self._layer(
+            self.out_weight.index_select(0, ids), scale, self.out_bias.index_select(0, ids)
+        )
+        return OnnxRows(ids, layer, positions_of(ids, self.vocab))
 
 
 def _array(tensor: torch.Tensor) -> np.ndarray:

@@ -17,6 +17,8 @@ output rows), so one exported file serves every batch:
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -26,6 +28,46 @@ from seq2seq.data.tokenizer import PAD_ID
 from seq2seq.kernels.step_lstm import MAX_TABLE_BYTES, lstm_cell
 from seq2seq.model.decoder import Decoder
 from seq2seq.model.encoder_decoder import EncoderDecoder
+
+# int8 weights use +-63 steps: on x86 CPUs without VNNI, ONNX Runtime multiplies uint8 by
+# int8 with an instruction that adds pairs of products in 16 bits and saturates when both
+# are large (255 x 127 x 2 > 32,767). Measured on the AVX2 CPU here, a (320, 256) x (256,
+# 1,728) product: largest error 1.17 with 127 steps, 0.16 with 63 (logits up to 9.2).
+INT8_LEVELS = 63.0
+
+
+def quantize_rows(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """An output layer's weight (V, O) as int8 (V, O), symmetric, one scale per row (V,)."""
+    scale = weight.abs().amax(dim=1).clamp_min(1e-12) / INT8_LEVELS
+    quantized = torch.round(weight / scale.unsqueeze(1)).clamp(-INT8_LEVELS, INT8_LEVELS)
+    return quantized.to(torch.int8), scale.float()
+
+
+class Int8Projection(torch.autograd.Function):
+    """features (R, O) x weight (O, V') int8 with a scale per column (V',), plus bias
+    (V',) -> float32 logits (R, V'). Traced as ONNX Runtime's DynamicQuantizeMatMul: the
+    features quantized to uint8 per call, the product in integers, then scaled."""
+
+    @staticmethod
+    def forward(
+        ctx: object,
+        features: torch.Tensor,
+        weight: torch.Tensor,
+        scale: torch.Tensor,
+        bias: torch.Tensor,
+    ) -> torch.Tensor:
+        return torch.addmm(bias, features, weight.float() * scale)
+
+    @staticmethod
+    def symbolic(
+        g: Any,  # the exporter's graph context
+        features: torch.Value,
+        weight: torch.Value,
+        scale: torch.Value,
+        bias: torch.Value,
+    ) -> torch.Value:
+        zero = g.op("Constant", value_t=torch.tensor(0, dtype=torch.int8))
+        return g.op("com.microsoft::DynamicQuantizeMatMul", features, weight, scale, zero, bias)
 
 
 class EncoderGraph(nn.Module):
@@ -51,13 +93,14 @@ class EncoderGraph(nn.Module):
         return memory, self.attention.keys(memory), src != PAD_ID, hidden, cell
 
 
-def step_input_names(decoder: Decoder) -> tuple[str, ...]:
+def step_input_names(decoder: Decoder, int8_output: bool = False) -> tuple[str, ...]:
     """The step graph's inputs for ``decoder`` (without building the graph's weights)."""
     names = ["tokens", "hidden", "cell"]
     names += ["feed"] if decoder.input_feeding else []
     names += ["memory", "keys", "mask"]
     names += ["copy_index"] if decoder.copy else []
-    return (*names, "out_weight", "out_bias")
+    names += ["out_weight", "out_scale"] if int8_output else ["out_weight"]
+    return (*names, "out_bias")
 
 
 def step_output_names(decoder: Decoder) -> tuple[str, ...]:
@@ -71,7 +114,8 @@ class StepGraph(nn.Module):
     Inputs, in ``input_names`` order: tokens (R,) int64; hidden, cell (L, R, H); feed
     (R, O) with input feeding; memory (B, S, M); keys (B, S, K); mask (B, S) bool;
     copy_index (B, S) int64 with copy attention (each source token's output row: its id,
-    or its position in a shortlist); out_weight (V', O); out_bias (V',).
+    or its position in a shortlist); out_weight (V', O), or with ``int8_output`` (O, V')
+    int8 and out_scale (V',) (``quantize_rows``, transposed); out_bias (V',).
     Outputs: log_probs (R, V') float32; hidden, cell; feed with input feeding; attention
     (R, S).
     """
@@ -81,10 +125,11 @@ class StepGraph(nn.Module):
     word_bias: torch.Tensor
     first: torch.Tensor
 
-    def __init__(self, model: EncoderDecoder) -> None:
+    def __init__(self, model: EncoderDecoder, int8_output: bool = False) -> None:
         super().__init__()
         decoder = model.decoder
         self.decoder = decoder
+        self.int8_output = int8_output
         self.input_feeding = decoder.input_feeding
         self.copy = decoder.copy
         emb_dim = decoder.embedding.embedding_dim
@@ -111,7 +156,7 @@ class StepGraph(nn.Module):
 
     @property
     def input_names(self) -> tuple[str, ...]:
-        return step_input_names(self.decoder)
+        return step_input_names(self.decoder, self.int8_output)
 
     @property
     def output_names(self) -> tuple[str, ...]:
@@ -130,7 +175,7 @@ class StepGraph(nn.Module):
         context = torch.bmm(weights, memory).reshape(rows, -1)  # (R, M)
         attn = weights.reshape(rows, -1)  # (R, S)
         attentional = torch.tanh(self.decoder.combine(torch.cat([top, context], dim=1)))
-        logits = F.linear(attentional, named["out_weight"], named["out_bias"])  # (R, V')
+        logits = self._logits(attentional, named)  # (R, V')
         if self.copy:
             embedded = self.decoder.embedding(tokens)
             log_probs = self._mix_copy(logits, attentional, context, embedded, weights, named)
@@ -138,6 +183,13 @@ class StepGraph(nn.Module):
             log_probs = torch.log_softmax(logits, dim=-1)
         feed = (attentional,) if self.input_feeding else ()
         return (log_probs, new_h, new_c, *feed, attn)
+
+    def _logits(self, features: torch.Tensor, named: dict[str, torch.Tensor]) -> torch.Tensor:
+        """features (R, O) -> the output layer's logits (R, V')."""
+        weight, bias = named["out_weight"], named["out_bias"]
+        if self.int8_output:
+            return Int8Projection.apply(features, weight, named["out_scale"], bias)
+        return F.linear(features, weight, bias)
 
     def _lstm(
         self,

@@ -5,9 +5,12 @@ An export directory holds:
     encoder.onnx         src (B, S), lengths (B,) -> memory, keys, mask, hidden, cell
     decoder_step.onnx    one search step for R hypotheses (see graphs.StepGraph)
     decoder_step.int8.onnx  the same with its weights in int8 (ONNX Runtime's dynamic
-                         quantization: int8 weights, activations quantized per call)
+                         quantization: int8 weights, activations quantized per call),
+                         the output layer too (its inputs: int8 columns and scales)
     output_weight.npy    the output layer (V, O) and its bias (V,): inputs of the step,
     output_bias.npy      so a vocabulary shortlist passes its rows instead
+    output_weight.int8.npy  the output layer in int8 (V, O) and its scales (V,), for
+    output_scale.npy     the int8 step (graphs.quantize_rows)
     manifest.json        what a runtime needs to know (FORMAT, sizes, specials, files, search)
     tokenizer/           the run's tokenizer files
     recipe.yaml          the run's recipe
@@ -23,6 +26,7 @@ on a batch of other shapes than the one traced (``check_export``); a mismatch is
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import logging
 import os
@@ -41,18 +45,26 @@ from seq2seq.checkpoint import RunDir
 from seq2seq.config import ConfigError, Recipe, dump_recipe
 from seq2seq.data.files import atomic_write_text
 from seq2seq.data.tokenizer import BOS_ID, EOS_ID, PAD_ID, UNK_ID
-from seq2seq.export.graphs import EncoderGraph, StepGraph, step_input_names, step_output_names
-from seq2seq.export.samples import model_step, sample_source, step_inputs
+from seq2seq.export.graphs import (
+    EncoderGraph,
+    StepGraph,
+    quantize_rows,
+    step_input_names,
+    step_output_names,
+)
+from seq2seq.export.samples import int8_output_inputs, model_step, sample_source, step_inputs
 from seq2seq.model.encoder_decoder import EncoderDecoder
 
 log = logging.getLogger(__name__)
 
-FORMAT = "seq2seq-onnx/1"
+FORMAT = "seq2seq-onnx/2"  # 2: the int8 step multiplies the output layer in int8
 OPSET = 17
 MANIFEST = "manifest.json"
 ENCODER_FILE, STEP_FILE = "encoder.onnx", "decoder_step.onnx"
 INT8_STEP_FILE = "decoder_step.int8.onnx"
+INT8_SOURCE_FILE = "decoder_step.int8-float.onnx"  # the int8 step before quantize_step
 WEIGHT_FILE, BIAS_FILE = "output_weight.npy", "output_bias.npy"
+INT8_WEIGHT_FILE, SCALE_FILE = "output_weight.int8.npy", "output_scale.npy"
 STANDALONE = Path(__file__).with_name("standalone.py")
 # the exported step's log-probs may differ from PyTorch's by float32 rounding only
 TOLERANCE = 1e-3
@@ -63,11 +75,8 @@ class ExportError(ConfigError):
 
 
 def onnx_available() -> bool:
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """Whether onnxruntime and onnx (its quantizer and the exporter need it) are installed."""
+    return all(importlib.util.find_spec(name) is not None for name in ("onnxruntime", "onnx"))
 
 
 def require_onnx() -> None:
@@ -76,7 +85,8 @@ def require_onnx() -> None:
 
 
 def export_graphs(model: EncoderDecoder, directory: Path) -> None:
-    """Write the two graphs and the output layer of a float32 ``model`` into ``directory``."""
+    """Write the two graphs, the int8 step's float source (see ``quantize_step``) and the
+    output layer of a float32 ``model`` into ``directory``."""
     require_onnx()
     if any(p.dtype != torch.float32 for p in model.parameters()):
         raise ExportError("export: the model must have float32 weights")
@@ -90,7 +100,14 @@ def export_graphs(model: EncoderDecoder, directory: Path) -> None:
             step = StepGraph(model)
             inputs = step_inputs(model, src, lengths, group=3)
             _trace(step, tuple(inputs.values()), directory / STEP_FILE, _step_axes(step))
-        np.save(directory / WEIGHT_FILE, model.decoder.project.weight.detach().numpy())
+            int8_step = StepGraph(model, int8_output=True)
+            int8_inputs = tuple(int8_output_inputs(inputs).values())
+            _trace(int8_step, int8_inputs, directory / INT8_SOURCE_FILE, _step_axes(int8_step))
+        weight = model.decoder.project.weight.detach()
+        np.save(directory / WEIGHT_FILE, weight.numpy())
+        int8_weight, scale = quantize_rows(weight)
+        np.save(directory / INT8_WEIGHT_FILE, int8_weight.numpy())
+        np.save(directory / SCALE_FILE, scale.numpy())
         bias = model.decoder.project.bias
         assert bias is not None, "the output layer has a bias"
         np.save(directory / BIAS_FILE, bias.detach().numpy())
@@ -128,19 +145,24 @@ def check_export(model: EncoderDecoder, directory: Path) -> float:
 
 
 def quantize_step(directory: Path) -> None:
-    """Write the step graph's int8 twin (INT8_STEP_FILE): its matrix weights and the
-    gate table in signed int8 (per tensor), products in int8 with the activations
-    quantized per call. On the AVX2 CPU measured it steps 1.3x faster than the float32
-    graph (README, Speed)."""
+    """Write the step graph's int8 twin (INT8_STEP_FILE) from its float source: its matrix
+    weights and the gate table in signed 7-bit int8 (per tensor; ``reduce_range``, as
+    graphs.INT8_LEVELS says why), products in int8 with the activations quantized per
+    call; the output layer, an input, was int8 already. On the AVX2 CPU measured it steps
+    1.3x faster than the float32 graph (README, Speed)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     logging.getLogger().disabled, was = True, logging.getLogger().disabled  # its advice
     try:
         quantize_dynamic(
-            directory / STEP_FILE, directory / INT8_STEP_FILE, weight_type=QuantType.QInt8
+            directory / INT8_SOURCE_FILE,
+            directory / INT8_STEP_FILE,
+            weight_type=QuantType.QInt8,
+            reduce_range=True,
         )
     finally:
         logging.getLogger().disabled = was
+    (directory / INT8_SOURCE_FILE).unlink()
 
 
 def write_export(
@@ -233,8 +255,11 @@ def _manifest(
             "step_int8": INT8_STEP_FILE,
             "output_weight": WEIGHT_FILE,
             "output_bias": BIAS_FILE,
+            "output_weight_int8": INT8_WEIGHT_FILE,
+            "output_scale": SCALE_FILE,
         },
         "step_inputs": list(step_input_names(decoder)),
+        "step_int8_inputs": list(step_input_names(decoder, int8_output=True)),
         "step_outputs": list(step_output_names(decoder)),
         "decoder": {
             "layers": decoder.rnn.num_layers,
@@ -286,7 +311,8 @@ def _step_axes(step: StepGraph) -> dict[str, dict[int, str]]:
         "keys": source,
         "mask": source,
         "copy_index": source,
-        "out_weight": {0: "outputs"},
+        "out_weight": {1: "outputs"} if step.int8_output else {0: "outputs"},
+        "out_scale": {0: "outputs"},
         "out_bias": {0: "outputs"},
         "log_probs": {0: "rows", 1: "outputs"},
         "hidden_out": {1: "rows"},

@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 
 from seq2seq.data.tokenizer import EOS_ID, PAD_ID
-from seq2seq.export.graphs import step_input_names
+from seq2seq.export.graphs import quantize_rows, step_input_names
 from seq2seq.model.encoder_decoder import EncoderDecoder
 
 
@@ -52,6 +52,19 @@ def step_inputs(
     }
     names = step_input_names(model.decoder)
     return {name: inputs[name] for name in names}
+
+
+def int8_output_inputs(inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``inputs`` of the step graph for its int8 twin: the output layer's weight (V', O)
+    as int8 columns (O, V') with a scale each (V',) (graphs.quantize_rows)."""
+    weight, scale = quantize_rows(inputs["out_weight"])
+    rest = {name: t for name, t in inputs.items() if name not in ("out_weight", "out_bias")}
+    return {
+        **rest,
+        "out_weight": weight.t().contiguous(),
+        "out_scale": scale,
+        "out_bias": inputs["out_bias"],
+    }
 
 
 def model_step(

@@ -30,7 +30,7 @@ import numpy as np
 import onnxruntime as ort
 import sentencepiece as spm
 
-FORMAT = "seq2seq-onnx/1"
+FORMAT = "seq2seq-onnx/2"
 INPUT_CAP = 4  # lines are cut at this many times the longest seen in training
 NEG_INF = np.float32(-np.inf)
 
@@ -72,9 +72,19 @@ class ExportedModel:
             options,
             providers=providers,
         )
-        self.step_inputs = manifest["step_inputs"]
-        self.out_weight = np.load(self.directory / files["output_weight"])
-        self.out_bias = np.load(self.directory / files["output_bias"])
+        self.step_inputs = manifest["step_int8_inputs" if int8 else "step_inputs"]
+        bias = np.load(self.directory / files["output_bias"])
+        if int8:  # the int8 step takes the output layer as int8 columns with a scale each
+            weight = np.load(self.directory / files["output_weight_int8"])
+            scale = np.load(self.directory / files["output_scale"])
+            self.output_layer = {
+                "out_weight": np.ascontiguousarray(weight.T),
+                "out_scale": scale,
+                "out_bias": bias,
+            }
+        else:
+            weight = np.load(self.directory / files["output_weight"])
+            self.output_layer = {"out_weight": weight, "out_bias": bias}
         tokenizer = manifest["tokenizer"]
         self.src_sp = self._sentencepiece(tokenizer["source"])
         self.tgt_sp = self._sentencepiece(tokenizer["target"])
@@ -98,7 +108,7 @@ class ExportedModel:
 
     def step(self, values: dict[str, Any]) -> list[np.ndarray]:
         """One decoder step; ``values`` by input name (see the manifest's step_inputs)."""
-        values = {**values, "out_weight": self.out_weight, "out_bias": self.out_bias}
+        values = {**values, **self.output_layer}
         if "copy_index" in self.step_inputs:
             values["copy_index"] = values["src"]
         return self.step_session.run(None, {name: values[name] for name in self.step_inputs})

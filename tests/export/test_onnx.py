@@ -21,6 +21,7 @@ from seq2seq.config import ConfigError
 from seq2seq.data.tokenizer import BOS_ID
 from seq2seq.export.engine import OnnxModel
 from seq2seq.export.onnx_export import (
+    FORMAT,
     MANIFEST,
     ExportError,
     check_export,
@@ -48,7 +49,7 @@ def _write_raw(model: torch.nn.Module, directory: Path) -> Path:
 
     step = StepGraph(model)
     manifest = {
-        "format": "seq2seq-onnx/1",
+        "format": FORMAT,
         "files": {
             "encoder": "encoder.onnx",
             "step": "decoder_step.onnx",
@@ -209,6 +210,47 @@ def test_an_export_translates_without_torch_as_seq2seq_does(
     )
     assert side_by_side.returncode == 0, side_by_side.stderr
     assert side_by_side.stdout.splitlines() == expected
+    with translator.using(engine="onnx", precision="int8"):  # the int8 graph and layer
+        expected_int8 = translator.translate(LINES)
+    int8 = _without_torch(
+        out_dir / "translate.py", "--beam-size", str(beam), "--int8", stdin="\n".join(LINES) + "\n"
+    )
+    assert int8.returncode == 0, int8.stderr
+    assert int8.stdout.splitlines() == expected_int8
+
+
+def test_auto_is_onnx_where_it_runs_and_torch_elsewhere(
+    exported_run: Path, tmp_path: Path, monkeypatch, caplog
+):
+    torch_outputs = Translator.from_checkpoint(exported_run, search={"engine": "torch"})
+    expected = torch_outputs.translate(LINES)
+    auto = Translator.from_checkpoint(exported_run, search={"engine": "auto"})
+    assert auto.engine == "onnx"  # the CPU, one model, onnxruntime, a writable run
+    assert auto.translate(LINES) == expected
+    with auto.using(precision="int8"):
+        assert (auto.engine, auto.precision) == ("onnx", "int8")
+    with auto.using(precision="bf16"):
+        assert auto.engine == "torch"
+    assert Translator.from_checkpoint([exported_run, exported_run]).engine == "torch"
+    nowhere = Translator.from_checkpoint(exported_run)
+    nowhere.run_dir = None  # nowhere to export into
+    assert nowhere.engine == "torch"
+    # an export that fails: auto decodes with PyTorch and says why, once
+    fresh = tmp_path / "fresh"
+    shutil.copytree(exported_run, fresh, ignore=shutil.ignore_patterns("onnx"))
+
+    def failing(*args, **kwargs):
+        raise ExportError("export: the step's log-probs differ by 0.5 (> 0.001)")
+
+    monkeypatch.setattr("seq2seq.export.onnx_export.cached_export", failing)
+    failed = Translator.from_checkpoint(fresh)
+    assert failed.engine == "onnx"
+    with caplog.at_level("WARNING"):
+        assert failed.translate(LINES) == expected
+        assert failed.translate(LINES) == expected
+    assert failed.engine == "torch"
+    warnings = [r.getMessage() for r in caplog.records if "no ONNX export" in r.getMessage()]
+    assert len(warnings) == 1 and "differ by 0.5" in warnings[0]
 
 
 def test_refusals_name_the_setting(exported_run: Path, tmp_path: Path, monkeypatch, capsys):
@@ -251,6 +293,14 @@ def test_the_int8_step_is_near_the_float_one_and_translates(exported_run: Path):
             out.append(model.step(torch.full((4,), BOS_ID), state)[0])
     assert not torch.equal(out[0], out[1])  # the int8 graph is another computation
     torch.testing.assert_close(out[1].exp(), out[0].exp(), atol=0.05, rtol=0)
+    # the int8 output layer's rows gathered for a shortlist: the full layer's log-probs
+    # on those ids, renormalised over them
+    ids = torch.tensor([0, 1, 2, 3, 5, 8, 13])
+    with torch.no_grad():
+        state = models[1].init_state(models[1].encode(src, lengths))
+        listed = models[1].step(torch.full((4,), BOS_ID), state, models[1].output_rows(ids))[0]
+    on_ids = out[1][:, ids]
+    torch.testing.assert_close(listed, on_ids - on_ids.logsumexp(-1, keepdim=True))
     with translator.using(precision="int8"):
         assert translator.precision == "int8"
         assert len(translator.translate(LINES)) == len(LINES)
@@ -271,6 +321,6 @@ def test_onnx_engine_decodes_batches_side_by_side_on_one_thread_each(exported_ru
     assert [[t for t, _ in n] for n in side_by_side] == [[t for t, _ in n] for n in alone]
     threads = {
         key: model.step_session.get_session_options().intra_op_num_threads
-        for key, model in translator._exports.items()
+        for key, model in translator.engines.exports.items()
     }
     assert threads == {"onnx-2": 2, "onnx-1": 1}  # the workers' own sessions, one thread each

@@ -110,7 +110,8 @@ def translator(
     with pytest.MonkeyPatch.context() as mp:  # the table reads the run's training data
         mp.setenv("SEQ2SEQ_DATA", str(toy_root))
         build_run_lexicon(run)
-    return load_translator(run, search={"batch_size": 64})
+    # the PyTorch engine (auto may be ONNX Runtime): the engine row compares the two
+    return load_translator(run, search={"batch_size": 64, "engine": "torch"})
 
 
 def run(translator: Translator, mode: str, **changes: Any) -> list[list[Hypothesis]]:

@@ -377,6 +377,6 @@ def test_shortlists_stream_and_copy_as_the_whole_vocabulary_does(
     assert len(shortlist.candidates(torch.tensor([[5, 3]])).ids) == len(greedy.tgt_tok)
     assert "".join(stream(listed, "abcd", 12)) == plain
     rewriter = Translator.from_checkpoint(runs[1])
-    assert rewriter.model.decoder.copy
+    assert rewriter.model_in("fp32").decoder.copy
     lines = ["who was turing ||| where was he born"]
     assert rewriter.with_search(shortlist=2).translate(lines) == rewriter.translate(lines)
