@@ -52,17 +52,25 @@ class Engines:
         return "onnx" if self._onnx_runs(search, run_dir) else "torch"
 
     def _onnx_runs(self, search: Search, run_dir: Path | None) -> bool:
-        if self.onnx_failed is not None or self.device.type != "cpu":
+        if self.onnx_failed is not None or self._onnx_refusal(search, run_dir) is not None:
             return False
-        if not isinstance(self.models["fp32"], EncoderDecoder) or not _onnx_installed():
-            return False
-        if search.precision == "bf16" or (
-            search.precision == "auto" and resolve_precision("auto", self.device) == "bf16"
-        ):
+        if search.precision == "auto" and resolve_precision("auto", self.device) == "bf16":
             return False  # a CPU with fast bf16: PyTorch's bf16 kernels
+        assert run_dir is not None
+        return _onnx_installed() and (os.access(run_dir, os.W_OK) or (run_dir / "onnx").is_dir())
+
+    def _onnx_refusal(self, search: Search, run_dir: Path | None) -> str | None:
+        """Why the ONNX engine cannot run ``search`` here (one line), or None."""
+        if not isinstance(self.models["fp32"], EncoderDecoder):
+            return "search.engine=onnx runs one model, not an ensemble; set search.engine=torch"
+        if search.precision == "bf16" or self.device.type != "cpu":
+            return (
+                "search.engine=onnx runs float32 or int8 weights on the CPU; set "
+                f"search.precision=fp32 (not {search.precision}) or search.engine=torch"
+            )
         if run_dir is None:
-            return False
-        return os.access(run_dir, os.W_OK) or (run_dir / "onnx").is_dir()
+            return "search.engine=onnx needs a run directory to export into"
+        return None
 
     def precision(self, search: Search, engine: str) -> str:
         """What ``search.precision`` means for ``engine`` on this device: fp32, bf16 or
@@ -116,19 +124,12 @@ class Engines:
         from seq2seq.export.engine import OnnxModel
         from seq2seq.export.onnx_export import cached_export
 
-        full = self.models["fp32"]
-        if not isinstance(full, EncoderDecoder):
-            raise ConfigError(
-                "search.engine=onnx runs one model, not an ensemble; set search.engine=torch"
-            )
-        if search.precision == "bf16" or self.device.type != "cpu":
-            raise ConfigError(
-                "search.engine=onnx runs float32 or int8 weights on the CPU; set "
-                f"search.precision=fp32 (not {search.precision}) or search.engine=torch"
-            )
-        if run_dir is None:
-            raise ConfigError("search.engine=onnx needs a run directory to export into")
-        directory = cached_export(full, recipe, run_dir, weights)
+        refusal = self._onnx_refusal(search, run_dir)
+        if refusal is not None:
+            raise ConfigError(refusal)
+        full, run = self.models["fp32"], run_dir
+        assert isinstance(full, EncoderDecoder) and run is not None  # as _onnx_refusal checked
+        directory = cached_export(full, recipe, run, weights)
         self.exports[key] = OnnxModel(directory, threads=threads, int8=int8)
         return self.exports[key]
 

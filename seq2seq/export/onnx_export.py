@@ -26,6 +26,7 @@ on a batch of other shapes than the one traced (``check_export``); a mismatch is
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
 import json
 import logging
@@ -74,6 +75,7 @@ class ExportError(ConfigError):
     """The model cannot be exported, or its export does not compute what it does."""
 
 
+@functools.lru_cache(maxsize=1)
 def onnx_available() -> bool:
     """Whether onnxruntime and onnx (its quantizer and the exporter need it) are installed."""
     return all(importlib.util.find_spec(name) is not None for name in ("onnxruntime", "onnx"))
