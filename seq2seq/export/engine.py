@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from seq2seq.export.graphs import int8_layer_inputs
 from seq2seq.export.onnx_export import read_manifest, require_onnx
 from seq2seq.model.decoder_state import DecoderState
 from seq2seq.model.output_rows import positions_of
@@ -84,7 +85,6 @@ class OnnxModel(nn.Module):
             str(self.directory / files["step_int8" if int8 else "step"]), options, providers
         )
         self.step_inputs = list(manifest["step_int8_inputs" if int8 else "step_inputs"])
-        self.int8 = int8
         # the output layer (V, O) (int8 with a scale per row: the int8 step's) and bias (V,)
         self.out_weight = self._load(files["output_weight_int8" if int8 else "output_weight"])
         self.out_scale = self._load(files["output_scale"]) if int8 else None
@@ -101,7 +101,7 @@ class OnnxModel(nn.Module):
         """The step graph's output-layer inputs for rows weight (V', O), scale, bias."""
         if scale is None:
             return {"out_weight": weight, "out_bias": bias}
-        return {"out_weight": weight.t().contiguous(), "out_scale": scale, "out_bias": bias}
+        return int8_layer_inputs(weight, scale, bias)
 
     def encode(self, src: torch.Tensor, src_lengths: torch.Tensor) -> OnnxEncoded:
         """src (B, S) ids, src_lengths (B,)."""

@@ -43,6 +43,14 @@ def quantize_rows(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return quantized.to(torch.int8), scale.float()
 
 
+def int8_layer_inputs(
+    weight: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor
+) -> dict[str, torch.Tensor]:
+    """The int8 step's output-layer inputs from ``quantize_rows``' rows weight (V', O)
+    int8 and scale (V',), and bias (V',): the weight as columns (O, V')."""
+    return {"out_weight": weight.t().contiguous(), "out_scale": scale, "out_bias": bias}
+
+
 class Int8Projection(torch.autograd.Function):
     """features (R, O) x weight (O, V') int8 with a scale per column (V',), plus bias
     (V',) -> float32 logits (R, V'). Traced as ONNX Runtime's DynamicQuantizeMatMul: the

@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 
 from seq2seq.data.tokenizer import EOS_ID, PAD_ID
-from seq2seq.export.graphs import quantize_rows, step_input_names
+from seq2seq.export.graphs import int8_layer_inputs, quantize_rows, step_input_names
 from seq2seq.model.encoder_decoder import EncoderDecoder
 
 
@@ -59,12 +59,7 @@ def int8_output_inputs(inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tenso
     as int8 columns (O, V') with a scale each (V',) (graphs.quantize_rows)."""
     weight, scale = quantize_rows(inputs["out_weight"])
     rest = {name: t for name, t in inputs.items() if name not in ("out_weight", "out_bias")}
-    return {
-        **rest,
-        "out_weight": weight.t().contiguous(),
-        "out_scale": scale,
-        "out_bias": inputs["out_bias"],
-    }
+    return {**rest, **int8_layer_inputs(weight, scale, inputs["out_bias"])}
 
 
 def model_step(
