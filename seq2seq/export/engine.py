@@ -22,6 +22,8 @@ from seq2seq.export.onnx_export import read_manifest, require_onnx
 from seq2seq.model.decoder_state import DecoderState
 from seq2seq.model.output_rows import positions_of
 
+NO_PENALTY = torch.zeros(1, 1)  # the step's penalty input over whole rows (it broadcasts)
+
 
 @dataclass
 class OnnxEncoded:
@@ -121,10 +123,14 @@ class OnnxModel(nn.Module):
         )
 
     def step(
-        self, tokens: torch.Tensor, state: DecoderState, rows: OnnxRows | None = None
+        self,
+        tokens: torch.Tensor,
+        state: DecoderState,
+        rows: OnnxRows | None = None,
+        penalty: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, DecoderState, torch.Tensor]:
-        """tokens (R,) -> log-probs (R, V) (or (R, V') over ``rows``), next state,
-        attention (R, S)."""
+        """tokens (R,) -> log-probs (R, V) (or (R, V') over ``rows``, normalised with
+        ``penalty`` (R, V') added: a shortlist's), next state, attention (R, S)."""
         layer = self.full_layer if rows is None else rows.layer
         copy_index = state.src
         if copy_index is not None and rows is not None:
@@ -139,6 +145,7 @@ class OnnxModel(nn.Module):
             "mask": state.mask,
             "copy_index": copy_index,
             **layer,
+            "penalty": NO_PENALTY if penalty is None else penalty,
         }
         feeds = {name: _array(values[name]) for name in self.step_inputs}
         outputs = [torch.from_numpy(out) for out in self.step_session.run(None, feeds)]

@@ -108,7 +108,7 @@ def step_input_names(decoder: Decoder, int8_output: bool = False) -> tuple[str, 
     names += ["memory", "keys", "mask"]
     names += ["copy_index"] if decoder.copy else []
     names += ["out_weight", "out_scale"] if int8_output else ["out_weight"]
-    return (*names, "out_bias")
+    return (*names, "out_bias", "penalty")
 
 
 def step_output_names(decoder: Decoder) -> tuple[str, ...]:
@@ -123,7 +123,10 @@ class StepGraph(nn.Module):
     (R, O) with input feeding; memory (B, S, M); keys (B, S, K); mask (B, S) bool;
     copy_index (B, S) int64 with copy attention (each source token's output row: its id,
     or its position in a shortlist); out_weight (V', O), or with ``int8_output`` (O, V')
-    int8 and out_scale (V',) (``quantize_rows``, transposed); out_bias (V',).
+    int8 and out_scale (V',) (``quantize_rows``, transposed); out_bias (V',); penalty
+    (R, V') float32 added before normalising: 0 where a row may go, -inf where not (a
+    shortlist's rows, each normalised over its own sentence's candidates), or (1, 1)
+    zeros for none (it broadcasts).
     Outputs: log_probs (R, V') float32; hidden, cell; feed with input feeding; attention
     (R, S).
     """
@@ -184,11 +187,10 @@ class StepGraph(nn.Module):
         attn = weights.reshape(rows, -1)  # (R, S)
         attentional = torch.tanh(self.decoder.combine(torch.cat([top, context], dim=1)))
         logits = self._logits(attentional, named)  # (R, V')
-        if self.copy:
+        if self.copy:  # log-probs over V', which the log_softmax below leaves as they are
             embedded = self.decoder.embedding(tokens)
-            log_probs = self._mix_copy(logits, attentional, context, embedded, weights, named)
-        else:
-            log_probs = torch.log_softmax(logits, dim=-1)
+            logits = self._mix_copy(logits, attentional, context, embedded, weights, named)
+        log_probs = torch.log_softmax(logits + named["penalty"], dim=-1)
         feed = (attentional,) if self.input_feeding else ()
         return (log_probs, new_h, new_c, *feed, attn)
 

@@ -53,12 +53,18 @@ from seq2seq.export.graphs import (
     step_input_names,
     step_output_names,
 )
-from seq2seq.export.samples import int8_output_inputs, model_step, sample_source, step_inputs
+from seq2seq.export.samples import (
+    int8_output_inputs,
+    model_step,
+    no_penalty,
+    sample_source,
+    step_inputs,
+)
 from seq2seq.model.encoder_decoder import EncoderDecoder
 
 log = logging.getLogger(__name__)
 
-FORMAT = "seq2seq-onnx/2"  # 2: the int8 step multiplies the output layer in int8
+FORMAT = "seq2seq-onnx/3"  # 2: the output layer in int8; 3: the step takes a penalty
 OPSET = 17
 MANIFEST = "manifest.json"
 ENCODER_FILE, STEP_FILE = "encoder.onnx", "decoder_step.onnx"
@@ -124,22 +130,24 @@ def check_export(model: EncoderDecoder, directory: Path) -> float:
     import onnxruntime as ort
 
     model.eval()
+    src, lengths = sample_source(model, batch=3, length=9, seed=1)
     with torch.no_grad():
-        src, lengths = sample_source(model, batch=3, length=9, seed=1)
         inputs = step_inputs(model, src, lengths, group=4)
-        expected = StepGraph(model)(*inputs.values())[0]
-        reference = model_step(model, src, lengths, inputs)
     options = ort.SessionOptions()
     options.log_severity_level = 3
     session = ort.InferenceSession(str(directory / STEP_FILE), options, ["CPUExecutionProvider"])
-    got = session.run(None, {name: t.numpy() for name, t in inputs.items()})[0]
     encoder = ort.InferenceSession(str(directory / ENCODER_FILE), options, ["CPUExecutionProvider"])
     memory = encoder.run(["memory"], {"src": src.numpy(), "lengths": lengths.numpy()})[0]
-    diffs = {
-        "the step's log-probs against PyTorch's": _max_diff(got, reference),
-        "the step graph against its module": _max_diff(got, expected),
-        "the encoder's memory": _max_diff(memory, inputs["memory"]),
-    }
+    diffs = {"the encoder's memory": _max_diff(memory, inputs["memory"])}
+    # a shortlist's penalty over the rows, and (1, 1) zeros (whole rows): both shapes
+    for penalty, which in ((inputs["penalty"], "penalised "), (no_penalty(), "")):
+        feeds = {**inputs, "penalty": penalty}
+        with torch.no_grad():
+            expected = StepGraph(model)(*feeds.values())[0]
+            reference = model_step(model, src, lengths, feeds)
+        got = session.run(None, {name: t.numpy() for name, t in feeds.items()})[0]
+        diffs[f"the step's {which}log-probs against PyTorch's"] = _max_diff(got, reference)
+        diffs[f"the step graph's {which}log-probs against its module"] = _max_diff(got, expected)
     for what, diff in diffs.items():
         if not diff <= TOLERANCE:
             raise ExportError(f"export: {what} differ by {diff:.3g} (> {TOLERANCE})")
@@ -316,6 +324,7 @@ def _step_axes(step: StepGraph) -> dict[str, dict[int, str]]:
         "out_weight": {1: "outputs"} if step.int8_output else {0: "outputs"},
         "out_scale": {0: "outputs"},
         "out_bias": {0: "outputs"},
+        "penalty": {0: "penalty_rows", 1: "penalty_outputs"},  # or (1, 1): it broadcasts
         "log_probs": {0: "rows", 1: "outputs"},
         "hidden_out": {1: "rows"},
         "cell_out": {1: "rows"},

@@ -29,7 +29,8 @@ def step_inputs(
     model: EncoderDecoder, src: torch.Tensor, lengths: torch.Tensor, group: int
 ) -> dict[str, torch.Tensor]:
     """The step graph's inputs for ``group`` hypotheses per source, from the model's own
-    encoder, with a random hypothesis state (so no input is all zeros)."""
+    encoder, with a random hypothesis state (so no input is all zeros) and a penalty
+    that rules out a quarter of each row's tokens (as a shortlist's)."""
     state = model.init_state(model.encode(src, lengths))
     generator = torch.Generator().manual_seed(2)
     rows = src.size(0) * group
@@ -49,17 +50,32 @@ def step_inputs(
         "copy_index": src,
         "out_weight": model.decoder.project.weight.detach(),
         "out_bias": model.decoder.project.bias.detach(),
+        "penalty": _penalty(rows, vocab, generator),
     }
     names = step_input_names(model.decoder)
     return {name: inputs[name] for name in names}
+
+
+def _penalty(rows: int, vocab: int, generator: torch.Generator) -> torch.Tensor:
+    """(rows, vocab): -inf on a random quarter of each row's tokens (never EOS), else 0."""
+    ruled_out = torch.rand(rows, vocab, generator=generator) < 0.25
+    ruled_out[:, EOS_ID] = False
+    return torch.zeros(rows, vocab).masked_fill_(ruled_out, float("-inf"))
+
+
+def no_penalty() -> torch.Tensor:
+    """The step graph's penalty input for a step over whole rows: (1, 1) zeros."""
+    return torch.zeros(1, 1)
 
 
 def int8_output_inputs(inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """``inputs`` of the step graph for its int8 twin: the output layer's weight (V', O)
     as int8 columns (O, V') with a scale each (V',) (graphs.quantize_rows)."""
     weight, scale = quantize_rows(inputs["out_weight"])
-    rest = {name: t for name, t in inputs.items() if name not in ("out_weight", "out_bias")}
-    return {**rest, **int8_layer_inputs(weight, scale, inputs["out_bias"])}
+    layer = ("out_weight", "out_bias", "penalty")
+    rest = {name: t for name, t in inputs.items() if name not in layer}
+    int8_layer = int8_layer_inputs(weight, scale, inputs["out_bias"])
+    return {**rest, **int8_layer, "penalty": inputs["penalty"]}
 
 
 def model_step(
@@ -69,6 +85,7 @@ def model_step(
     inputs: dict[str, torch.Tensor],
 ) -> torch.Tensor:
     """The PyTorch model's own step (the search's path) on the same inputs: log-probs."""
+    penalty = inputs["penalty"]
     state = model.init_state(model.encode(src, lengths))
     rows = inputs["tokens"].size(0)
     group = rows // src.size(0)
@@ -77,4 +94,4 @@ def model_step(
     state.hidden, state.cell = inputs["hidden"], inputs["cell"]
     if "feed" in inputs:
         state.feed = inputs["feed"]
-    return model.step(inputs["tokens"], state)[0]
+    return model.step(inputs["tokens"], state, None, None if penalty.numel() == 1 else penalty)[0]

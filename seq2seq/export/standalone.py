@@ -30,7 +30,7 @@ import numpy as np
 import onnxruntime as ort
 import sentencepiece as spm
 
-FORMAT = "seq2seq-onnx/2"
+FORMAT = "seq2seq-onnx/3"
 INPUT_CAP = 4  # lines are cut at this many times the longest seen in training
 NEG_INF = np.float32(-np.inf)
 
@@ -85,6 +85,8 @@ class ExportedModel:
         else:
             weight = np.load(self.directory / files["output_weight"])
             self.output_layer = {"out_weight": weight, "out_bias": bias}
+        # no shortlist here: (1, 1) zeros, which the graph broadcasts over every row
+        self.output_layer["penalty"] = np.zeros((1, 1), dtype=np.float32)
         tokenizer = manifest["tokenizer"]
         self.src_sp = self._sentencepiece(tokenizer["source"])
         self.tgt_sp = self._sentencepiece(tokenizer["target"])
@@ -128,23 +130,28 @@ class Beams:
         self.scores = np.full((n, k), NEG_INF, dtype=np.float32)
         self.scores[:, 0] = 0.0  # the K rows start equal: only the first is live
         self.seqs = np.zeros((n * k, 0), dtype=np.int64)
+        # one state row per sentence until the first step's choice (its K rows would be
+        # the same), then K: ``expanded``
+        self.expanded = False
         self.state = {
-            "hidden": np.repeat(enc["hidden"], k, axis=1),
-            "cell": np.repeat(enc["cell"], k, axis=1),
+            "hidden": enc["hidden"],
+            "cell": enc["cell"],
             "memory": enc["memory"],
             "keys": enc["keys"],
             "mask": enc["mask"],
             "src": src,
         }
         if model.input_feeding:
-            self.state["feed"] = np.zeros((n * k, model.output_dim), dtype=np.float32)
+            self.state["feed"] = np.zeros((n, model.output_dim), dtype=np.float32)
 
     def reorder(self, rows: np.ndarray) -> None:
         """Hypothesis rows (n*K,) of the same sentences, in that order."""
+        state_rows = rows if self.expanded else rows // self.k
+        self.expanded = True
         for name in ("hidden", "cell"):
-            self.state[name] = self.state[name][:, rows]
+            self.state[name] = self.state[name][:, state_rows]
         if "feed" in self.state:
-            self.state["feed"] = self.state["feed"][rows]
+            self.state["feed"] = self.state["feed"][state_rows]
         self.seqs = self.seqs[rows]
 
     def keep(self, alive: np.ndarray) -> None:
@@ -175,10 +182,10 @@ def search(
     limits = np.maximum(np.floor((lengths - 1) * a + b), 1).astype(np.int64)
     beams = Beams(model, src, lengths, k, limits)
     finished: list[list[tuple[float, list[int]]]] = [[] for _ in range(src.shape[0])]
-    tokens = np.full(src.shape[0] * k, model.bos, dtype=np.int64)
+    tokens = np.full(src.shape[0], model.bos, dtype=np.int64)  # one row each at first
     for t in range(int(limits.max()) + 1):
         out = model.step({"tokens": tokens, **beams.state})
-        log_probs = out[0]
+        log_probs = out[0] if beams.expanded else np.repeat(out[0], k, axis=0)
         beams.state["hidden"], beams.state["cell"] = out[1], out[2]
         if model.input_feeding:
             beams.state["feed"] = out[3]

@@ -289,14 +289,24 @@ class Decoder(nn.Module):
 
     # ---- one search step ---------------------------------------------------------------
     def step(
-        self, tokens: torch.Tensor, state: DecoderState, rows: OutputRows | None = None
+        self,
+        tokens: torch.Tensor,
+        state: DecoderState,
+        rows: OutputRows | None = None,
+        penalty: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, DecoderState, torch.Tensor]:
         """tokens (B,) -> log-probs (B, V) float32, new state, attention (B, S). With
-        ``rows`` (see ``output_rows``) the log-probs cover their V' ids only: (B, V')."""
+        ``rows`` (see ``output_rows``) the log-probs cover their V' ids only: (B, V').
+        ``penalty`` (B, V') is added before normalising: 0 where a row may go, -inf where
+        not (a shortlist's rows, each normalised over its own sentence's candidates)."""
         logits, attn, state = self._advance(tokens.unsqueeze(1), state, rows)
         logits = logits.squeeze(1)  # float32, and ours: searching, normalise it in place
         if torch.is_grad_enabled():
+            if penalty is not None:
+                logits = logits + penalty
             return torch.log_softmax(logits, dim=-1), state, attn.squeeze(1)
+        if penalty is not None:
+            logits.add_(penalty)
         return torch.log_softmax(logits, dim=-1, out=logits), state, attn.squeeze(1)
 
     def output_rows(self, ids: torch.Tensor) -> OutputRows:

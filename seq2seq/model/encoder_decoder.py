@@ -75,11 +75,16 @@ class EncoderDecoder(nn.Module):
         return DecoderState(hidden, cell, feed, memory, keys, encoded.mask, src)
 
     def step(
-        self, tokens: torch.Tensor, state: DecoderState, rows: OutputRows | None = None
+        self,
+        tokens: torch.Tensor,
+        state: DecoderState,
+        rows: OutputRows | None = None,
+        penalty: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, DecoderState, torch.Tensor]:
         """tokens (B,) -> log-probs (B, V), next state, attention (B, S); over the ids of
-        ``rows`` only (B, V') with them (a vocabulary shortlist)."""
-        return self.decoder.step(tokens, state, rows)
+        ``rows`` only (B, V') with them (a vocabulary shortlist), ``penalty`` (B, V')
+        added before normalising (``Decoder.step``)."""
+        return self.decoder.step(tokens, state, rows, penalty)
 
     def output_rows(self, ids: torch.Tensor) -> OutputRows:
         """The output layer for target ids ``ids`` (V',) only, for ``step``."""

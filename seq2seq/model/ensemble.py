@@ -67,14 +67,19 @@ class Ensemble(nn.Module):
         return EnsembleState([model.init_state(part) for model, part in parts])
 
     def step(
-        self, tokens: torch.Tensor, state: EnsembleState, rows: list[OutputRows] | None = None
+        self,
+        tokens: torch.Tensor,
+        state: EnsembleState,
+        rows: list[OutputRows] | None = None,
+        penalty: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, EnsembleState, torch.Tensor]:
         """tokens (B,) -> mean log-probs (B, V), next state, mean attention (B, S); with
-        ``rows`` (``output_rows``) over their V' ids only."""
+        ``rows`` (``output_rows``) over their V' ids only, each model's normalised with
+        ``penalty`` (B, V') added (``Decoder.step``)."""
         log_probs, parts, attention = [], [], []
         per_model: list[OutputRows | None] = list(rows) if rows else [None] * len(self.members)
         for model, part, own in zip(self.members, state.parts, per_model, strict=True):
-            lp, next_part, attn = model.step(tokens, part, own)
+            lp, next_part, attn = model.step(tokens, part, own, penalty)
             log_probs.append(lp)
             parts.append(next_part)
             attention.append(attn.float())

@@ -102,16 +102,19 @@ def beam_search(
     phrases = constraint if isinstance(constraint, RequiredPhrases) else None
     batch, k, device = src.size(0), opt.beam_size, src.device
     encoded = model.encode(src, src_lengths)
-    expand = torch.arange(batch, device=device).repeat_interleave(k)
-    # the K hypotheses of a sentence share its source-side tensors
     everyone = torch.arange(batch, device=device)
-    state = model.reorder(model.init_state(encoded), expand, sources=everyone)
+    expand = everyone.repeat_interleave(k)
     mask = encoded.mask.index_select(0, expand)  # (B*K, S): for the coverage penalty
     beams = _first_beams(src, max_len, k, prefix, rules, opt, return_attention)
     finished: list[list[Hypothesis]] = [[] for _ in range(batch)]
-    tokens = torch.full((batch * k,), bos, dtype=torch.long, device=device)
+    # the first step has one hypothesis per sentence (its K rows would be the same):
+    # it runs on B rows, and its log-probs and state are copied to the K rows after it
+    state = model.init_state(encoded)
+    tokens = torch.full((batch,), bos, dtype=torch.long, device=device)
     for t in range(int(beams.limit.max()) + 1):
         log_probs, state, attn = model.step(tokens, state)
+        if t == 0:
+            log_probs, attn = log_probs.index_select(0, expand), attn.index_select(0, expand)
         _constrain(log_probs, beams, t, rules, k)
         vocab = log_probs.size(-1)
         top_scores, top_index = top_candidates(log_probs, beams.scores, 2 * k)  # (n, 2K)
@@ -121,7 +124,10 @@ def beam_search(
         top = (top_scores, top_beam, top_token)
         chosen = _choose(log_probs, beams, top, is_eos, phrases)
         rows, tokens = _advance(beams, *chosen, attn, rules)
-        state = model.reorder(state, rows, same_sources=True)
+        if t == 0:  # from one row per sentence to K, grouped K per source
+            state = model.reorder(state, rows // k, sources=everyone)
+        else:
+            state = model.reorder(state, rows, same_sources=True)
 
         done = _done(beams, finished, t, opt)
         if bool(done.all()):

@@ -44,7 +44,9 @@ class Decodable(Protocol):
 
 class SearchModel(Decodable, Protocol):
     """What ``decode_ids`` runs: the contract, plus switching to eval mode and back
-    (``nn.Module``'s) and a shortlist's output rows (``EncoderDecoder.output_rows``)."""
+    (``nn.Module``'s) and a shortlist's output rows (``EncoderDecoder.output_rows``),
+    which a shortlist passes to ``step(tokens, state, rows, penalty)``: log-probs over
+    the rows' ids, ``penalty`` (R, V') added to each row's logits before normalising."""
 
     training: bool
 

@@ -18,7 +18,7 @@ from helpers import random_batch, run_cli, tiny_model
 pytest.importorskip("onnxruntime")
 
 from seq2seq.config import ConfigError
-from seq2seq.data.tokenizer import BOS_ID
+from seq2seq.data.tokenizer import BOS_ID, EOS_ID
 from seq2seq.export.engine import OnnxModel
 from seq2seq.export.onnx_export import (
     FORMAT,
@@ -92,15 +92,23 @@ def test_engine_steps_equal_the_models_through_reordering_and_shortlists(
             state = m.init_state(m.encode(src, lengths))
             states.append(m.reorder(state, grouped, sources=sources))
         tokens = torch.tensor([BOS_ID, 7, 8, 9, 10, 11])
-        for rows in (None, "shortlist"):
+        # a shortlist's penalty: each row's own candidates (every third one ruled out)
+        ruled_out = (torch.arange(ids.numel()) + torch.arange(6).unsqueeze(1)) % 3 == 0
+        ruled_out[:, EOS_ID] = False  # EOS's position: the specials lead the sorted ids
+        penalty = torch.zeros(ruled_out.shape).masked_fill_(ruled_out, -torch.inf)
+        for rows in (None, "shortlist", "penalised shortlist"):
             out = []
             for m, state in zip((model, onnx), states, strict=True):
                 listed = None if rows is None else m.output_rows(ids)
-                log_probs, next_state, attn = m.step(tokens, state, listed)
-                log_probs, next_state, attn = m.step(tokens.flip(0), next_state, listed)
+                penalised = penalty if rows == "penalised shortlist" else None
+                log_probs, next_state, attn = m.step(tokens, state, listed, penalised)
+                log_probs, next_state, attn = m.step(tokens.flip(0), next_state, listed, penalised)
                 out.append((log_probs, next_state.hidden, attn))
             for got, want in zip(out[1], out[0], strict=True):
                 torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-4)
+            if rows == "penalised shortlist":  # normalised over each row's own candidates
+                assert bool((out[1][0][penalty.isinf()] == -torch.inf).all())
+                torch.testing.assert_close(out[1][0].logsumexp(-1), torch.zeros(6))
 
 
 @pytest.fixture(scope="module")
