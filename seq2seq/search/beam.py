@@ -252,25 +252,40 @@ def _finish(
 ) -> None:
     """Turn EOS candidates (eos_mask (n, K) over the first K ranks) into hypotheses; one
     that misses a required phrase (``phrases``: it was forced to end at its length limit)
-    scores -inf, below every one that has them all."""
-    k = opt.beam_size
-    unmet = None if phrases is None or beams.rules is None else phrases.unmet(beams.rules)
-    for b, j in eos_mask.nonzero().tolist():
-        beam = int(top_beam[b, j])
-        row = b * k + beam
-        total = float(top_scores[b, j])
-        tokens = beams.seqs[row].tolist()
-        token_scores = [*beams.token_scores[row].tolist(), total - float(beams.scores[b, beam])]
+    scores -inf, below every one that has them all. Gathered for all of a step's
+    candidates at once, then read as plain lists: one tensor read per step, not several
+    per hypothesis."""
+    found = eos_mask.nonzero()
+    if found.size(0) == 0:
+        return
+    sentence, rank = found[:, 0], found[:, 1]
+    beam = top_beam[sentence, rank]
+    rows = sentence * opt.beam_size + beam
+    # in float64, as Python floats were: rankings and scores as a hypothesis at a time
+    totals = top_scores[sentence, rank].double()
+    last = totals - beams.scores[sentence, beam].double()  # the EOS token's own log-prob
+    # every live hypothesis holds t tokens at step t: one length for all of them
+    norm = float(length_norm(beams.seqs.size(1) + 1, opt.length_norm, opt.length_penalty))
+    scores = totals / norm
+    if beams.coverage is not None:
+        coverage = beams.coverage.index_select(0, rows) + attn.float().index_select(0, rows)
+        penalty = coverage_penalty(coverage, mask.index_select(0, rows), opt.coverage_penalty)
+        scores = scores + penalty.double()
+    if phrases is not None and beams.rules is not None:
+        unmet = phrases.unmet(beams.rules).index_select(0, rows)
+        scores = scores.masked_fill(unmet, float("-inf"))
+    seqs = beams.seqs.index_select(0, rows).tolist()
+    token_scores = beams.token_scores.index_select(0, rows).tolist()
+    owners = beams.sent.index_select(0, sentence).tolist()
+    for i, (owner, score, eos_score) in enumerate(
+        zip(owners, scores.tolist(), last.tolist(), strict=True)
+    ):
         attention = None
         if beams.attn is not None:
+            row = int(rows[i])
             attention = torch.cat([beams.attn[row], attn[row].float().unsqueeze(0)]).cpu()
-        score = total / float(length_norm(len(tokens) + 1, opt.length_norm, opt.length_penalty))
-        if beams.coverage is not None:
-            coverage = (beams.coverage[row] + attn[row].float()).unsqueeze(0)
-            score += float(coverage_penalty(coverage, mask[row].unsqueeze(0), opt.coverage_penalty))
-        if unmet is not None and bool(unmet[row]):
-            score = float("-inf")
-        finished[int(beams.sent[b])].append(Hypothesis(tokens, score, token_scores, attention))
+        hyp = Hypothesis(seqs[i], score, [*token_scores[i], eos_score], attention)
+        finished[owner].append(hyp)
 
 
 def _done(
