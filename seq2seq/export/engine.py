@@ -58,8 +58,8 @@ class OnnxModel(nn.Module):
     def __init__(
         self, directory: str | Path, threads: int | None = None, int8: bool = False
     ) -> None:
-        """``int8``: step with the int8 graph (export/onnx_export.py, quantize_step), the
-        output layer's rows in int8 too."""
+        """``int8``: encode and step with the int8 graphs (export/onnx_export.py,
+        quantize_graphs), the output layer's rows in int8 too."""
         super().__init__()
         require_onnx()
         import onnxruntime as ort
@@ -81,7 +81,7 @@ class OnnxModel(nn.Module):
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         providers = ["CPUExecutionProvider"]
         self.encoder = ort.InferenceSession(
-            str(self.directory / files["encoder"]), options, providers
+            str(self.directory / files["encoder_int8" if int8 else "encoder"]), options, providers
         )
         self.step_session = ort.InferenceSession(
             str(self.directory / files["step_int8" if int8 else "step"]), options, providers

@@ -30,7 +30,7 @@ import numpy as np
 import onnxruntime as ort
 import sentencepiece as spm
 
-FORMAT = "seq2seq-onnx/3"
+FORMAT = "seq2seq-onnx/4"
 INPUT_CAP = 4  # lines are cut at this many times the longest seen in training
 NEG_INF = np.float32(-np.inf)
 
@@ -65,7 +65,9 @@ class ExportedModel:
         options.log_severity_level = 3
         providers = ["CPUExecutionProvider"]
         self.encoder = ort.InferenceSession(
-            str(self.directory / files["encoder"]), options, providers=providers
+            str(self.directory / files["encoder_int8" if int8 else "encoder"]),
+            options,
+            providers=providers,
         )
         self.step_session = ort.InferenceSession(
             str(self.directory / files["step_int8" if int8 else "step"]),

@@ -294,11 +294,15 @@ def test_the_int8_step_is_near_the_float_one_and_translates(exported_run: Path):
     models = OnnxModel(directory, threads=1), OnnxModel(directory, threads=1, int8=True)
     src, lengths = random_batch(4, 10, seed=3)
     src = src + 3 * (src > 3)  # digits' ids, as the toy vocabulary has them
-    out = []
+    assert (directory / files["encoder_int8"]).is_file()
+    out, memories = [], []
     with torch.no_grad():
         for model in models:
             state = model.init_state(model.encode(src, lengths))
+            memories.append(state.memory)
             out.append(model.step(torch.full((4,), BOS_ID), state)[0])
+    assert not torch.equal(memories[0], memories[1])  # the int8 encoder is another one
+    torch.testing.assert_close(memories[1], memories[0], atol=0.05, rtol=0)
     assert not torch.equal(out[0], out[1])  # the int8 graph is another computation
     torch.testing.assert_close(out[1].exp(), out[0].exp(), atol=0.05, rtol=0)
     # the int8 output layer's rows gathered for a shortlist: the full layer's log-probs
