@@ -18,7 +18,7 @@ An export directory holds:
     translate.py         a translator that needs numpy, onnxruntime and sentencepiece only
                          (export/standalone.py)
 
-The graphs are traced with the TorchScript exporter: it writes the packed bidirectional
+The graphs are traced with the TorchScript exporter (tracing.py): it writes the packed bidirectional
 LSTM as ONNX ``LSTM`` nodes with sequence lengths, which the newer exporter does not, and
 exports in seconds rather than minutes. Every export is checked against the PyTorch model
 on a batch of other shapes than the one traced (``check_export``); a mismatch is an error.
@@ -26,17 +26,13 @@ on a batch of other shapes than the one traced (``check_export``); a mismatch is
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import importlib.util
 import json
 import logging
-import os
 import shutil
 import tempfile
 import time
-import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -61,12 +57,12 @@ from seq2seq.export.samples import (
     sample_source,
     step_inputs,
 )
+from seq2seq.export.tracing import quiet_exporter, trace
 from seq2seq.model.encoder_decoder import EncoderDecoder
 
 log = logging.getLogger(__name__)
 
 FORMAT = "seq2seq-onnx/4"  # 2: int8 output layer; 3: the step takes a penalty; 4: int8 encoder
-OPSET = 17
 MANIFEST = "manifest.json"
 ENCODER_FILE, STEP_FILE = "encoder.onnx", "decoder_step.onnx"
 INT8_STEP_FILE, INT8_ENCODER_FILE = "decoder_step.int8.onnx", "encoder.int8.onnx"
@@ -102,16 +98,16 @@ def export_graphs(model: EncoderDecoder, directory: Path) -> None:
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad(), _quiet_exporter():
+        with torch.no_grad(), quiet_exporter():
             src, lengths = sample_source(model, batch=2, length=5, seed=0)
             encoder = EncoderGraph(model)
-            _trace(encoder, (src, lengths), directory / ENCODER_FILE, _encoder_axes())
+            trace(encoder, (src, lengths), directory / ENCODER_FILE)
             step = StepGraph(model)
             inputs = step_inputs(model, src, lengths, group=3)
-            _trace(step, tuple(inputs.values()), directory / STEP_FILE, _step_axes(step))
+            trace(step, tuple(inputs.values()), directory / STEP_FILE)
             int8_step = StepGraph(model, int8_output=True)
             int8_inputs = tuple(int8_output_inputs(inputs).values())
-            _trace(int8_step, int8_inputs, directory / INT8_SOURCE_FILE, _step_axes(int8_step))
+            trace(int8_step, int8_inputs, directory / INT8_SOURCE_FILE)
         weight = model.decoder.project.weight.detach()
         np.save(directory / WEIGHT_FILE, weight.numpy())
         int8_weight, scale = quantize_rows(weight)
@@ -304,84 +300,6 @@ def _manifest(
         },
         "checked_difference": diff,
     }
-
-
-def _encoder_axes() -> dict[str, dict[int, str]]:
-    source = {0: "batch", 1: "source"}
-    return {
-        "src": source,
-        "lengths": {0: "batch"},
-        "memory": source,
-        "keys": source,
-        "mask": source,
-        "hidden": {1: "batch"},
-        "cell": {1: "batch"},
-    }
-
-
-def _step_axes(step: StepGraph) -> dict[str, dict[int, str]]:
-    source = {0: "batch", 1: "source"}
-    rows = {0: "rows"}
-    axes = {
-        "tokens": rows,
-        "hidden": {1: "rows"},
-        "cell": {1: "rows"},
-        "feed": rows,
-        "memory": source,
-        "keys": source,
-        "mask": source,
-        "copy_index": source,
-        "out_weight": {1: "outputs"} if step.int8_output else {0: "outputs"},
-        "out_scale": {0: "outputs"},
-        "out_bias": {0: "outputs"},
-        "penalty": {0: "penalty_rows", 1: "penalty_outputs"},  # or (1, 1): it broadcasts
-        "log_probs": {0: "rows", 1: "outputs"},
-        "hidden_out": {1: "rows"},
-        "cell_out": {1: "rows"},
-        "feed_out": rows,
-        "attention": {0: "rows", 1: "source"},
-    }
-    names = (*step.input_names, *step.output_names)
-    return {name: axes[name] for name in names}
-
-
-def _trace(
-    module: EncoderGraph | StepGraph,
-    args: tuple[torch.Tensor, ...],
-    path: Path,
-    axes: dict[str, dict[int, str]],
-) -> None:
-    torch.onnx.export(
-        module,
-        args,
-        str(path),
-        dynamo=False,
-        input_names=list(module.input_names),
-        output_names=list(module.output_names),
-        dynamic_axes=axes,
-        opset_version=OPSET,
-        do_constant_folding=True,
-    )
-
-
-@contextlib.contextmanager
-def _quiet_exporter() -> Iterator[None]:
-    """The TorchScript exporter warns about its own deprecation and, from C++ on the
-    process's stderr, about shape inference of packed sequences (which it gets right: the
-    export is checked). Both go to the debug log instead of the user's terminal."""
-    with warnings.catch_warnings(), tempfile.TemporaryFile() as caught:
-        warnings.simplefilter("ignore")
-        saved = os.dup(2)
-        os.dup2(caught.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            caught.seek(0)
-            text = caught.read().decode("utf-8", "replace").strip()
-            if text:
-                log.debug("exporter: %s", text)
 
 
 def _replace_dir(new: Path, target: Path) -> None:

@@ -16,6 +16,7 @@ log-probs before the top-2K choice, as in every mode.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -133,13 +134,26 @@ def beam_search(
         if bool(done.all()):
             break
         if bool(done.any()):
-            alive = (~done).nonzero().squeeze(1)
-            alive_rows = (alive.unsqueeze(1) * k + torch.arange(k, device=device)).view(-1)
-            beams.keep(alive_rows, sentences=alive)
-            tokens = tokens.index_select(0, alive_rows)
-            state = model.reorder(state, alive_rows, sources=alive)
-            mask = mask.index_select(0, alive_rows)
+            tokens, state, mask = _leave(model, beams, ~done, tokens, state, mask)
     return [sorted(hyps, key=lambda h: -h.score)[: opt.nbest] for hyps in finished]
+
+
+def _leave(
+    model: Decodable,
+    beams: _Beams,
+    alive: torch.Tensor,
+    tokens: torch.Tensor,
+    state: Any,
+    mask: torch.Tensor,
+) -> tuple[torch.Tensor, Any, torch.Tensor]:
+    """The sentences that are done leave the batch: only those ``alive`` (n,) go on, with
+    their K rows of ``beams``, tokens (n*K,), decoder state and source mask (n*K, S)."""
+    k = beams.scores.size(1)
+    sentences = alive.nonzero().squeeze(1)
+    rows = (sentences.unsqueeze(1) * k + torch.arange(k, device=tokens.device)).view(-1)
+    beams.keep(rows, sentences=sentences)
+    state = model.reorder(state, rows, sources=sentences)
+    return tokens.index_select(0, rows), state, mask.index_select(0, rows)
 
 
 def _first_beams(
