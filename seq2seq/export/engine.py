@@ -17,12 +17,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from seq2seq.export.graphs import int8_layer_inputs
+from seq2seq.export.graphs import NO_PENALTY, int8_layer_inputs
 from seq2seq.export.onnx_export import read_manifest, require_onnx
 from seq2seq.model.decoder_state import DecoderState
 from seq2seq.model.output_rows import positions_of
-
-NO_PENALTY = torch.zeros(1, 1)  # the step's penalty input over whole rows (it broadcasts)
 
 
 @dataclass

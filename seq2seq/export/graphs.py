@@ -34,6 +34,8 @@ from seq2seq.model.encoder_decoder import EncoderDecoder
 # are large (255 x 127 x 2 > 32,767). Measured on the AVX2 CPU here, a (320, 256) x (256,
 # 1,728) product: largest error 1.17 with 127 steps, 0.16 with 63 (logits up to 9.2).
 INT8_LEVELS = 63.0
+# the step graph's penalty input over whole rows (no shortlist): it broadcasts
+NO_PENALTY = torch.zeros(1, 1)
 
 
 def quantize_rows(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -125,8 +127,8 @@ class StepGraph(nn.Module):
     or its position in a shortlist); out_weight (V', O), or with ``int8_output`` (O, V')
     int8 and out_scale (V',) (``quantize_rows``, transposed); out_bias (V',); penalty
     (R, V') float32 added before normalising: 0 where a row may go, -inf where not (a
-    shortlist's rows, each normalised over its own sentence's candidates), or (1, 1)
-    zeros for none (it broadcasts).
+    shortlist's rows, each normalised over its own sentence's candidates), or
+    ``NO_PENALTY`` (1, 1) zeros for none (it broadcasts).
     Outputs: log_probs (R, V') float32; hidden, cell; feed with input feeding; attention
     (R, S).
     """

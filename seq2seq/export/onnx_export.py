@@ -18,10 +18,11 @@ An export directory holds:
     translate.py         a translator that needs numpy, onnxruntime and sentencepiece only
                          (export/standalone.py)
 
-The graphs are traced with the TorchScript exporter (tracing.py): it writes the packed bidirectional
-LSTM as ONNX ``LSTM`` nodes with sequence lengths, which the newer exporter does not, and
-exports in seconds rather than minutes. Every export is checked against the PyTorch model
-on a batch of other shapes than the one traced (``check_export``); a mismatch is an error.
+The graphs are traced with the TorchScript exporter (tracing.py): it writes the packed
+bidirectional LSTM as ONNX ``LSTM`` nodes with sequence lengths, which the newer exporter
+does not, and exports in seconds rather than minutes. Every export is checked against the
+PyTorch model on a batch of other shapes than the one traced (``check_export``); a
+mismatch is an error.
 """
 
 from __future__ import annotations
@@ -44,19 +45,14 @@ from seq2seq.config import ConfigError, Recipe, dump_recipe
 from seq2seq.data.files import atomic_write_text
 from seq2seq.data.tokenizer import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 from seq2seq.export.graphs import (
+    NO_PENALTY,
     EncoderGraph,
     StepGraph,
     quantize_rows,
     step_input_names,
     step_output_names,
 )
-from seq2seq.export.samples import (
-    int8_output_inputs,
-    model_step,
-    no_penalty,
-    sample_source,
-    step_inputs,
-)
+from seq2seq.export.samples import int8_output_inputs, model_step, sample_source, step_inputs
 from seq2seq.export.tracing import quiet_exporter, trace
 from seq2seq.model.encoder_decoder import EncoderDecoder
 
@@ -130,6 +126,7 @@ def check_export(model: EncoderDecoder, directory: Path) -> float:
     src, lengths = sample_source(model, batch=3, length=9, seed=1)
     with torch.no_grad():
         inputs = step_inputs(model, src, lengths, group=4)
+    graph = StepGraph(model)
     options = ort.SessionOptions()
     options.log_severity_level = 3
     session = ort.InferenceSession(str(directory / STEP_FILE), options, ["CPUExecutionProvider"])
@@ -137,10 +134,10 @@ def check_export(model: EncoderDecoder, directory: Path) -> float:
     memory = encoder.run(["memory"], {"src": src.numpy(), "lengths": lengths.numpy()})[0]
     diffs = {"the encoder's memory": _max_diff(memory, inputs["memory"])}
     # a shortlist's penalty over the rows, and (1, 1) zeros (whole rows): both shapes
-    for penalty, which in ((inputs["penalty"], "penalised "), (no_penalty(), "")):
+    for penalty, which in ((inputs["penalty"], "penalised "), (NO_PENALTY, "")):
         feeds = {**inputs, "penalty": penalty}
         with torch.no_grad():
-            expected = StepGraph(model)(*feeds.values())[0]
+            expected = graph(*feeds.values())[0]
             reference = model_step(model, src, lengths, feeds)
         got = session.run(None, {name: t.numpy() for name, t in feeds.items()})[0]
         diffs[f"the step's {which}log-probs against PyTorch's"] = _max_diff(got, reference)

@@ -63,11 +63,6 @@ def _penalty(rows: int, vocab: int, generator: torch.Generator) -> torch.Tensor:
     return torch.zeros(rows, vocab).masked_fill_(ruled_out, float("-inf"))
 
 
-def no_penalty() -> torch.Tensor:
-    """The step graph's penalty input for a step over whole rows: (1, 1) zeros."""
-    return torch.zeros(1, 1)
-
-
 def int8_output_inputs(inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """``inputs`` of the step graph for its int8 twin: the output layer's weight (V', O)
     as int8 columns (O, V') with a scale each (V',) (graphs.quantize_rows)."""
