@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 from seq2seq import translate_file
 from seq2seq.checkpoint import CheckpointError
-from seq2seq.config import ConfigError, dump_recipe, load_recipe, parse_overrides, single_line
+from seq2seq.config import (
+    ConfigError,
+    dump_recipe,
+    load_recipe,
+    parse_overrides,
+    single_line,
+    with_data,
+)
 from seq2seq.data.files import check_output_path
 from seq2seq.data.readers import DataError, iter_lines
 from seq2seq.runtime import tune_allocator, tune_onednn
@@ -267,6 +274,10 @@ def _add_evaluate(sub: Any) -> None:
         "music validity, term recall)",
     )
     _run_arguments(p)
+    p.epilog = (
+        "data.* overrides change how --split is read, e.g. data.windows.span=128 to score "
+        "a text-generation run on other tiles"
+    )
     group = p.add_mutually_exclusive_group(required=True)
     group.add_argument("--split", help="a split named in the recipe's data.splits (e.g. test2016)")
     group.add_argument("--src", help="source file (with --ref)")
@@ -347,7 +358,13 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.hyp_out:
         check_output_path(args.hyp_out, [args.src, args.ref])
     request = Evaluation(args.split, args.src, args.ref, args.limit, args.hyp_out, args.pictures)
+    # data.* overrides change how the split is read (e.g. data.windows.span=128), the rest
+    # are search settings
+    data = [item for item in args.overrides if item.startswith("data.")]
+    args.overrides = [item for item in args.overrides if not item.startswith("data.")]
     translator = translate_file.load(args)
+    if data:
+        translator.recipe = with_data(translator.recipe, data)
     report = get_task(translator.recipe.task).evaluate(translator, request)
     print(report.json() if args.json else report.line())
     return 0

@@ -65,6 +65,10 @@ def test_cross_field_checks():
             RECIPE,
             ["tokenizer.joint=false", "model.share_embeddings=false", "model.decoder.copy=true"],
         )
+    with pytest.raises(ConfigError, match=r"locked_dropout: true needs .*input_feeding: false"):
+        load_recipe(
+            RECIPE, ["model.decoder.locked_dropout=true", "model.decoder.input_feeding=true"]
+        )
     with pytest.raises(ConfigError, match="dot needs"):
         load_recipe(RECIPE, ["model.decoder.attention=dot", "model.decoder.hidden_dim=100"])
     with pytest.raises(ConfigError, match=r"decoder\.bridge: copy needs"):

@@ -19,6 +19,7 @@ from seq2seq.config.loading import (
     resolve_project_path,
     single_line,
     validate,
+    with_data,
     with_search,
 )
 from seq2seq.config.plugins import (
@@ -75,5 +76,6 @@ __all__ = [
     "resolve_project_path",
     "single_line",
     "validate",
+    "with_data",
     "with_search",
 ]

@@ -91,6 +91,18 @@ def with_search(recipe: Recipe, **changes: Any) -> Recipe:
     return updated
 
 
+def with_data(recipe: Recipe, overrides: Sequence[str]) -> Recipe:
+    """``recipe`` with ``data.*`` overrides (``data.windows.span=128``) applied and checked
+    as a recipe file's would be: how a split is read, for scoring a run on another
+    tiling. Any other key is an error naming it; nothing changes on error."""
+    for item in overrides:
+        if not item.startswith("data."):
+            raise ConfigError(f"override {_short(item)}: only data.* keys apply here")
+    raw = recipe_to_dict(recipe)
+    apply_overrides(raw, list(overrides))
+    return recipe_from_dict(raw, "data overrides")
+
+
 def replace_checked(obj: Any, prefix: str = "", **changes: Any) -> Any:
     """``dataclasses.replace`` for a config section, with each changed field checked:
     an unknown name (with the nearest), a wrong type, a value out of range raise."""
@@ -137,6 +149,10 @@ def validate(recipe: Recipe) -> None:
     """Checks that involve more than one field."""
     check_task(recipe.task)
     m, tok, tr, se = recipe.model, recipe.tokenizer, recipe.train, recipe.search
+    if m.decoder.locked_dropout and m.decoder.input_feeding:
+        raise ConfigError(
+            "model.decoder.locked_dropout: true needs model.decoder.input_feeding: false"
+        )
     if m.decoder.copy and not tok.joint:
         raise ConfigError("model.decoder.copy: true needs tokenizer.joint: true (copied ids)")
     if m.share_embeddings and not tok.joint:

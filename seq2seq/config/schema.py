@@ -124,6 +124,10 @@ class Decoder:
     # drop, Merity et al. 2018): one mask per batch shared by every step, so the
     # recurrence is regularised without noise on the states themselves; 0 = off
     weight_drop: float = ranged(0.0, 0.0, 1.0, open_hi=True)
+    # variational dropout (Gal & Ghahramani 2016; AWD-LSTM's locked dropout): the decoder's
+    # embedding, between-layer and output dropouts draw one mask per sequence, shared by
+    # every step, instead of one per step; needs input_feeding: false
+    locked_dropout: bool = False
     # pointer-generator (See et al. 2017): mix the output distribution with the attention
     # over the source tokens, so a word can be copied; needs tokenizer.joint (same ids)
     copy: bool = False

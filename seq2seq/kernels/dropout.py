@@ -27,6 +27,15 @@ def dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
     return x * dropout_mask(tuple(x.shape), p, x.dtype, x.device)
 
 
+def locked_dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """x (B, T, D) -> x with features zeroed by one mask per sequence (B, 1, D), the same
+    at every step (variational dropout, Gal & Ghahramani 2016), the rest scaled."""
+    if not training or p == 0.0:
+        return x
+    batch, _, features = x.shape
+    return x * dropout_mask((batch, 1, features), p, x.dtype, x.device)
+
+
 def dropout_mask(
     shape: tuple[int, ...], p: float, dtype: torch.dtype, device: torch.device
 ) -> torch.Tensor:

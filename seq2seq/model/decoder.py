@@ -18,13 +18,15 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from seq2seq.kernels.dropout import Dropout, dropout, dropout_mask
+from seq2seq.kernels.dropout import Dropout, dropout, dropout_mask, locked_dropout
 from seq2seq.kernels.input_feeding import InputFeedingLoop
 from seq2seq.kernels.int8 import Int8Linear
 from seq2seq.kernels.logits import float32_logits
+from seq2seq.kernels.recurrent_dropout import locked_layers, weight_dropped
 from seq2seq.kernels.rnn_precision import lstm_precision
 from seq2seq.kernels.step_lstm import StepWeights, lstm_cell, lstm_step, step_weights
 from seq2seq.model.attention import Attention
+from seq2seq.model.copy_gate import CopyGate
 from seq2seq.model.decoder_state import DecoderState
 from seq2seq.model.output_rows import OutputRows, output_rows
 
@@ -44,6 +46,7 @@ class Decoder(nn.Module):
         tie_embeddings: bool,
         copy: bool = False,
         weight_drop: float = 0.0,
+        locked_dropout: bool = False,
     ) -> None:
         super().__init__()
         emb_dim = embedding.embedding_dim
@@ -62,13 +65,15 @@ class Decoder(nn.Module):
         )
         self.combine = nn.Linear(hidden_dim + memory_dim, self.output_dim, bias=False)
         self.weight_drop = weight_drop
+        if locked_dropout and input_feeding:
+            raise ValueError("locked dropout needs a decoder without input feeding")
+        self.locked_dropout = locked_dropout
         self.output_dropout = Dropout(output_dropout)
         self.project = nn.Linear(self.output_dim, vocab, bias=True)
         if tie_embeddings:
             self.project.weight = embedding.weight
         self.copy = copy
-        # p_gen = sigmoid(w [o_t; c_t; emb(y_{t-1})]): how much of the output is generated
-        self.copy_gate = nn.Linear(self.output_dim + memory_dim + emb_dim, 1) if copy else None
+        self.copy_gate = CopyGate(self.output_dim, memory_dim, emb_dim) if copy else None
         self._step_weights: StepWeights | None = None  # laid out for search, see step_lstm
         self.int8_steps = False  # search steps multiply in int8: see use_int8_steps
 
@@ -115,24 +120,34 @@ class Decoder(nn.Module):
         if self.copy and not project:
             raise ValueError("a copying decoder mixes its logits: it cannot skip projecting")
         if not self.input_feeding:
-            embedded = self.emb_dropout(self.embedding(tgt_in))
-            with lstm_precision(embedded) as cast:  # kernels/rnn_precision.py
-                inputs = (cast(embedded), (cast(state.hidden), cast(state.cell)))
-                dropped = self._dropped_recurrent_weights()
-                if dropped:  # the LSTM run with these in place of its own
-                    hidden, _ = functional_call(self.rnn, dropped, inputs)
-                else:
-                    hidden, _ = self.rnn(*inputs)
-            context, attn = self.attention(hidden, state.keys, state.memory, state.mask)
-            attentional = self._attentional(hidden, context)
-            features = self.output_dropout(attentional)
-            if not project:
-                return features, attn
-            logits = self.project(features)
-            return self._mix_copy(logits, attentional, context, embedded, attn, state), attn
+            return self._parallel_forward(tgt_in, state, project)
         if feed_prediction is None and self.attention.scores_are_products:
             return self._fused_feeding_forward(tgt_in, state, project)
         return self._feeding_forward(tgt_in, state, feed_prediction, project)
+
+    def _parallel_forward(
+        self, tgt_in: torch.Tensor, state: DecoderState, project: bool
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Teacher forcing without input feeding (layer by layer with ``locked_dropout``):
+        (B, T) -> logits (B, T, V), attention (B, T, S), attending for all T at once."""
+        locked = self.locked_dropout and self.training
+        embedded = _drop(self.embedding(tgt_in), self.emb_dropout, locked)
+        with lstm_precision(embedded) as cast:  # kernels/rnn_precision.py
+            inputs = (cast(embedded), (cast(state.hidden), cast(state.cell)))
+            dropped = self._dropped_recurrent_weights()
+            if locked:
+                hidden = locked_layers(self.rnn, *inputs, dropped, True)
+            elif dropped:  # the LSTM run with these in place of its own
+                hidden, _ = functional_call(self.rnn, dropped, inputs)
+            else:
+                hidden, _ = self.rnn(*inputs)
+        context, attn = self.attention(hidden, state.keys, state.memory, state.mask)
+        attentional = self._attentional(hidden, context)
+        features = _drop(attentional, self.output_dropout, locked)
+        if not project:
+            return features, attn
+        logits = self.project(features)
+        return self._mix_copy(logits, attentional, context, embedded, attn, state), attn
 
     def _feeding_forward(
         self,
@@ -239,16 +254,11 @@ class Decoder(nn.Module):
         return embedded, word_gates, first, upper
 
     def _dropped_recurrent_weights(self) -> dict[str, torch.Tensor]:
-        """In training with ``weight_drop``: each layer's hidden-to-hidden matrix (4H, H)
-        with DropConnect, by its ``nn.LSTM`` name. One mask per call, i.e. per batch,
-        shared by every time step (AWD-LSTM); kept entries scaled by 1 / (1 - p), so
-        evaluation uses the weights as they are. Empty otherwise."""
+        """In training with ``weight_drop``: the recurrent matrices with DropConnect, by
+        name (kernels/recurrent_dropout.py); empty otherwise."""
         if not (self.training and self.weight_drop > 0.0):
             return {}
-        return {
-            f"weight_hh_l{k}": F.dropout(weights[1], self.weight_drop, True)
-            for k, weights in enumerate(self.rnn.all_weights)
-        }
+        return weight_dropped(self.rnn, self.weight_drop)
 
     def _fused_feeding_forward(
         self, tgt_in: torch.Tensor, state: DecoderState, project: bool
@@ -372,24 +382,19 @@ class Decoder(nn.Module):
         state: DecoderState,
         positions: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Without copying: ``logits`` (B, T, V). With it: float32 log-probabilities of
-        p_gen * softmax(logits) + (1 - p_gen) * (attention (B, T, S) summed per source
-        id). Log-probs pass through log_softmax unchanged, so loss and search need
-        nothing else. ``positions`` (V,): the logits cover a shortlist (V'), whose
-        position of each source id this gives (all of the batch's are in it)."""
+        """Without copying: ``logits`` (B, T, V). With it: the copy-mixed float32
+        log-probabilities (``CopyGate.mix``), which pass log_softmax unchanged."""
         if self.copy_gate is None:
             return logits
         assert state.src is not None, "a copying decoder needs the source ids in its state"
-        gate_in = torch.cat([attentional, context.to(attentional.dtype), embedded], dim=-1)
-        p_gen = torch.sigmoid(self.copy_gate(gate_in).float())  # (B, T, 1)
-        probs = torch.softmax(logits.float(), dim=-1) * p_gen
         src = state.src if state.group == 1 else state.src.repeat_interleave(state.group, 0)
-        if positions is not None:
-            src = positions[src]
-        index = src.unsqueeze(1).expand(-1, attn.size(1), -1)  # (B, T, S)
-        probs = probs.scatter_add(2, index, attn.float() * (1.0 - p_gen))
-        return torch.log(probs.clamp_min(1e-12))
+        return self.copy_gate.mix(logits, (attentional, context, embedded), attn, src, positions)
 
     def _attentional(self, hidden: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         """(B, T, H), (B, T, M) -> o (B, T, O)."""
         return torch.tanh(self.combine(torch.cat([hidden, context.to(hidden.dtype)], dim=-1)))
+
+
+def _drop(x: torch.Tensor, dropout: Dropout, locked: bool) -> torch.Tensor:
+    """x (B, T, D) through ``dropout``, or with its rate and one mask per sequence."""
+    return locked_dropout(x, dropout.p, True) if locked else dropout(x)

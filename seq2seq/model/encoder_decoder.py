@@ -208,6 +208,7 @@ def _assemble(cfg: ModelConfig, src_vocab: int, tgt_vocab: int) -> EncoderDecode
         tie_embeddings=cfg.tie_embeddings,
         copy=dec.copy,
         weight_drop=dec.weight_drop,
+        locked_dropout=dec.locked_dropout,
     )
     model = EncoderDecoder(encoder, bridge, decoder)
     if cfg.init_uniform > 0.0:
