@@ -58,6 +58,17 @@ class Ensemble(nn.Module):
         self.models = nn.ModuleList(models)  # registers the parameters
         self.members = list(models)  # the same modules, typed for the contract calls
 
+    def forward(
+        self, src: torch.Tensor, src_lengths: torch.Tensor, tgt_in: torch.Tensor
+    ) -> torch.Tensor:
+        """Teacher forcing, for scoring: tgt_in (B, T) -> the mean of the members'
+        float32 log-probabilities (B, T, V), as ``step`` gives them (a log_softmax of it
+        is the normalised geometric mean)."""
+        log_probs = [
+            model(src, src_lengths, tgt_in).float().log_softmax(-1) for model in self.members
+        ]
+        return torch.stack(log_probs).mean(0)
+
     def encode(self, src: torch.Tensor, src_lengths: torch.Tensor) -> EnsembleEncoded:
         """src (B, S) ids, src_lengths (B,) on CPU."""
         return EnsembleEncoded([model.encode(src, src_lengths) for model in self.members])

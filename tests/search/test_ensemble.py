@@ -50,6 +50,20 @@ def test_ensemble_step_is_the_mean_of_member_log_probs():
     assert not torch.allclose(parts[0][0], parts[1][0])  # the members really differ
 
 
+def test_ensemble_teacher_forcing_is_the_mean_of_member_log_probs():
+    """What ``evaluate`` scores a split with (text generation's nats per character)."""
+    first, second = tiny_model(VOCAB, seed=1), tiny_model(VOCAB, seed=2, input_feeding=True)
+    src, lengths = random_batch(3, VOCAB, seed=4)
+    tgt_in = torch.randint(4, VOCAB, (3, 6), generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        mean = Ensemble([first, second])(src, lengths, tgt_in)
+        parts = [m(src, lengths, tgt_in).log_softmax(-1) for m in (first, second)]
+        itself = Ensemble([first, first])(src, lengths, tgt_in)
+    torch.testing.assert_close(mean, (parts[0] + parts[1]) / 2)
+    torch.testing.assert_close(itself, parts[0])
+    assert mean.shape == (3, 6, VOCAB)
+
+
 def test_cli_ensemble_of_a_run_with_itself(trained: Path, monkeypatch, capsys):
     text = "1 2 3\n4 5 6 7 8\n"
     one = run_cli(
