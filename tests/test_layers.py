@@ -33,6 +33,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "faces",
         (
             "seq2seq.cli",
+            "seq2seq.cli_deploy",
             "seq2seq.shell",
             "seq2seq.translate_file",
             "seq2seq.serve",
