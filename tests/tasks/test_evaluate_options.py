@@ -10,36 +10,30 @@ import pytest
 from helpers import run_cli
 
 
-def test_evaluate_scores_an_ensemble_and_reads_data_overrides(
-    text_run: Path, monkeypatch, capsys
-) -> None:
+def evaluate(runs: list[Path], extra: list[str], monkeypatch, capsys) -> tuple[int, str, str]:
+    """``seq2seq evaluate RUNS --split valid -q EXTRA`` -> exit code, stdout, stderr."""
+    args = ["evaluate", *map(str, runs), "--split", "valid", "-q", *extra]
+    return run_cli(args, "", monkeypatch, capsys)
+
+
+def test_an_ensemble_of_a_run_with_itself_scores_as_the_run(text_run: Path, monkeypatch, capsys):
     monkeypatch.setenv("SEQ2SEQ_DATA", str(text_run.parent))
-    code, out, _ = run_cli(
-        ["evaluate", str(text_run), "--split", "valid", "--json", "-q"], "", monkeypatch, capsys
+    scores = [
+        json.loads(evaluate(runs, ["--json"], monkeypatch, capsys)[1])["nats_per_char"]
+        for runs in ([text_run], [text_run, text_run])
+    ]
+    assert scores[1] == pytest.approx(scores[0], abs=2e-4)
+
+
+def test_data_overrides_read_the_split_another_way(text_run: Path, monkeypatch, capsys):
+    monkeypatch.setenv("SEQ2SEQ_DATA", str(text_run.parent))
+    metrics = json.loads(evaluate([text_run], ["--json"], monkeypatch, capsys)[1])
+    # tiles of 4 characters instead of the recipe's 8
+    retiled = json.loads(
+        evaluate([text_run], ["--json", "data.windows.span=4"], monkeypatch, capsys)[1]
     )
-    assert code == 0
-    metrics = json.loads(out)
-    code, out, _ = run_cli(  # an ensemble of the run with itself scores as the run
-        ["evaluate", str(text_run), str(text_run), "--split", "valid", "--json", "-q"],
-        "",
-        monkeypatch,
-        capsys,
-    )
-    assert code == 0
-    assert json.loads(out)["nats_per_char"] == pytest.approx(metrics["nats_per_char"], abs=2e-4)
-    # data.* overrides read the split another way: tiles of 4 characters instead of 8
-    code, out, _ = run_cli(
-        ["evaluate", str(text_run), "--split", "valid", "--json", "-q", "data.windows.span=4"],
-        "",
-        monkeypatch,
-        capsys,
-    )
-    assert code == 0
-    retiled = json.loads(out)
     assert retiled["windows"] > metrics["windows"]
     assert retiled["characters"] == pytest.approx(metrics["characters"], rel=0.1)
     for bad, named in (("data.windows.spam=4", "spam"), ("train.lr=1", "search")):
-        code, _, err = run_cli(
-            ["evaluate", str(text_run), "--split", "valid", "-q", bad], "", monkeypatch, capsys
-        )
+        code, _, err = evaluate([text_run], [bad], monkeypatch, capsys)
         assert code != 0 and named in err and len(err.strip().splitlines()) == 1, err
